@@ -1,0 +1,120 @@
+"""A Zoho connection's fields, checked once and turned into what a request needs.
+
+Pure: it takes the connection's plain fields so the sync hook (``Connection.extra_dejson``) and the async
+hook (``get_async_extra_dejson``) share every rule, and a bad connection fails with a message that names
+the field to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_zoho.data_centers import DEFAULT_DATA_CENTER, DataCenter, Service, get_data_center
+
+CREATOR_ENVIRONMENTS = ("development", "stage")
+DEFAULT_REQUEST_TIMEOUT = 30.0
+
+
+class ZohoConnectionError(ValueError):
+    """The connection is missing a field or has one Zoho cannot accept."""
+
+
+@dataclass(frozen=True)
+class ZohoConnectionConfig:
+    conn_id: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    data_center: DataCenter
+    base_url_override: str | None = None
+    analytics_org_id: str | None = None
+    creator_environment: str | None = None
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+
+    @classmethod
+    def from_fields(
+        cls,
+        conn_id: str,
+        *,
+        login: str | None,
+        password: str | None,
+        host: str | None,
+        extra: Mapping[str, Any],
+    ) -> ZohoConnectionConfig:
+        where = f"Zoho connection {conn_id!r}"
+        # Forms of Airflow before 2.3 stored custom fields as ``extra__zoho__<name>``; accept both spellings.
+        extra = {key.removeprefix("extra__zoho__"): value for key, value in extra.items()}
+        if not login:
+            raise ZohoConnectionError(f"{where} has no client id: set its Client ID (login) field.")
+        if not password:
+            raise ZohoConnectionError(f"{where} has no client secret: set its Client Secret (password) field.")
+        refresh_token = str(extra.get("refresh_token") or "")
+        if not refresh_token:
+            raise ZohoConnectionError(f"{where} has no refresh token: set the extra field 'refresh_token'.")
+        try:
+            data_center = get_data_center(str(extra.get("data_center") or DEFAULT_DATA_CENTER))
+        except ValueError as error:
+            raise ZohoConnectionError(f"{where}: {error}") from None
+        environment = extra.get("creator_environment") or None
+        if environment is not None and environment not in CREATOR_ENVIRONMENTS:
+            raise ZohoConnectionError(
+                f"{where}: creator_environment must be one of {', '.join(CREATOR_ENVIRONMENTS)} "
+                f"(leave it empty for production), not {environment!r}."
+            )
+        return cls(
+            conn_id=conn_id,
+            client_id=login,
+            client_secret=password,
+            refresh_token=refresh_token,
+            data_center=data_center,
+            base_url_override=_base_url(where, host),
+            analytics_org_id=str(extra["analytics_org_id"]) if extra.get("analytics_org_id") else None,
+            creator_environment=environment,
+            request_timeout=_positive_float(where, "timeout", extra.get("timeout", DEFAULT_REQUEST_TIMEOUT)),
+        )
+
+    def base_url(self, service: Service) -> str:
+        """Where requests for ``service`` go: the override for every service, else the DC's HTTPS host."""
+        return self.base_url_override or f"https://{self.data_center.host_for(service)}"
+
+    @property
+    def token_cache_key(self) -> str:
+        """Which tokens are interchangeable: one accounts server, one client, one refresh token.
+
+        The refresh token enters only as a digest, so the key can be logged and used as a file name.
+        """
+        digest = hashlib.sha256(self.refresh_token.encode()).hexdigest()[:32]
+        client = hashlib.sha256(self.client_id.encode()).hexdigest()[:16]
+        accounts = hashlib.sha256(self.base_url(Service.ACCOUNTS).encode()).hexdigest()[:16]
+        return f"{accounts}-{client}-{digest}"
+
+    @property
+    def defaults(self) -> dict[str, str | None]:
+        """Optional job coordinates the connection supplies when a sensor leaves them out."""
+        return {"org_id": self.analytics_org_id, "environment": self.creator_environment}
+
+
+def _base_url(where: str, host: str | None) -> str | None:
+    if not host:
+        return None
+    url = host.strip().rstrip("/")
+    if "://" not in url:
+        url = f"https://{url}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ZohoConnectionError(f"{where}: host must be a base URL such as https://proxy.example.com, not {host!r}.")
+    return url
+
+
+def _positive_float(where: str, name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number <= 0:
+        raise ZohoConnectionError(f"{where}: extra {name!r} must be a positive number of seconds, not {value!r}.")
+    return number

@@ -1,0 +1,83 @@
+"""The ``zoho`` connection form, declared once.
+
+Airflow 3.2+ builds the form from ``conn-fields``/``ui-field-behaviour`` in the provider info without
+importing the hook; Airflow 2.11's UI asks the hook for wtforms widgets. Both read these two dicts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_zoho.connection_config import CREATOR_ENVIRONMENTS, DEFAULT_REQUEST_TIMEOUT
+from airflow_provider_zoho.data_centers import DATA_CENTERS, DEFAULT_DATA_CENTER
+
+CONN_TYPE = "zoho"
+DEFAULT_CONN_ID = "zoho_default"
+HOOK_NAME = "Zoho"
+
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "refresh_token": {
+        "label": "Refresh Token",
+        "schema": {"type": ["string", "null"], "format": "password"},
+        "description": "Zoho OAuth refresh token (grant with the bulk/read scopes your sensors need).",
+    },
+    "data_center": {
+        "label": "Data Center",
+        "schema": {"type": ["string", "null"], "default": DEFAULT_DATA_CENTER, "enum": list(DATA_CENTERS)},
+        "description": "Where your Zoho account lives: " + ", ".join(DATA_CENTERS) + ".",
+    },
+    "analytics_org_id": {
+        "label": "Analytics Org ID",
+        "schema": {"type": ["string", "null"]},
+        "description": "Sent as the ZANALYTICS-ORGID header; a sensor's org_id overrides it.",
+    },
+    "creator_environment": {
+        "label": "Creator Environment",
+        "schema": {"type": ["string", "null"], "enum": [None, *CREATOR_ENVIRONMENTS]},
+        "description": "Sent as the environment header for Creator; leave empty for production.",
+    },
+    "timeout": {
+        "label": "Request Timeout (seconds)",
+        "schema": {"type": ["number", "null"], "default": DEFAULT_REQUEST_TIMEOUT},
+        "description": "How long one HTTP request to Zoho may take.",
+    },
+}
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "port", "extra"],
+    "relabeling": {"login": "Client ID", "password": "Client Secret", "host": "Base URL override"},
+    "placeholders": {
+        "login": "1000.XXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+        "host": "leave empty for Zoho; set for a proxy or the local emulator (http://127.0.0.1:PORT)",
+        "data_center": DEFAULT_DATA_CENTER,
+    },
+}
+
+
+def hook_field_behaviour() -> dict[str, Any]:
+    """The same behaviour in the snake_case form ``BaseHook.get_ui_field_behaviour`` returns."""
+    return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
+
+
+def wtforms_widgets() -> dict[str, Any]:
+    """Airflow 2.11's UI form fields; imported lazily because Airflow 3 has no Flask-AppBuilder."""
+    from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget, Select2Widget
+    from flask_babel import lazy_gettext
+    from wtforms import PasswordField, SelectField, StringField
+
+    widgets: dict[str, Any] = {}
+    for name, spec in CONN_FIELDS.items():
+        label = lazy_gettext(spec["label"])
+        schema = spec["schema"]
+        if schema.get("format") == "password":
+            widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=spec["description"])
+        elif "enum" in schema:
+            choices = [(value or "", value or "(none)") for value in schema["enum"]]
+            widgets[name] = SelectField(
+                label, choices=choices, widget=Select2Widget(), default=schema.get("default") or ""
+            )
+        else:
+            widgets[name] = StringField(
+                label, widget=BS3TextFieldWidget(), description=spec["description"], default=schema.get("default")
+            )
+    return widgets

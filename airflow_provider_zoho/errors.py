@@ -1,0 +1,226 @@
+"""How every Zoho error answer is recognised and what the poll loop does about it.
+
+``ERROR_RULES`` is the single source of truth: the hooks classify with it, the README's error table is
+generated from it (and a test checks the two agree). Parsing is pure: it takes an HTTP status, headers and
+a decoded body and returns an exception object, so it is tested without any I/O.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from airflow_provider_zoho.exceptions import (
+    ZohoError,
+    ZohoFatalError,
+    ZohoTokenInvalidError,
+    ZohoTransientError,
+)
+
+
+class Dialect(StrEnum):
+    """The error-body shapes Zoho's products use."""
+
+    ACCOUNTS = "accounts"  # {"error": "...", "error_description": "..."}, always HTTP 200
+    CRM = "crm"  # CRM and Bigin: {"code": "NAME", "message": "...", "status": "error"}
+    ANALYTICS = "analytics"  # {"status": "failure", "data": {"errorCode": 8535, "errorMessage": "..."}}
+    CREATOR = "creator"  # {"code": 1030, "message": "..."}; 3000 means success
+    HTTP = "http"  # no recognisable Zoho body: the HTTP status and the network decide
+
+
+class Outcome(StrEnum):
+    KEEP_POLLING = "keep polling"
+    REFRESH_TOKEN = "refresh the token, retry once"
+    FAIL = "fail the task"
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    dialect: Dialect
+    code: str
+    outcome: Outcome
+    meaning: str
+
+
+def _rules(dialect: Dialect, outcome: Outcome, *pairs: tuple[str, str]) -> tuple[ErrorRule, ...]:
+    return tuple(ErrorRule(dialect, code, outcome, meaning) for code, meaning in pairs)
+
+
+_KEEP, _REFRESH, _FAIL = Outcome.KEEP_POLLING, Outcome.REFRESH_TOKEN, Outcome.FAIL
+
+ERROR_RULES: tuple[ErrorRule, ...] = (
+    *_rules(
+        Dialect.ACCOUNTS,
+        _KEEP,
+        ("Access Denied", "token requests throttled (10 per 10 minutes per refresh token)"),
+    ),
+    *_rules(
+        Dialect.ACCOUNTS,
+        _FAIL,
+        ("invalid_client", "client id or secret wrong, or the client belongs to another data center"),
+        # Not in Zoho's OAuth pages, but answered by the accounts server for a wrong secret.
+        ("invalid_client_secret", "client secret wrong"),
+        ("invalid_code", "refresh token wrong or revoked"),
+    ),
+    *_rules(Dialect.CRM, _REFRESH, ("INVALID_TOKEN", "access token invalid or expired")),
+    *_rules(
+        Dialect.CRM,
+        _KEEP,
+        ("TOO_MANY_REQUESTS", "API concurrency or credit limit reached"),
+        ("INTERNAL_ERROR", "Zoho server error"),
+    ),
+    *_rules(
+        Dialect.CRM,
+        _FAIL,
+        ("OAUTH_SCOPE_MISMATCH", "the token lacks the bulk scope"),
+        ("NO_PERMISSION", "the user may not read bulk jobs"),
+        ("AUTHORIZATION_FAILED", "the user lacks the privilege"),
+        ("AUTHENTICATION_FAILURE", "authentication failed"),
+        ("INVALID_URL_PATTERN", "wrong URL"),
+        ("INVALID_REQUEST_METHOD", "wrong HTTP method"),
+        ("RESOURCE_NOT_FOUND", "no job with this id"),
+        ("INVALID_HOST", "wrong data center host"),
+    ),
+    *_rules(Dialect.ANALYTICS, _REFRESH, ("8535", "access token invalid, expired or from another DC")),
+    *_rules(Dialect.ANALYTICS, _KEEP, ("7005", "Zoho server error")),
+    *_rules(
+        Dialect.ANALYTICS,
+        _FAIL,
+        ("8083", "ZANALYTICS-ORGID header missing: set org_id or the connection's analytics_org_id"),
+        ("7103", "workspace not found"),
+        ("7301", "not permitted"),
+        ("8137", "import job not found"),
+        ("8138", "only the job's creator may poll it"),
+        ("8504", "a mandatory parameter is missing"),
+    ),
+    *_rules(Dialect.CREATOR, _REFRESH, ("1030", "access token invalid or expired")),
+    *_rules(
+        Dialect.CREATOR,
+        _FAIL,
+        ("1000", "invalid URL or missing parameter"),
+        ("1040", "account owner not found"),
+        ("1130", "API access disabled"),
+        ("4000", "daily developer-API limit reached (sent with HTTP 200)"),
+    ),
+    *_rules(
+        Dialect.HTTP,
+        _KEEP,
+        ("HTTP_429", "throttled, no Zoho code"),
+        ("HTTP_5xx", "server or gateway error, no Zoho code"),
+        ("CONNECTION_ERROR", "connection refused or reset"),
+        ("TIMEOUT", "no answer within the request timeout"),
+        ("INVALID_RESPONSE", "a body that is not the JSON Zoho documents"),
+    ),
+    *_rules(Dialect.HTTP, _FAIL, ("HTTP_4xx", "any other client error with no Zoho code")),
+)
+
+_RULES: Mapping[tuple[Dialect, str], ErrorRule] = {(rule.dialect, rule.code): rule for rule in ERROR_RULES}
+
+_EXCEPTION_FOR_OUTCOME: Mapping[Outcome, type[ZohoError]] = {
+    Outcome.KEEP_POLLING: ZohoTransientError,
+    Outcome.REFRESH_TOKEN: ZohoTokenInvalidError,
+    Outcome.FAIL: ZohoFatalError,
+}
+
+
+def http_fallback_code(http_status: int) -> str:
+    """The table key for an error that carries no Zoho code."""
+    if http_status == 429:
+        return "HTTP_429"
+    return "HTTP_5xx" if http_status >= 500 else "HTTP_4xx"
+
+
+def classify(dialect: Dialect, code: str, http_status: int | None) -> Outcome:
+    """What to do about an error; an unknown code falls back on what its HTTP status says."""
+    rule = _RULES.get((dialect, code))
+    if rule is not None:
+        return rule.outcome
+    if http_status is not None and http_status >= 400:
+        return _RULES[(Dialect.HTTP, http_fallback_code(http_status))].outcome
+    # Zoho answered 200 with an error body we do not know: retrying the same request cannot help.
+    return Outcome.FAIL
+
+
+def make_error(
+    dialect: Dialect,
+    code: str,
+    message: str,
+    *,
+    service: str,
+    http_status: int | None = None,
+    retry_after: float | None = None,
+) -> ZohoError:
+    """Build the typed exception that the table assigns to ``code``."""
+    exception_class = _EXCEPTION_FOR_OUTCOME[classify(dialect, code, http_status)]
+    return exception_class(code, message, service=service, http_status=http_status, retry_after=retry_after)
+
+
+def _zoho_code_and_message(dialect: Dialect, body: Any) -> tuple[str, str] | None:
+    """Find Zoho's error code in a decoded body, in the shape ``dialect`` uses."""
+    if not isinstance(body, dict):
+        return None
+    if dialect is Dialect.ACCOUNTS and body.get("error"):
+        return str(body["error"]), str(body.get("error_description") or body["error"])
+    if dialect is Dialect.CRM and body.get("status") == "error" and body.get("code"):
+        return str(body["code"]), str(body.get("message", ""))
+    if dialect is Dialect.ANALYTICS and body.get("status") == "failure":
+        data = body.get("data")
+        data = data if isinstance(data, dict) else {}
+        code = data.get("errorCode", body.get("summary", "UNKNOWN"))
+        return str(code), str(data.get("errorMessage") or body.get("summary", ""))
+    if dialect is Dialect.CREATOR and body.get("code") not in (None, 3000, "3000"):
+        return str(body["code"]), str(body.get("message", ""))
+    return None
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), never negative."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def error_from_response(
+    dialect: Dialect,
+    service: str,
+    http_status: int,
+    body: Any,
+    *,
+    retry_after: str | None = None,
+    body_text: str = "",
+) -> ZohoError | None:
+    """The error a response carries, or ``None`` when it is a normal answer.
+
+    Zoho sends some errors with HTTP 200 (OAuth errors, Creator's daily limit), so the body is inspected
+    before the status. ``body`` is the decoded JSON, or ``None`` when the body was not JSON.
+    """
+    wait = parse_retry_after(retry_after)
+    found = _zoho_code_and_message(dialect, body)
+    if found is not None:
+        code, message = found
+        return make_error(dialect, code, message, service=service, http_status=http_status, retry_after=wait)
+    if http_status >= 400:
+        snippet = " ".join(body_text.split())[:200] or "no body"
+        code = http_fallback_code(http_status)
+        return make_error(Dialect.HTTP, code, snippet, service=service, http_status=http_status, retry_after=wait)
+    if body is None:
+        return make_error(
+            Dialect.HTTP,
+            "INVALID_RESPONSE",
+            f"expected JSON, got: {' '.join(body_text.split())[:200] or 'an empty body'}",
+            service=service,
+            http_status=http_status,
+        )
+    return None

@@ -1,0 +1,66 @@
+"""Typed exceptions for every way a Zoho call can end badly.
+
+Callers branch on the class, never on message text: the poll loops in the sensor and the trigger use the
+class to decide between polling again, refreshing the token, and failing the task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_zoho.compat import AirflowException
+
+
+class ZohoError(AirflowException):
+    """A Zoho answer (or the lack of one) that is not the job status we asked for.
+
+    ``code`` is Zoho's own error code (``INVALID_TOKEN``, ``8535``, ``1030``, ``invalid_client``...) or, when
+    Zoho sent no code, ``HTTP_<status>`` or the network failure's name. The message never holds a token,
+    secret or header value: it is built from Zoho's response body and the request's path only.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        service: str,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.service = service
+        self.http_status = http_status
+        self.retry_after = retry_after
+        status = f", HTTP {http_status}" if http_status is not None else ""
+        super().__init__(f"Zoho {service} error {code}{status}: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form, for trigger events and task logs."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "service": self.service,
+            "http_status": self.http_status,
+        }
+
+
+class ZohoTransientError(ZohoError):
+    """Throttling, server trouble or a network failure: polling again later can succeed."""
+
+
+class ZohoTokenInvalidError(ZohoError):
+    """Zoho rejected the access token: drop it, get a fresh one and retry once."""
+
+
+class ZohoFatalError(ZohoError):
+    """No retry can change the outcome (bad credentials, scope, permission, unknown job...)."""
+
+
+class ZohoJobFailedError(ZohoFatalError):
+    """The job itself ended in a failure state; ``summary`` is what Zoho reported about it."""
+
+    def __init__(self, code: str, message: str, *, service: str, summary: dict[str, Any]) -> None:
+        super().__init__(code, message, service=service)
+        self.summary = summary

@@ -1,0 +1,53 @@
+"""What ``airflow providers list`` and the connection UI learn about this package, without importing it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_zoho import __version__
+from airflow_provider_zoho.connection_form import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
+
+INTEGRATION = "Zoho"
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-zoho",
+        "name": "Zoho",
+        "description": "Sensors and async triggers for Zoho Analytics, CRM, Bigin and Creator bulk jobs.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://www.zoho.com/developer/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_zoho.hooks.zoho", "airflow_provider_zoho.hooks.zoho_async"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_zoho.sensors.analytics",
+                    "airflow_provider_zoho.sensors.crm",
+                    "airflow_provider_zoho.sensors.bigin",
+                    "airflow_provider_zoho.sensors.creator",
+                ],
+            }
+        ],
+        "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_zoho.triggers.job"]}],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_zoho.hooks.zoho.ZohoHook",
+                "hook-name": HOOK_NAME,
+                "connection-type": CONN_TYPE,
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+            }
+        ],
+    }

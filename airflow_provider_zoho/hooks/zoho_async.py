@@ -1,0 +1,163 @@
+"""The asynchronous Zoho hook the trigger polls with; nothing in it blocks the event loop.
+
+A triggerer runs hundreds of triggers on one loop, so everything here is shared per process or per loop:
+one pooled ``aiohttp.ClientSession`` per loop (bounded sockets per host), one access token per connection
+(single-flight refresh), and one throttle pause per connection, so that a 429 slows every poller of that
+connection instead of each one discovering it on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from asgiref.sync import sync_to_async
+
+from airflow_provider_zoho.compat import (
+    AirflowNotFoundException,
+    BaseHook,
+    get_async_connection,
+    get_async_extra_dejson,
+    mask_secret,
+)
+from airflow_provider_zoho.connection_config import ZohoConnectionConfig
+from airflow_provider_zoho.connection_form import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
+from airflow_provider_zoho.data_centers import Service
+from airflow_provider_zoho.exceptions import ZohoTokenInvalidError, ZohoTransientError
+from airflow_provider_zoho.hooks.exchange import (
+    ApiRequest,
+    authorization,
+    job_status_request,
+    network_error,
+    read_api_response,
+    read_token_response,
+    token_request,
+)
+from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE, AccessToken, TokenCache
+from airflow_provider_zoho.jobs import JobKind, JobStatus, get_job_kind, read_job_status
+
+# Sockets one event loop keeps open to one Zoho host. Requests beyond it queue in aiohttp's connector,
+# which is what Zoho's per-app concurrency limits (5 to 25 for CRM) want anyway.
+MAX_CONNECTIONS_PER_HOST = 16
+# How long a connection's pollers hold off after a 429 that came without a Retry-After header.
+DEFAULT_THROTTLE_PAUSE_SECONDS = 10.0
+
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
+_throttled_until: dict[str, float] = {}  # connection's token key -> time.monotonic() deadline
+
+
+def shared_session() -> aiohttp.ClientSession:
+    """The running loop's pooled session, created on first use."""
+    loop = asyncio.get_running_loop()
+    session = _sessions.get(loop)
+    if session is None or session.closed:
+        connector = aiohttp.TCPConnector(limit_per_host=MAX_CONNECTIONS_PER_HOST, ttl_dns_cache=300)
+        session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+        _sessions[loop] = session
+    return session
+
+
+async def close_shared_session() -> None:
+    """Close the running loop's session: for tests and scripts that end their loop; a triggerer never does."""
+    session = _sessions.pop(asyncio.get_running_loop(), None)
+    if session is not None:
+        await session.close()
+
+
+class ZohoAsyncHook(BaseHook):
+    """Async twin of :class:`~airflow_provider_zoho.hooks.zoho.ZohoHook`, for triggers."""
+
+    conn_name_attr = "zoho_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = HOOK_NAME
+
+    def __init__(self, zoho_conn_id: str = DEFAULT_CONN_ID, *, token_cache: TokenCache = TOKEN_CACHE) -> None:
+        super().__init__()
+        self.zoho_conn_id = zoho_conn_id
+        self._token_cache = token_cache
+        self._config: ZohoConnectionConfig | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(zoho_conn_id={self.zoho_conn_id!r})"
+
+    async def get_config(self) -> ZohoConnectionConfig:
+        if self._config is None:
+            conn = await self._get_connection()
+            extra = await get_async_extra_dejson(conn)
+            self._config = ZohoConnectionConfig.from_fields(
+                conn.conn_id, login=conn.login, password=conn.password, host=conn.host, extra=extra
+            )
+        return self._config
+
+    async def _get_connection(self) -> Any:
+        try:
+            return await get_async_connection(self.zoho_conn_id)
+        except AirflowNotFoundException:
+            # Under ``airflow dags test`` on Airflow 3.3 the in-process async channel cannot reach
+            # connections stored in the database; the synchronous lookup, in a worker thread, can.
+            return await sync_to_async(BaseHook.get_connection)(self.zoho_conn_id)
+
+    async def get_access_token(self) -> AccessToken:
+        config = await self.get_config()
+        return await self._token_cache.aget(config.token_cache_key, self._request_token)
+
+    async def _request_token(self) -> AccessToken:
+        request = token_request(await self.get_config())
+        status, text, _ = await self._send("POST", request.url, Service.ACCOUNTS, data=request.form)
+        token = read_token_response(status, text)
+        # mask_secret may talk to the supervisor synchronously: keep it off the event loop.
+        await sync_to_async(mask_secret)(token.value)
+        self.log.info("Got a Zoho access token for connection %s from %s", self.zoho_conn_id, request.url)
+        return token
+
+    async def _send(self, method: str, url: str, service: Service, **kwargs: Any) -> tuple[int, str, str | None]:
+        config = await self.get_config()
+        timeout = aiohttp.ClientTimeout(total=config.request_timeout)
+        try:
+            async with shared_session().request(method, url, timeout=timeout, **kwargs) as response:
+                body = await response.read()
+                return response.status, body.decode("utf-8", errors="replace"), response.headers.get("Retry-After")
+        except TimeoutError as error:
+            raise network_error(service, error, timed_out=True) from error
+        except aiohttp.ClientError as error:
+            raise network_error(service, error, timed_out=False) from error
+
+    async def get_json(self, request: ApiRequest) -> Any:
+        """GET with the shared token; a rejected token is dropped and the call retried once with a new one."""
+        token = await self.get_access_token()
+        try:
+            return await self._get_json_with(request, token)
+        except ZohoTokenInvalidError:
+            self._token_cache.invalidate((await self.get_config()).token_cache_key, token.value)
+        return await self._get_json_with(request, await self.get_access_token())
+
+    async def _get_json_with(self, request: ApiRequest, token: AccessToken) -> Any:
+        headers = {**request.headers, **authorization(token)}
+        status, text, retry_after = await self._send("GET", request.url, request.service, headers=headers)
+        try:
+            return read_api_response(request, status, text, retry_after)
+        except ZohoTransientError as error:
+            if error.http_status == 429:
+                await self._note_throttled(error.retry_after)
+            raise
+
+    async def _note_throttled(self, retry_after: float | None) -> None:
+        key = (await self.get_config()).token_cache_key
+        until = time.monotonic() + (retry_after if retry_after is not None else DEFAULT_THROTTLE_PAUSE_SECONDS)
+        _throttled_until[key] = max(_throttled_until.get(key, 0.0), until)
+
+    def throttle_remaining(self) -> float:
+        """Seconds this connection's pollers should still hold off after a 429 (0 when none)."""
+        if self._config is None:
+            return 0.0
+        return max(0.0, _throttled_until.get(self._config.token_cache_key, 0.0) - time.monotonic())
+
+    async def get_job_status(self, kind: JobKind | str, coordinates: Mapping[str, str | None]) -> JobStatus:
+        job_kind = get_job_kind(kind) if isinstance(kind, str) else kind
+        request = job_status_request(await self.get_config(), job_kind, coordinates)
+        return read_job_status(job_kind, str(coordinates["job_id"]), await self.get_json(request))

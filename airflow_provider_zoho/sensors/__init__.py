@@ -1,0 +1,13 @@
+from airflow_provider_zoho.sensors.analytics import ZohoAnalyticsImportJobSensor
+from airflow_provider_zoho.sensors.bigin import ZohoBiginBulkWriteJobSensor
+from airflow_provider_zoho.sensors.creator import ZohoCreatorBulkInsertJobSensor
+from airflow_provider_zoho.sensors.crm import ZohoCRMBulkWriteJobSensor
+from airflow_provider_zoho.sensors.job import ZohoJobSensor
+
+__all__ = [
+    "ZohoAnalyticsImportJobSensor",
+    "ZohoBiginBulkWriteJobSensor",
+    "ZohoCRMBulkWriteJobSensor",
+    "ZohoCreatorBulkInsertJobSensor",
+    "ZohoJobSensor",
+]

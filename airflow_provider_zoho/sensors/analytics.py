@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_provider_zoho.jobs import ANALYTICS_IMPORT
+from airflow_provider_zoho.sensors.job import ZohoJobSensor
+
+
+class ZohoAnalyticsImportJobSensor(ZohoJobSensor):
+    """Waits for a Zoho Analytics asynchronous import job (jobCode 1004 succeeds; 1003 and 1005 fail).
+
+    :param workspace_id: the workspace the import runs in.
+    :param job_id: the ``jobId`` that Create Import Job returned.
+    :param org_id: the ``ZANALYTICS-ORGID`` header; defaults to the connection's ``analytics_org_id``.
+
+    Zoho keeps a job's summary for one hour after it ends (then answers 1005), so keep ``timeout`` and
+    ``poke_interval`` such that the sensor looks within that hour.
+    """
+
+    job_kind = ANALYTICS_IMPORT
+    template_fields: Sequence[str] = ("workspace_id", "job_id", "org_id")
+
+    def __init__(self, *, workspace_id: str, job_id: str, org_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(coordinates={"workspace_id": workspace_id, "job_id": job_id, "org_id": org_id}, **kwargs)

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from airflow_provider_zoho.jobs import BIGIN_BULK_WRITE
+from airflow_provider_zoho.sensors.crm import ZohoCRMBulkWriteJobSensor
+
+
+class ZohoBiginBulkWriteJobSensor(ZohoCRMBulkWriteJobSensor):
+    """Waits for a Zoho Bigin bulk write job (API v2); Bigin's bulk API is CRM's under another path.
+
+    :param job_id: the id that Create Bulk Write Job returned.
+    """
+
+    job_kind = BIGIN_BULK_WRITE

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_provider_zoho.jobs import CRM_BULK_WRITE
+from airflow_provider_zoho.sensors.job import ZohoJobSensor
+
+
+class ZohoCRMBulkWriteJobSensor(ZohoJobSensor):
+    """Waits for a Zoho CRM bulk write job (API v8): COMPLETED succeeds, FAILED on the job or any resource fails.
+
+    :param job_id: the id that Create Bulk Write Job returned.
+    """
+
+    job_kind = CRM_BULK_WRITE
+    template_fields: Sequence[str] = ("job_id",)
+
+    def __init__(self, *, job_id: str, **kwargs: Any) -> None:
+        super().__init__(coordinates={"job_id": job_id}, **kwargs)

@@ -1,0 +1,148 @@
+"""The sensor behind every Zoho job kind: poke, reschedule and deferrable mode in one place."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any, ClassVar, NoReturn
+
+from airflow_provider_zoho.compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    Context,
+    PokeReturnValue,
+    conf,
+)
+from airflow_provider_zoho.connection_config import ZohoConnectionError
+from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
+from airflow_provider_zoho.events import EventStatus, JobEvent
+from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
+from airflow_provider_zoho.hooks.zoho import ZohoHook
+from airflow_provider_zoho.jobs import JobKind, JobStatus, Phase, coordinate_problems
+from airflow_provider_zoho.triggers.job import ZohoJobTrigger
+
+
+class ZohoJobSensor(BaseSensorOperator):
+    """Waits for one Zoho bulk job to finish and returns its summary (so it lands in XCom).
+
+    Subclasses only name their ``job_kind`` and pass their coordinates; everything else is shared.
+
+    :param zoho_conn_id: the ``zoho`` connection to use.
+    :param poll_interval: seconds between polls in the triggerer (deferrable mode); ``poke_interval``
+        stays the interval of poke and reschedule mode.
+    :param deferrable: wait in the triggerer instead of holding a worker slot. Defaults to the
+        ``[operators] default_deferrable`` setting.
+
+    A job in a failure state and every Zoho error no retry can change (wrong scope, unknown job, revoked
+    refresh token...) fail the task at once with Zoho's code and message, without retries. Throttling,
+    server errors and network trouble are polled through until ``timeout``. ``soft_fail`` turns both
+    into a skip, in every mode.
+    """
+
+    job_kind: ClassVar[JobKind]
+    ui_color = "#f0e4e4"
+
+    def __init__(
+        self,
+        *,
+        coordinates: Mapping[str, Any],
+        zoho_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 30.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(poll_interval, int | float) or isinstance(poll_interval, bool) or poll_interval <= 0:
+            raise ValueError(
+                f"{self.task_id}: poll_interval must be a positive number of seconds, got {poll_interval!r}"
+            )
+        for name, value in coordinates.items():
+            setattr(self, name, value)
+        self.zoho_conn_id = zoho_conn_id
+        self.poll_interval = poll_interval
+        self.deferrable = deferrable
+        self._raise_for_bad_coordinates(ValueError)
+
+    @property
+    def coordinates(self) -> dict[str, str | None]:
+        names = (*self.job_kind.path_coordinates, *self.job_kind.optional_coordinates)
+        return {name: None if (value := getattr(self, name)) is None else str(value).strip() for name in names}
+
+    def _raise_for_bad_coordinates(self, error_class: type[Exception]) -> None:
+        raw = {
+            name: getattr(self, name) for name in (*self.job_kind.path_coordinates, *self.job_kind.optional_coordinates)
+        }
+        problems = coordinate_problems(self.job_kind, raw)
+        if problems:
+            raise error_class(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
+
+    @cached_property
+    def hook(self) -> ZohoHook:
+        return ZohoHook(self.zoho_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        # Templates are rendered now: a bad value can no longer be skipped over, and no retry would fix it.
+        self._raise_for_bad_coordinates(AirflowFailException)
+        if not self.deferrable:
+            return super().execute(context)
+        try:
+            done = self.poke(context)
+        except AirflowFailException as error:
+            self._fail(str(error), error)
+        if isinstance(done, PokeReturnValue):
+            return done.xcom_value
+        self.defer(
+            trigger=ZohoJobTrigger(
+                kind=self.job_kind.name,
+                coordinates=self.coordinates,
+                end_time=time.time() + float(self.timeout),
+                zoho_conn_id=self.zoho_conn_id,
+                poll_interval=self.poll_interval,
+            ),
+            method_name="execute_complete",
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        try:
+            job = self.hook.get_job_status(self.job_kind, self.coordinates)
+        except ZohoTransientError as error:
+            self.log.warning("%s %s: %s; poking again", self.job_kind.label, self.coordinates["job_id"], error)
+            return False
+        except (ZohoError, ZohoConnectionError) as error:
+            raise AirflowFailException(str(error)) from error
+        return self._outcome(job)
+
+    def _outcome(self, job: JobStatus) -> PokeReturnValue | bool:
+        if job.phase is Phase.SUCCEEDED:
+            self.log.info("%s", job.describe())
+            return PokeReturnValue(is_done=True, xcom_value=job.summary())
+        if job.phase is Phase.FAILED:
+            self.log.error("%s", job.describe())
+            raise AirflowFailException(job.describe())
+        job.log_progress(self.log)
+        return False
+
+    def execute_complete(self, context: Context, event: Any) -> Any:
+        """Turn the trigger's event into the same outcome poke mode would have had."""
+        try:
+            outcome = JobEvent.from_payload(event)
+        except ValueError as error:
+            raise AirflowException(str(error)) from error
+        if outcome.status is EventStatus.SUCCESS:
+            self.log.info("%s", outcome.message)
+            return outcome.summary
+        self.log.error("%s", outcome.message)
+        if outcome.status is EventStatus.TIMEOUT:
+            if self.soft_fail:
+                raise AirflowSkipException(outcome.message)
+            raise AirflowSensorTimeout(outcome.message)
+        self._fail(outcome.message)
+
+    def _fail(self, message: str, cause: BaseException | None = None) -> NoReturn:
+        if self.soft_fail:
+            raise AirflowSkipException(f"Skipping due to soft_fail: {message}") from cause
+        raise AirflowFailException(message) from cause
