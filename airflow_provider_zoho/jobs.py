@@ -22,8 +22,8 @@ from airflow_provider_zoho.errors import Dialect
 class ProgressLog(Protocol):
     """The part of a logger that both Airflow's structlog loggers and ``logging.Logger`` have."""
 
-    def info(self, msg: str, *args: Any) -> Any: ...
-    def warning(self, msg: str, *args: Any) -> Any: ...
+    def info(self, msg: str, /, *args: Any) -> Any: ...
+    def warning(self, msg: str, /, *args: Any) -> Any: ...
 
 
 class Phase(StrEnum):
@@ -259,12 +259,14 @@ def read_job_status(kind: JobKind, job_id: str, body: Any) -> JobStatus:
     all_states = [value for path in kind.state_fields for value in values_at(body, path)]
     failing = next((value for value in all_states if normalize_state(value) in kind.failed), None)
     normalized = normalize_state(job_state) if job_state is not None else None
+    state = None if job_state is None else str(job_state)
     if failing is not None:
+        # A CRM job can report COMPLETED while a resource FAILED: the failure is what the user must see.
         phase, state = Phase.FAILED, str(failing)
     elif normalized in kind.succeeded:
-        phase, state = Phase.SUCCEEDED, str(job_state)
+        phase = Phase.SUCCEEDED
     else:
-        phase, state = Phase.PENDING, None if job_state is None else str(job_state)
+        phase = Phase.PENDING
     failure_code = _first(body, kind.failure_code_field) if phase is Phase.FAILED else None
     failure_message = _first(body, kind.failure_message_field) if phase is Phase.FAILED else None
     return JobStatus(
