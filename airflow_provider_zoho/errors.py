@@ -224,3 +224,14 @@ def error_from_response(
             http_status=http_status,
         )
     return None
+
+
+def markdown_table() -> str:
+    """The README's error table, generated so that it cannot drift from ``ERROR_RULES``."""
+    lines = ["| source | code | what it means | outcome |", "|---|---|---|---|"]
+    lines += [f"| {rule.dialect.value} | `{rule.code}` | {rule.meaning} | {rule.outcome.value} |" for rule in ERROR_RULES]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

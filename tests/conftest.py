@@ -1,0 +1,59 @@
+"""Fixtures shared by the suite: an isolated AIRFLOW_HOME, a ``zoho`` connection to the emulator, clean caches."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+# Airflow reads its home when first imported: point it inside the repo before anything imports Airflow.
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".airflow"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+import pytest  # noqa: E402
+
+from airflow_provider_zoho.hooks import token_cache, zoho_async  # noqa: E402
+from airflow_provider_zoho.testing import ZohoEmulator  # noqa: E402
+
+CONN_ID = "zoho_default"
+
+
+def connection_uri_json(emulator: ZohoEmulator, **extra: object) -> str:
+    client = ZohoEmulator.DEFAULT_CLIENT
+    return json.dumps(
+        {
+            "conn_type": "zoho",
+            "login": client.client_id,
+            "password": client.client_secret,
+            "host": emulator.base_url,
+            "extra": {"refresh_token": client.refresh_token, "timeout": 5, **extra},
+        }
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    """Each test starts with no cached token and no throttle pause, as a new process would."""
+    token_cache.TOKEN_CACHE.clear()
+    zoho_async._throttled_until.clear()
+    yield
+    token_cache.TOKEN_CACHE.clear()
+    zoho_async._throttled_until.clear()
+
+
+@pytest.fixture
+def zoho_conn(zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch) -> ZohoEmulator:
+    """The default ``zoho`` connection, pointing at a running emulator, as an AIRFLOW_CONN_ variable."""
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_uri_json(zoho_emulator, analytics_org_id="55522777")
+    )
+    return zoho_emulator
+
+
+@pytest.fixture
+async def async_session_cleanup() -> AsyncIterator[None]:
+    """Close the loop's pooled aiohttp session after an async test, as a triggerer never needs to."""
+    yield
+    await zoho_async.close_shared_session()

@@ -1,0 +1,182 @@
+"""The four sensors in poke and deferrable mode against the emulator, with the outcomes users see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
+
+from airflow_provider_zoho.compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+from airflow_provider_zoho.sensors import (
+    ZohoAnalyticsImportJobSensor,
+    ZohoBiginBulkWriteJobSensor,
+    ZohoCreatorBulkInsertJobSensor,
+    ZohoCRMBulkWriteJobSensor,
+    ZohoJobSensor,
+)
+from airflow_provider_zoho.testing import Fault, ZohoEmulator
+from tests.helpers import FINAL_STATES, JOB_COORDINATES, run_sensor
+
+SENSORS: dict[str, type[ZohoJobSensor]] = {
+    "analytics_import": ZohoAnalyticsImportJobSensor,
+    "crm_bulk_write": ZohoCRMBulkWriteJobSensor,
+    "bigin_bulk_write": ZohoBiginBulkWriteJobSensor,
+    "creator_bulk_insert": ZohoCreatorBulkInsertJobSensor,
+}
+KINDS = sorted(SENSORS)
+FAILURE_STATES = [
+    ("analytics_import", "1003"),
+    ("analytics_import", "1005"),
+    ("crm_bulk_write", "FAILED"),
+    ("bigin_bulk_write", "FAILED"),
+    *[("creator_bulk_insert", state) for state in ("Failed", "Aborted", "User Aborted", "System Aborted", "Expired")],
+]
+
+
+def make_sensor(kind: str, job_id: str = "4242", **kwargs: Any) -> ZohoJobSensor:
+    options: dict[str, Any] = {"poke_interval": 0.05, "poll_interval": 0.05, "timeout": 20, **kwargs}
+    return SENSORS[kind](task_id=f"wait_{kind}", job_id=job_id, **JOB_COORDINATES[kind], **options)
+
+
+def script(emulator: ZohoEmulator, kind: str, steps: list[Any], job_id: str = "4242", **extra: Any) -> None:
+    emulator.add_job(kind, job_id, steps, **JOB_COORDINATES[kind], **extra)
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_succeeds_and_returns_its_summary(zoho_conn: ZohoEmulator, kind: str, deferrable: bool) -> None:
+    pending, done = FINAL_STATES[kind]
+    script(zoho_conn, kind, [pending, pending, done])
+    summary = run_sensor(make_sensor(kind, deferrable=deferrable))
+    assert summary["job_id"] == "4242"
+    assert summary["kind"] == kind
+    assert summary["state"] == done
+    assert summary["counts"]  # every kind reports counts on completion
+    assert isinstance(summary["response"], dict)
+    assert zoho_conn.status_requests("4242") == 3
+    assert zoho_conn.token_requests() == 1
+
+
+def test_deferrable_sensor_defers_only_when_the_job_is_not_done(zoho_conn: ZohoEmulator) -> None:
+    script(zoho_conn, "crm_bulk_write", ["COMPLETED"])
+    assert make_sensor("crm_bulk_write", deferrable=True).execute(context={})["state"] == "COMPLETED"  # type: ignore[arg-type]
+    script(zoho_conn, "crm_bulk_write", ["IN PROGRESS"], job_id="4343")
+    with pytest.raises(TaskDeferred) as deferred:
+        make_sensor("crm_bulk_write", job_id="4343", deferrable=True).execute(context={})  # type: ignore[arg-type]
+    assert deferred.value.method_name == "execute_complete"
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+@pytest.mark.parametrize(("kind", "state"), FAILURE_STATES)
+def test_failure_states_fail_the_task_with_zoho_details(
+    zoho_conn: ZohoEmulator, kind: str, state: str, deferrable: bool
+) -> None:
+    pending, _ = FINAL_STATES[kind]
+    # Only an Analytics job reports its own error code and message; the others report counts.
+    details = {"error_code": 8504, "error_message": "Column mismatch"} if kind == "analytics_import" else {}
+    script(zoho_conn, kind, [pending, state], **details)
+    with pytest.raises(AirflowFailException) as failed:
+        run_sensor(make_sensor(kind, deferrable=deferrable))
+    message = str(failed.value)
+    assert "4242" in message
+    if state == "1003":
+        assert "8504" in message
+        assert "Column mismatch" in message
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_soft_fail_skips_a_failed_job(zoho_conn: ZohoEmulator, deferrable: bool) -> None:
+    script(zoho_conn, "creator_bulk_insert", ["In-progress", "Failed"])
+    with pytest.raises(AirflowSkipException):
+        run_sensor(make_sensor("creator_bulk_insert", deferrable=deferrable, soft_fail=True))
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+@pytest.mark.parametrize(
+    ("kind", "fault", "code"),
+    [
+        ("crm_bulk_write", Fault("error", code="NO_PERMISSION"), "NO_PERMISSION"),
+        ("bigin_bulk_write", Fault("error", code="RESOURCE_NOT_FOUND"), "RESOURCE_NOT_FOUND"),
+        ("analytics_import", Fault("error", code=8138), "8138"),
+        ("creator_bulk_insert", Fault("error", code=4000), "4000"),
+    ],
+)
+def test_permanent_errors_fail_at_once(
+    zoho_conn: ZohoEmulator, kind: str, fault: Fault, code: str, deferrable: bool
+) -> None:
+    pending, done = FINAL_STATES[kind]
+    script(zoho_conn, kind, [pending, fault, done])
+    with pytest.raises(AirflowFailException, match=code):
+        run_sensor(make_sensor(kind, deferrable=deferrable))
+    assert zoho_conn.status_requests("4242") == 2  # no retry of a permanent error
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_transient_errors_are_polled_through(zoho_conn: ZohoEmulator, deferrable: bool) -> None:
+    faults = [
+        Fault("rate_limited", retry_after=0),
+        Fault("server_error", status=503),
+        Fault("reset"),
+        Fault("non_json"),
+    ]
+    script(zoho_conn, "crm_bulk_write", ["IN PROGRESS", *faults, "COMPLETED"])
+    assert run_sensor(make_sensor("crm_bulk_write", deferrable=deferrable))["state"] == "COMPLETED"
+    assert zoho_conn.status_requests("4242") == 6
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_timeout_ends_the_wait(zoho_conn: ZohoEmulator, deferrable: bool, soft_fail: bool) -> None:
+    script(zoho_conn, "bigin_bulk_write", ["IN PROGRESS"])
+    sensor = make_sensor("bigin_bulk_write", deferrable=deferrable, timeout=0.5, soft_fail=soft_fail)
+    with pytest.raises(AirflowSkipException if soft_fail else AirflowSensorTimeout):
+        run_sensor(sensor)
+
+
+def test_transient_trouble_outlasting_the_timeout_says_why(zoho_conn: ZohoEmulator) -> None:
+    script(zoho_conn, "crm_bulk_write", ["IN PROGRESS", Fault("server_error", status=503)])
+    with pytest.raises(AirflowSensorTimeout, match="INTERNAL_ERROR"):
+        run_sensor(make_sensor("crm_bulk_write", deferrable=True, timeout=0.6))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"job_id": "abc"}, "job_id must be Zoho's numeric id"),
+        ({"job_id": ""}, "job_id is required"),
+        ({"job_id": "1", "poll_interval": -5}, "poll_interval must be a positive number"),
+    ],
+)
+def test_bad_arguments_fail_at_parse_time(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ZohoCRMBulkWriteJobSensor(task_id="wait", **kwargs)
+
+
+def test_creator_names_with_a_slash_fail_at_parse_time() -> None:
+    with pytest.raises(ValueError, match="app_link_name must be a single link name"):
+        ZohoCreatorBulkInsertJobSensor(
+            task_id="wait", account_owner_name="o", app_link_name="a/b", form_link_name="f", job_id="1"
+        )
+
+
+def test_templated_values_are_checked_once_rendered(zoho_conn: ZohoEmulator) -> None:
+    sensor = ZohoCRMBulkWriteJobSensor(task_id="wait", job_id="{{ params.job_id }}")
+    sensor.job_id = "not-a-number"  # what rendering a bad param gives
+    with pytest.raises(AirflowFailException, match="job_id must be Zoho's numeric id"):
+        sensor.execute(context={})  # type: ignore[arg-type]
+
+
+def test_template_fields_are_the_job_coordinates() -> None:
+    for sensor_class in SENSORS.values():
+        kind = sensor_class.job_kind
+        assert tuple(sensor_class.template_fields) == (*kind.path_coordinates, *kind.optional_coordinates)
+
+
+def test_bad_connection_fails_the_task_naming_the_field(
+    zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_ZOHO_BROKEN", '{"conn_type": "zoho", "login": "id", "password": "secret"}')
+    sensor = ZohoCRMBulkWriteJobSensor(task_id="wait", job_id="1", zoho_conn_id="zoho_broken")
+    with pytest.raises(AirflowFailException, match="no refresh token: set the extra field 'refresh_token'"):
+        sensor.execute(context={})  # type: ignore[arg-type]
