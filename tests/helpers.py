@@ -34,9 +34,9 @@ def rebuild(trigger: BaseTrigger) -> BaseTrigger:
     return import_string(classpath)(**stored)  # type: ignore[no-any-return]
 
 
-async def first_event(trigger: BaseTrigger, timeout: float = 30.0) -> dict[str, Any]:
+async def first_event(trigger: BaseTrigger, limit: float = 30.0) -> dict[str, Any]:
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit):
             async for event in trigger.run():
                 return dict(event.payload)
     finally:

@@ -49,7 +49,8 @@ ZOHO_RULES = [rule for rule in ERROR_RULES if rule.dialect is not Dialect.HTTP]
 def test_every_zoho_code_maps_to_its_outcome_whatever_the_status(rule, http_status: int) -> None:  # type: ignore[no-untyped-def]
     error = error_from_response(rule.dialect, "svc", http_status, _body(rule.dialect, rule.code))
     assert type(error) is EXCEPTION_FOR[rule.outcome]
-    assert error is not None and error.code == rule.code
+    assert error is not None
+    assert error.code == rule.code
     assert error.http_status == http_status
     assert rule.code in str(error)
 

@@ -15,7 +15,8 @@ def test_finished_events_round_trip_with_the_summary() -> None:
     assert event.status is EventStatus.FAILED
     back = JobEvent.from_payload(event.to_payload())
     assert back == event
-    assert back.summary is not None and back.summary["counts"] == {"failed": 3}
+    assert back.summary is not None
+    assert back.summary["counts"] == {"failed": 3}
 
 
 def test_error_and_timeout_events_keep_zoho_code() -> None:
@@ -44,5 +45,5 @@ def test_error_and_timeout_events_keep_zoho_code() -> None:
     ],
 )
 def test_malformed_events_are_rejected(payload: Any) -> None:
-    with pytest.raises(ValueError, match="Zoho trigger event|Malformed"):
+    with pytest.raises(ValueError, match=r"Zoho trigger event|Malformed"):
         JobEvent.from_payload(payload)
