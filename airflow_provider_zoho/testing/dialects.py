@@ -1,0 +1,529 @@
+"""How each Zoho product speaks: paths, states, status bodies and error bodies, as one table keyed by kind.
+
+Zoho's four bulk-job APIs disagree on almost everything a poller sees: where the job lives, how a state is
+spelled, how an error is shaped, which HTTP status an error code comes with.  Rather than spread
+``if kind == ...`` branches through the server, every difference is data in a :class:`Dialect`; the
+server only ever asks "what does *this* dialect answer for X".
+
+Facts come from ``/work/shared/ZOHO_API.md`` and the doc samples it cites.  Anything marked *unverified*
+is a plausible guess (Zoho does not document it); the provider must not rely on those exact values.
+
+This module is pure: no I/O, no aiohttp, no airflow, so it is cheap to import and easy to unit-test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from airflow_provider_zoho.testing.faults import Fault
+
+__all__ = [
+    "DIALECTS",
+    "JOB_KINDS",
+    "Answer",
+    "Dialect",
+    "ErrorInfo",
+    "JobSpec",
+    "Step",
+    "normalize_state",
+]
+
+JSON = dict[str, Any]
+#: One entry of a job's script: a state string as the product spells it, or a fault.
+Step = str | Fault
+CodeT = str | int
+
+JOB_KINDS: tuple[str, ...] = ("analytics_import", "crm_bulk_write", "bigin_bulk_write", "creator_bulk_insert")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer, independent of the web framework, so dialect code stays pure and testable."""
+
+    status: int
+    body: Any  # a JSON-able value, or a ``str`` sent verbatim
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """What Zoho documents for one error code: default HTTP status, summary constant and message."""
+
+    status: int
+    summary: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """An immutable registered job; the mutable script position lives in the emulator's store."""
+
+    kind: str
+    job_id: str
+    script: tuple[Step, ...]
+    coordinates: Mapping[str, str | None]
+    counts: Mapping[str, int]
+    error_message: str | None
+    error_code: CodeT | None
+    created_at: float  # epoch seconds; feeds ``created_time`` / ``expiryTime``
+
+
+_NORMALIZE_RE = re.compile(r"[\s_\-]+")
+
+
+def normalize_state(state: str) -> str:
+    """Fold case, spaces, hyphens and underscores, the way ZOHO_API.md says states must be compared.
+
+    Scripts may therefore spell a state the way a sample does (``"INPROGRESS"``, ``"IN_PROGRESS"``) and the
+    emulator reports it exactly as written, which lets provider tests exercise spelling variants.
+    """
+    return _NORMALIZE_RE.sub("", state).upper()
+
+
+# A coordinate is read either from the URL path or from a request header.
+Source = tuple[Literal["path", "header"], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """Everything the server needs to know to impersonate one Zoho bulk-job API."""
+
+    kind: str
+    #: aiohttp route of the job-status GET; ``{job_id}`` plus the path coordinates.
+    route: str
+    #: coordinate name -> where the request carries it; ``optional`` ones may be ``None`` on a job.
+    coordinates: Mapping[str, Source]
+    optional_coordinates: frozenset[str]
+    #: normalized spelling -> canonical state name (the key of the body-building tables).
+    states: Mapping[str, str]
+    #: reported by a script made only of faults, before any state step.
+    initial_state: str
+    #: documented error codes; codes outside the table get ``fallback_status``.
+    errors: Mapping[CodeT, ErrorInfo]
+    fallback_status: int
+    code_type: type[str] | type[int]
+    invalid_token_code: CodeT
+    rate_limit_code: CodeT
+    server_error_code: CodeT
+    #: header that must be present (else ``missing_header_code``), checked before the job lookup.
+    required_header: str | None
+    missing_header_code: CodeT | None
+    #: ordered (coordinate names, code): a request naming an unknown scope gets that error, else not-found.
+    scopes: tuple[tuple[tuple[str, ...], CodeT], ...]
+    error_body: Callable[[CodeT, ErrorInfo], JSON]
+    render: Callable[[JobSpec, str, str], JSON]
+    not_found_body: Callable[[Dialect, str], Answer]
+    missing_fields_body: Callable[[], JSON]
+    #: keys of ``counts=`` this dialect understands (a typo should fail at ``add_job`` time).
+    count_keys: frozenset[str] = field(default_factory=frozenset)
+
+    # -- state vocabulary -------------------------------------------------------------------------------
+    def canonical_state(self, state: str) -> str:
+        """The canonical name of a script state string; ``ValueError`` if the product has no such state."""
+        try:
+            return self.states[normalize_state(state)]
+        except KeyError:
+            raise ValueError(
+                f"{state!r} is not a {self.kind} state; expected one of {sorted(set(self.states.values()))}"
+            ) from None
+
+    def coerce_code(self, code: CodeT) -> CodeT:
+        """Error codes are strings for CRM/Bigin and integers for Analytics/Creator (``"8138"`` -> 8138)."""
+        if self.code_type is int:
+            if isinstance(code, bool):
+                raise ValueError(f"{self.kind} error codes are integers, got {code!r}")
+            try:
+                return int(code)
+            except ValueError:
+                raise ValueError(f"{self.kind} error codes are integers, got {code!r}") from None
+        if not isinstance(code, str):
+            raise ValueError(f"{self.kind} error codes are strings like 'NO_PERMISSION', got {code!r}")
+        return code
+
+    # -- answers ----------------------------------------------------------------------------------------
+    def error(self, code: CodeT, status: int | None = None, headers: tuple[tuple[str, str], ...] = ()) -> Answer:
+        """The product's error body for ``code``, with Zoho's documented status unless ``status`` is given."""
+        code = self.coerce_code(code)
+        info = self.errors.get(code) or ErrorInfo(self.fallback_status, "API_ERROR", f"Error {code}.")
+        return Answer(status if status is not None else info.status, self.error_body(code, info), headers=headers)
+
+    def invalid_token(self) -> Answer:
+        """What a missing, unknown, expired or revoked access token gets."""
+        return self.error(self.invalid_token_code)
+
+    def rate_limited(self, retry_after: float | None) -> Answer:
+        """HTTP 429 with the product's limit body, plus ``Retry-After`` when the fault carries one."""
+        headers = () if retry_after is None else (("Retry-After", _format_seconds(retry_after)),)
+        return self.error(self.rate_limit_code, 429, headers)
+
+    def server_error(self, status: int | None, html: bool) -> Answer:
+        """A 5xx: the product's internal-error JSON, or the HTML page a load balancer would serve."""
+        status = status if status is not None else 500
+        if html:
+            return Answer(status, html_error_page(status), content_type="text/html")
+        return self.error(self.server_error_code, status)
+
+    def not_found(self, job_id: str) -> Answer:
+        """What a job id the product does not know gets (Analytics answers it with HTTP 200)."""
+        return self.not_found_body(self, job_id)
+
+    def missing_fields(self) -> Answer:
+        """HTTP 200 with a well-formed body that lacks the state field."""
+        return Answer(200, self.missing_fields_body())
+
+    def state(self, job: JobSpec, written: str) -> Answer:
+        """HTTP 200 with the job's status body for the state step ``written``."""
+        return Answer(200, self.render(job, written, self.canonical_state(written)))
+
+
+def _format_seconds(seconds: float) -> str:
+    """``Retry-After`` is integral seconds in HTTP; fractions are kept so tests can run fast."""
+    return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
+
+
+def html_error_page(status: int) -> str:
+    """The kind of page a proxy in front of Zoho serves on a 5xx: HTML, not the API's JSON."""
+    return (
+        f"<!DOCTYPE html><html><head><title>{status} Error</title></head>"
+        f"<body><h1>{status} Error</h1><p>The server encountered a temporary error.</p></body></html>"
+    )
+
+
+def _iso_time(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).isoformat(timespec="seconds")
+
+
+def _merge_counts(defaults: Mapping[str, int], job: JobSpec) -> dict[str, int]:
+    merged = dict(defaults)
+    merged.update(job.counts)
+    return merged
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Zoho Analytics: asynchronous import jobs
+# ---------------------------------------------------------------------------------------------------------
+_ANALYTICS_STATUS_TEXT = {
+    "1001": "JOB NOT INITIATED",
+    "1002": "JOB IN PROGRESS",
+    "1003": "ERROR OCCURRED",
+    "1004": "JOB COMPLETED",
+    "1005": "JOB NOT FOUND",
+}
+_ANALYTICS_SUMMARY = "Fetch import job info"
+_ANALYTICS_SUMMARY_RETENTION_MS = 3_600_000  # the job summary is kept one hour
+# Default importSummary counts for the states that carry jobInfo.
+_ANALYTICS_COUNTS = {
+    "1004": {"totalRowCount": 100, "successRowCount": 100, "warnings": 0},
+    "1003": {"totalRowCount": 100, "successRowCount": 40, "warnings": 0},
+}
+# The column details of the doc sample; the emulator does not model table schemas.
+_ANALYTICS_COLUMNS = {
+    "Date": "Date",
+    "Region": "Plain Text",
+    "Product Category": "Plain Text",
+    "Product": "Plain Text",
+    "Customer Name": "Plain Text",
+    "Sales": "Currency",
+    "Cost": "Currency",
+}
+_ANALYTICS_ERRORS: dict[CodeT, ErrorInfo] = {
+    8535: ErrorInfo(401, "INVALID_OAUTHTOKEN", "Invalid oauthtoken."),
+    8083: ErrorInfo(400, "ORGID_NOT_PRESENT_IN_THE_HEADER", "Organization id is not present in the request header."),
+    # The summary constants of 7103, 7387, 8504, 7005, 7232 are *unverified* (only codes are documented).
+    7103: ErrorInfo(404, "WORKSPACE_NOT_EXIST", "The workspace id mentioned in the API does not exist."),
+    7387: ErrorInfo(400, "WORKSPACE_NOT_IN_ORG", "Workspaces does not belongs to current organization."),
+    8137: ErrorInfo(400, "IMPORT_JOB_NOT_FOUND", "Import job not found."),
+    8138: ErrorInfo(403, "IMPORT_JOB_ACCESS_DENIED", "Only the user who created the import job can access it."),
+    8134: ErrorInfo(400, "ASYNC_IMPORT_LIMIT_EXCEEDED", "Maximum 5 simultaneous import jobs are allowed."),
+    7301: ErrorInfo(403, "SECURITY_NOT_PERMITTED", "You do not have the permission to do this operation."),
+    8504: ErrorInfo(400, "PARAMETER_NOT_PROPER", "The required parameter is not proper or has not been sent."),
+    7005: ErrorInfo(500, "SERVER_ERROR", "An internal server error occurred."),
+    7232: ErrorInfo(400, "IMPORT_ABORTED", "Import Aborted."),
+    # *unverified*: Analytics does not document its rate-limit answer; 6045/API_LIMIT_EXCEEDED is a guess.
+    6045: ErrorInfo(429, "API_LIMIT_EXCEEDED", "API limit exceeded. Please try again after some time."),
+}
+
+
+def _analytics_error_body(code: CodeT, info: ErrorInfo) -> JSON:
+    return {"status": "failure", "summary": info.summary, "data": {"errorCode": code, "errorMessage": info.message}}
+
+
+def _analytics_render(job: JobSpec, written: str, canonical: str) -> JSON:
+    data: JSON = {"jobId": job.job_id, "jobCode": canonical, "jobStatus": _ANALYTICS_STATUS_TEXT[canonical]}
+    if canonical in _ANALYTICS_COUNTS:
+        failed = canonical == "1003"
+        summary: JSON = {
+            "importType": "APPEND",
+            "totalColumnCount": len(_ANALYTICS_COLUMNS),
+            "selectedColumnCount": len(_ANALYTICS_COLUMNS),
+            **_merge_counts(_ANALYTICS_COUNTS[canonical], job),
+            "importOperation": "created",
+        }
+        info: JSON = {
+            "viewId": f"{job.job_id}0",
+            "importSummary": summary,
+            "columnDetails": dict(_ANALYTICS_COLUMNS),
+            "importErrors": "<b>Row 41</b>: value does not match the column data type." if failed else "",
+        }
+        if failed:
+            # *unverified*: which errorCode a failed import reports; 7232 "Import Aborted." is the closest
+            # documented bulk-API code.
+            info["errorCode"] = job.error_code if job.error_code is not None else 7232
+            info["errorMessage"] = job.error_message or _ANALYTICS_ERRORS[7232].message
+        data["jobInfo"] = info
+    if canonical != "1005":
+        data["expiryTime"] = str(int(job.created_at * 1000) + _ANALYTICS_SUMMARY_RETENTION_MS)
+    return {"status": "success", "summary": _ANALYTICS_SUMMARY, "data": data}
+
+
+def _analytics_not_found(_dialect: Dialect, job_id: str) -> Answer:
+    # Zoho documents an unknown job id as a *successful* envelope with jobCode 1005.
+    data = {"jobId": job_id, "jobCode": "1005", "jobStatus": _ANALYTICS_STATUS_TEXT["1005"]}
+    return Answer(200, {"status": "success", "summary": _ANALYTICS_SUMMARY, "data": data})
+
+
+ANALYTICS = Dialect(
+    kind="analytics_import",
+    route="/restapi/v2/bulk/workspaces/{workspace_id}/importjobs/{job_id}",
+    coordinates={"workspace_id": ("path", "workspace_id"), "org_id": ("header", "ZANALYTICS-ORGID")},
+    optional_coordinates=frozenset(),
+    states={code: code for code in _ANALYTICS_STATUS_TEXT},
+    initial_state="1001",
+    errors=_ANALYTICS_ERRORS,
+    fallback_status=400,
+    code_type=int,
+    invalid_token_code=8535,
+    rate_limit_code=6045,
+    server_error_code=7005,  # *unverified* that a 5xx carries 7005
+    required_header="ZANALYTICS-ORGID",
+    missing_header_code=8083,
+    # A workspace nobody registered -> 7103; a known workspace asked for under another org -> 7387.
+    scopes=((("workspace_id",), 7103), (("org_id", "workspace_id"), 7387)),
+    error_body=_analytics_error_body,
+    render=_analytics_render,
+    not_found_body=_analytics_not_found,
+    missing_fields_body=lambda: {"status": "success", "summary": _ANALYTICS_SUMMARY, "data": {}},
+    count_keys=frozenset({"totalRowCount", "successRowCount", "warnings", "totalColumnCount", "selectedColumnCount"}),
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Zoho CRM and Bigin: bulk write jobs (identical shapes, different paths)
+# ---------------------------------------------------------------------------------------------------------
+_BULK_WRITE_STATES = {
+    "ADDED": "ADDED",
+    "INPROGRESS": "IN PROGRESS",
+    "COMPLETED": "COMPLETED",
+    # Zoho reports a failed import at the resource level under a COMPLETED job ...
+    "FAILED": "FAILED",
+    # ... while the emulator's JOB_FAILED additionally fails the job itself (undocumented, defensive).
+    "JOBFAILED": "JOB_FAILED",
+}
+_BULK_WRITE_TERMINAL_COUNTS = {
+    "COMPLETED": {"added_count": 100, "skipped_count": 0, "updated_count": 0, "total_count": 100},
+    "FAILED": {"added_count": 60, "skipped_count": 40, "updated_count": 0, "total_count": 100},
+    "JOB_FAILED": {"added_count": 0, "skipped_count": 100, "updated_count": 0, "total_count": 100},
+}
+_BULK_WRITE_ERRORS: dict[CodeT, ErrorInfo] = {
+    code: ErrorInfo(status, code, message)
+    for code, status, message in [
+        ("INVALID_TOKEN", 401, "invalid oauth token"),
+        ("OAUTH_SCOPE_MISMATCH", 401, "invalid oauth scope to access this URL"),
+        ("AUTHENTICATION_FAILURE", 401, "Authentication failed"),
+        ("NO_PERMISSION", 403, "permission denied"),
+        ("AUTHORIZATION_FAILED", 400, "User does not have sufficient privilege to read."),
+        ("INVALID_URL_PATTERN", 404, "Please check if the URL trying to access is a correct one"),
+        ("INVALID_REQUEST_METHOD", 400, "The http request method type is not a valid one"),
+        # 400 in the v8 OpenAPI spec for this GET, 404 in the docs; the emulator follows the docs.
+        ("RESOURCE_NOT_FOUND", 404, "The requested resource doesn't exist."),
+        ("INVALID_HOST", 400, "The host is not valid for this data center."),
+        ("TOO_MANY_REQUESTS", 429, "You have made too many requests. Please try again after some time."),
+        ("INTERNAL_ERROR", 500, "Internal Server Error"),
+    ]
+}
+_FIELD_MAPPINGS = [
+    {"api_name": "Deal_Name", "index": 1, "format": None, "find_by": None, "default_value": None},
+    {"api_name": "Stage", "index": 2, "format": None, "find_by": None, "default_value": None},
+]
+
+
+def _bulk_write_error_body(code: CodeT, info: ErrorInfo) -> JSON:
+    return {"code": code, "details": {}, "message": info.message, "status": "error"}
+
+
+def _bulk_write_renderer(download_prefix: str) -> Callable[[JobSpec, str, str], JSON]:
+    """CRM and Bigin share a body; only the result's download path differs."""
+
+    def render(job: JobSpec, written: str, canonical: str) -> JSON:
+        if canonical == "JOB_FAILED":
+            job_status, resource_status = "FAILED", "FAILED"
+        elif canonical == "FAILED":
+            job_status, resource_status = "COMPLETED", written
+        else:
+            job_status = resource_status = written
+        file: JSON = {"status": resource_status}
+        if canonical != "ADDED":  # the documented ADDED sample has a bare file object
+            file["name"] = "Deals.csv"
+            if canonical in _BULK_WRITE_TERMINAL_COUNTS:
+                file.update(_merge_counts(_BULK_WRITE_TERMINAL_COUNTS[canonical], job))
+            else:
+                total = job.counts.get("total_count", 100)
+                file.update({"added_count": 0, "skipped_count": 0, "updated_count": 0, "total_count": total})
+        resource: JSON = {
+            "status": resource_status,
+            "type": "data",
+            "module": "Deals",
+            "field_mappings": [dict(m) for m in _FIELD_MAPPINGS],
+            "file": file,
+        }
+        if canonical in ("FAILED", "JOB_FAILED") and (job.error_code is not None or job.error_message):
+            # *unverified*: Zoho does not document where a failed resource's reason goes.
+            resource["error"] = {"code": job.error_code, "message": job.error_message}
+        body: JSON = {
+            "status": job_status,
+            "character_encoding": "UTF-8",
+            "resource": [resource],
+            "id": job.job_id,
+        }
+        if normalize_state(job_status) == "COMPLETED":
+            body["result"] = {"download_url": f"{download_prefix}/bulk-write/{job.job_id}/{job.job_id}.zip"}
+        body["created_by"] = {"id": "111111000000035795", "name": "Patricia Boyle"}
+        body["operation"] = "insert"
+        body["created_time"] = _iso_time(job.created_at)
+        return body
+
+    return render
+
+
+def _bulk_write_not_found(dialect: Dialect, _job_id: str) -> Answer:
+    return dialect.error("RESOURCE_NOT_FOUND")
+
+
+def _bulk_write_dialect(kind: str, route: str, download_prefix: str) -> Dialect:
+    return Dialect(
+        kind=kind,
+        route=route,
+        coordinates={},
+        optional_coordinates=frozenset(),
+        states=_BULK_WRITE_STATES,
+        initial_state="ADDED",
+        errors=_BULK_WRITE_ERRORS,
+        fallback_status=400,
+        code_type=str,
+        invalid_token_code="INVALID_TOKEN",
+        rate_limit_code="TOO_MANY_REQUESTS",
+        server_error_code="INTERNAL_ERROR",
+        required_header=None,
+        missing_header_code=None,
+        scopes=(),
+        error_body=_bulk_write_error_body,
+        render=_bulk_write_renderer(download_prefix),
+        not_found_body=_bulk_write_not_found,
+        missing_fields_body=dict,
+        count_keys=frozenset({"added_count", "skipped_count", "updated_count", "total_count"}),
+    )
+
+
+CRM = _bulk_write_dialect("crm_bulk_write", "/crm/bulk/v8/write/{job_id}", "/v8/crm/org6196138")
+BIGIN = _bulk_write_dialect("bigin_bulk_write", "/bigin/bulk/v2/write/{job_id}", "/v2/bigin/org6196138")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Zoho Creator: bulk insert jobs
+# ---------------------------------------------------------------------------------------------------------
+_CREATOR_STATES = {
+    normalize_state(s): s
+    for s in (
+        "Ready-to-upload",
+        "In-progress",
+        "Completed",
+        "Failed",
+        "Aborted",
+        "User Aborted",
+        "System Aborted",
+        "Expired",
+    )
+}
+_CREATOR_TERMINAL_COUNTS = {
+    "Completed": {"total_records": 100, "failed_records": 0, "unprocessed_records": 0, "success_records": 100},
+    "Failed": {"total_records": 100, "failed_records": 40, "unprocessed_records": 0, "success_records": 60},
+    "Aborted": {"total_records": 100, "failed_records": 10, "unprocessed_records": 60, "success_records": 30},
+    "User Aborted": {"total_records": 100, "failed_records": 0, "unprocessed_records": 70, "success_records": 30},
+    "System Aborted": {"total_records": 100, "failed_records": 10, "unprocessed_records": 60, "success_records": 30},
+}
+_CREATOR_ERRORS: dict[CodeT, ErrorInfo] = {
+    1030: ErrorInfo(401, "", "Authorization Failure. The access token is either invalid or has expired."),
+    1000: ErrorInfo(404, "", "No such URL or the URL has an invalid format or a parameter is missing."),
+    1040: ErrorInfo(404, "", "Invalid account owner name."),
+    1130: ErrorInfo(403, "", "API access is disabled for this application."),  # status *unverified*
+    # Creator reports its daily developer-API limit with HTTP 200 (documented).
+    4000: ErrorInfo(200, "", "You have reached the daily limit of developer API calls."),
+    # *unverified*: 2945 is only seen as a generic validation / internal error.
+    2945: ErrorInfo(500, "", "An internal error occurred. Please try again."),
+    # *unverified*: Creator does not document the body of its per-minute limit; 2955 is a guess.
+    2955: ErrorInfo(429, "", "You have reached the API request limit. Please try again after some time."),
+}
+
+
+def _creator_error_body(code: CodeT, info: ErrorInfo) -> JSON:
+    return {"code": code, "message": info.message}
+
+
+def _creator_render(job: JobSpec, written: str, canonical: str) -> JSON:
+    if canonical in _CREATOR_TERMINAL_COUNTS:
+        details = _merge_counts(_CREATOR_TERMINAL_COUNTS[canonical], job)
+    else:
+        # Nothing processed yet: everything uploaded is still unprocessed.
+        total = 0 if canonical == "Ready-to-upload" else job.counts.get("total_records", 100)
+        details = {"total_records": total, "failed_records": 0, "unprocessed_records": total, "success_records": 0}
+    data: JSON = {"api_status": written, "record_details": details}
+    if canonical not in ("Completed", "Ready-to-upload", "In-progress") and (
+        job.error_code is not None or job.error_message
+    ):
+        # *unverified*: Creator does not document where a failed job's reason goes.
+        data["message"] = job.error_message
+        data["error_code"] = job.error_code
+    return {"code": 3000, "data": data}
+
+
+def _creator_not_found(dialect: Dialect, _job_id: str) -> Answer:
+    return dialect.error(1000)
+
+
+CREATOR = Dialect(
+    kind="creator_bulk_insert",
+    route="/creator/v2.1/bulk/{account_owner_name}/{app_link_name}/form/{form_link_name}/insert/{job_id}",
+    coordinates={
+        "account_owner_name": ("path", "account_owner_name"),
+        "app_link_name": ("path", "app_link_name"),
+        "form_link_name": ("path", "form_link_name"),
+        "environment": ("header", "environment"),
+    },
+    optional_coordinates=frozenset({"environment"}),
+    states=_CREATOR_STATES,
+    initial_state="Ready-to-upload",
+    errors=_CREATOR_ERRORS,
+    fallback_status=400,
+    code_type=int,
+    invalid_token_code=1030,
+    rate_limit_code=2955,
+    server_error_code=2945,
+    required_header=None,
+    missing_header_code=None,
+    # An owner nobody registered -> 1040; a wrong app/form/environment -> not found (1000).
+    scopes=((("account_owner_name",), 1040),),
+    error_body=_creator_error_body,
+    render=_creator_render,
+    not_found_body=_creator_not_found,
+    missing_fields_body=lambda: {"code": 3000, "data": {}},
+    count_keys=frozenset({"total_records", "failed_records", "unprocessed_records", "success_records"}),
+)
+
+#: The one table the server consults: kind -> dialect.
+DIALECTS: Mapping[str, Dialect] = {d.kind: d for d in (ANALYTICS, CRM, BIGIN, CREATOR)}
+assert tuple(DIALECTS) == JOB_KINDS

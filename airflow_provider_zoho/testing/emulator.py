@@ -1,0 +1,812 @@
+"""A real HTTP emulator of Zoho's accounts server and bulk-job status APIs (aiohttp.web on 127.0.0.1).
+
+Why a server rather than mocks: the provider's hooks and triggers must be exercised through the same
+sockets, connection pools, retries and JSON parsing they use in production.  Patching ``requests`` or
+``aiohttp`` would test the patch.  The emulator is an *independent model* of Zoho: it imports nothing from
+the rest of ``airflow_provider_zoho`` (and not airflow), so a misunderstanding in the provider cannot leak
+into the model it is checked against.
+
+Design:
+
+* :class:`_Store` owns every piece of mutable state (clients, tokens, jobs, counters) behind one
+  ``threading.Lock``: handlers run on the server's event-loop thread while tests read counters from
+  theirs.  No await ever happens while the lock is held, and every lookup is a dict/set hit, so the
+  server stays O(1) per request with thousands of jobs and pollers.
+* What differs between Zoho products is data in :mod:`airflow_provider_zoho.testing.dialects`.
+* :class:`ZohoEmulator` runs the aiohttp app on a private event loop in a daemon thread, so synchronous
+  tests, async tests and other processes (via :mod:`airflow_provider_zoho.testing.__main__`) can all use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import json
+import logging
+import secrets
+import socket
+import struct
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, NamedTuple, Self
+
+from aiohttp import web
+
+from airflow_provider_zoho.testing.dialects import DIALECTS, Answer, Dialect, JobSpec, Step
+from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, JOB_FAULT_KINDS, Fault
+
+__all__ = ["ClientCredentials", "ZohoEmulator"]
+
+log = logging.getLogger(__name__)
+
+TOKEN_PATH = "/oauth/v2/token"
+ADMIN_PREFIX = "/__emulator__"
+# Zoho's accounts server lets at most this many access tokens per refresh token be live; the next one
+# issued invalidates the oldest (ZOHO_API.md, "OAuth").
+DEFAULT_LIVE_TOKEN_LIMIT = 15
+_THROTTLE_BODY = {
+    "error": "Access Denied",
+    "error_description": "You have made too many requests continuously. Please try again after some time.",
+}
+_STARTUP_TIMEOUT = 10.0
+_SHUTDOWN_TIMEOUT = 5.0
+
+
+class ClientCredentials(NamedTuple):
+    """An OAuth client registered with the emulator's accounts server."""
+
+    client_id: str
+    client_secret: str
+    refresh_token: str
+
+
+@dataclass(slots=True)
+class _Token:
+    refresh_token: str
+    expires_at: float  # time.monotonic() deadline
+
+
+@dataclass(slots=True)
+class _JobState:
+    """A job plus its position in its script; ``current`` is the last state step consumed."""
+
+    spec: JobSpec
+    current: str
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Poll:
+    """The step a status GET consumed, captured under the lock and acted upon outside it."""
+
+    spec: JobSpec
+    step: Step
+    current: str
+
+
+class _Reset:
+    """Marker: answer by dropping the TCP connection."""
+
+
+_RESET = _Reset()
+
+
+class _Store:
+    """All mutable emulator state, guarded by one lock (see the module docstring)."""
+
+    def __init__(
+        self, token_ttl: float, token_limit_per_window: int, token_window_seconds: float, live_token_limit: int
+    ) -> None:
+        self.lock = threading.Lock()
+        self.token_ttl = token_ttl
+        self.token_limit_per_window = token_limit_per_window
+        self.token_window_seconds = token_window_seconds
+        self.live_token_limit = live_token_limit
+        self.base_url = ""
+        # accounts
+        self.client_secrets: dict[str, str] = {}
+        self.refresh_owner: dict[str, str] = {}  # refresh token -> client_id
+        self.tokens: dict[str, _Token] = {}
+        self.live_tokens: dict[str, collections.deque[str]] = {}  # refresh token -> live access tokens
+        self.issue_times: dict[str, collections.deque[float]] = {}  # refresh token -> issue instants
+        self.issued: list[str] = []
+        self.account_script: collections.deque[Fault] = collections.deque()
+        # jobs
+        self.jobs: dict[tuple[str, str], _JobState] = {}
+        self.scopes: set[tuple[str, tuple[str, ...], tuple[str | None, ...]]] = set()
+        # counters
+        self.token_total = 0
+        self.token_by_refresh: collections.Counter[str] = collections.Counter()
+        self.status_total = 0
+        self.status_by_job: collections.Counter[str] = collections.Counter()
+        self.open_connections = 0
+        self.max_connections = 0
+
+    # -- accounts ---------------------------------------------------------------------------------------
+    def token_request(self, params: Mapping[str, str]) -> Answer | _Reset:
+        """One POST to the token endpoint, decided atomically (Zoho always answers these with HTTP 200)."""
+        refresh_token = params.get("refresh_token")
+        now = time.monotonic()
+        with self.lock:
+            self.token_total += 1
+            if refresh_token is not None:
+                self.token_by_refresh[refresh_token] += 1
+            if self.account_script:
+                return _account_fault_answer(self.account_script.popleft())
+            if params.get("grant_type") != "refresh_token":
+                return Answer(200, {"error": "unsupported_grant_type"})
+            client_id = params.get("client_id")
+            secret = self.client_secrets.get(client_id) if client_id is not None else None
+            if secret is None or params.get("client_secret") != secret:
+                return Answer(200, {"error": "invalid_client"})
+            if refresh_token is None or self.refresh_owner.get(refresh_token) != client_id:
+                return Answer(200, {"error": "invalid_code"})
+            window = self.issue_times.setdefault(refresh_token, collections.deque())
+            while window and now - window[0] >= self.token_window_seconds:
+                window.popleft()
+            if len(window) >= self.token_limit_per_window:
+                return Answer(200, dict(_THROTTLE_BODY))
+            window.append(now)
+            return Answer(200, self._issue(refresh_token, now))
+
+    def _issue(self, refresh_token: str, now: float) -> dict[str, Any]:
+        token = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+        self.tokens[token] = _Token(refresh_token, now + self.token_ttl)
+        live = self.live_tokens.setdefault(refresh_token, collections.deque())
+        live.append(token)
+        while len(live) > self.live_token_limit:
+            self.tokens.pop(live.popleft(), None)
+        self.issued.append(token)
+        expires_in: float = self.token_ttl
+        if float(self.token_ttl).is_integer():
+            expires_in = int(self.token_ttl)
+        return {"access_token": token, "api_domain": self.base_url, "token_type": "Bearer", "expires_in": expires_in}
+
+    def token_valid(self, token: str | None) -> bool:
+        if token is None:
+            return False
+        with self.lock:
+            entry = self.tokens.get(token)
+            if entry is None:
+                return False
+            if entry.expires_at <= time.monotonic():
+                self._drop_token(token, entry)
+                return False
+            return True
+
+    def revoke(self, token: str | None = None) -> None:
+        """Invalidate one access token, or all of them when ``token`` is None."""
+        with self.lock:
+            if token is None:
+                self.tokens.clear()
+                self.live_tokens.clear()
+                return
+            entry = self.tokens.get(token)
+            if entry is not None:
+                self._drop_token(token, entry)
+
+    def _drop_token(self, token: str, entry: _Token) -> None:
+        del self.tokens[token]
+        live = self.live_tokens.get(entry.refresh_token)
+        if live is not None:
+            with contextlib.suppress(ValueError):
+                live.remove(token)  # at most live_token_limit entries: bounded
+
+    # -- jobs -------------------------------------------------------------------------------------------
+    def count_status(self, job_id: str) -> None:
+        with self.lock:
+            self.status_total += 1
+            self.status_by_job[job_id] += 1
+
+    def poll(self, dialect: Dialect, job_id: str, coords: Mapping[str, str | None]) -> _Poll | Answer:
+        """Find the job the request names and consume one script step, or say why it is not there."""
+        with self.lock:
+            state = self.jobs.get((dialect.kind, job_id))
+            if state is not None and all(state.spec.coordinates.get(n) == coords[n] for n in dialect.coordinates):
+                script = state.spec.script
+                index = min(state.position, len(script) - 1)
+                state.position = index + 1
+                step = script[index]
+                if isinstance(step, str):
+                    state.current = step
+                return _Poll(state.spec, step, state.current)
+            for names, code in dialect.scopes:
+                if (dialect.kind, names, tuple(coords[n] for n in names)) not in self.scopes:
+                    return dialect.error(code)
+        return dialect.not_found(job_id)
+
+    def add_job(self, spec: JobSpec, dialect: Dialect) -> None:
+        first_state = next((s for s in spec.script if isinstance(s, str)), dialect.initial_state)
+        with self.lock:
+            self.jobs[(spec.kind, spec.job_id)] = _JobState(spec, first_state)
+            for names, _code in dialect.scopes:
+                self.scopes.add((spec.kind, names, tuple(spec.coordinates.get(n) for n in names)))
+
+    # -- connections ------------------------------------------------------------------------------------
+    def connection_opened(self) -> None:
+        with self.lock:
+            self.open_connections += 1
+            self.max_connections = max(self.max_connections, self.open_connections)
+
+    def connection_closed(self) -> None:
+        with self.lock:
+            self.open_connections -= 1
+
+    # -- counters ---------------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "token_requests": self.token_total,
+                "status_requests": self.status_total,
+                "status_requests_by_job": dict(self.status_by_job),
+                "max_concurrent_connections": self.max_connections,
+                "open_connections": self.open_connections,
+                "issued_tokens": len(self.issued),
+            }
+
+    def reset_counters(self) -> None:
+        with self.lock:
+            self.token_total = 0
+            self.token_by_refresh.clear()
+            self.status_total = 0
+            self.status_by_job.clear()
+            self.max_connections = self.open_connections
+
+
+def _account_fault_answer(fault: Fault) -> Answer | _Reset:
+    """What the accounts server answers for a scripted fault (always HTTP 200 except server_error)."""
+    if fault.kind == "reset":
+        return _RESET
+    if fault.kind == "server_error":
+        status = fault.status if fault.status is not None else 500
+        if fault.html:
+            return Answer(status, _html_page(status), content_type="text/html")
+        return Answer(status, {"error": "internal_error"})  # *unverified*: accounts' JSON 5xx body
+    body: dict[str, Any] = {
+        "throttle": dict(_THROTTLE_BODY),
+        "invalid_code": {"error": "invalid_code"},
+        "invalid_client": {"error": "invalid_client"},
+    }[fault.kind]
+    return Answer(200, body)
+
+
+def _html_page(status: int) -> str:
+    return f"<!DOCTYPE html><html><body><h1>{status} Error</h1></body></html>"
+
+
+def _to_response(answer: Answer) -> web.Response:
+    headers = dict(answer.headers)
+    if isinstance(answer.body, str):
+        return web.Response(status=answer.status, text=answer.body, content_type=answer.content_type, headers=headers)
+    return web.Response(
+        status=answer.status,
+        body=json.dumps(answer.body).encode(),
+        content_type=answer.content_type,
+        charset="utf-8",
+        headers=headers,
+    )
+
+
+def _abort_connection(request: web.Request) -> None:
+    """Drop the TCP connection with an RST so the client sees a connection error, not an HTTP answer."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def _access_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme == "Zoho-oauthtoken" else None
+
+
+# A fault handler: (dialect, poll, request) -> the answer (None once the connection has been dropped).
+_FaultHandler = Callable[[Dialect, _Poll, web.Request, "_Server"], Awaitable[Answer | None]]
+
+
+async def _fault_rate_limited(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+    assert isinstance(p.step, Fault)
+    return d.rate_limited(p.step.retry_after)
+
+
+async def _fault_server_error(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+    assert isinstance(p.step, Fault)
+    return d.server_error(p.step.status, p.step.html)
+
+
+async def _fault_reset(_d: Dialect, _p: _Poll, r: web.Request, _s: _Server) -> None:
+    _abort_connection(r)
+
+
+async def _fault_slow(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+    # The step was consumed before sleeping, so concurrent pollers are never blocked and the next poll
+    # moves on in the script; the slow answer reports the job's current state.
+    assert isinstance(p.step, Fault)
+    await asyncio.sleep(p.step.delay)
+    return d.state(p.spec, p.current)
+
+
+async def _fault_non_json(_d: Dialect, _p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+    return Answer(200, "Service is temporarily unavailable; this is not JSON.", content_type="text/plain")
+
+
+async def _fault_missing_fields(d: Dialect, _p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+    return d.missing_fields()
+
+
+async def _fault_invalid_token(d: Dialect, _p: _Poll, r: web.Request, s: _Server) -> Answer:
+    s.store.revoke(_access_token(r))
+    return d.invalid_token()
+
+
+async def _fault_error(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+    assert isinstance(p.step, Fault)
+    assert p.step.code is not None
+    return d.error(p.step.code, p.step.status)
+
+
+async def _fault_expired(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+    # The summary is gone: every product answers as for an unknown job (Analytics: jobCode 1005).
+    return d.not_found(p.spec.job_id)
+
+
+_FAULT_HANDLERS: Mapping[str, _FaultHandler] = {
+    "rate_limited": _fault_rate_limited,
+    "server_error": _fault_server_error,
+    "reset": _fault_reset,
+    "slow": _fault_slow,
+    "non_json": _fault_non_json,
+    "missing_fields": _fault_missing_fields,
+    "invalid_token": _fault_invalid_token,
+    "error": _fault_error,
+    "expired": _fault_expired,
+}
+assert set(_FAULT_HANDLERS) == JOB_FAULT_KINDS
+
+
+class _Server:
+    """The aiohttp application: request handlers that translate HTTP to :class:`_Store` calls."""
+
+    def __init__(self, store: _Store, emulator: ZohoEmulator) -> None:
+        self.store = store
+        self.emulator = emulator
+
+    def make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post(TOKEN_PATH, self.token)
+        for dialect in DIALECTS.values():
+            app.router.add_get(dialect.route, self._status_handler(dialect))
+        app.router.add_post(f"{ADMIN_PREFIX}/clients", self.admin_clients)
+        app.router.add_post(f"{ADMIN_PREFIX}/jobs", self.admin_jobs)
+        app.router.add_post(f"{ADMIN_PREFIX}/accounts", self.admin_accounts)
+        app.router.add_get(f"{ADMIN_PREFIX}/stats", self.admin_stats)
+        app.router.add_post(f"{ADMIN_PREFIX}/reset_counters", self.admin_reset_counters)
+        app.router.add_post(f"{ADMIN_PREFIX}/revoke_tokens", self.admin_revoke_tokens)
+        return app
+
+    async def token(self, request: web.Request) -> web.StreamResponse:
+        params = {k: v for k, v in request.query.items()}
+        if request.can_read_body:
+            form = await request.post()
+            params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        outcome = self.store.token_request(params)
+        if isinstance(outcome, _Reset):
+            return self._dropped(request)
+        return _to_response(outcome)
+
+    def _status_handler(self, dialect: Dialect) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await self.status(dialect, request)
+
+        return handler
+
+    async def status(self, dialect: Dialect, request: web.Request) -> web.StreamResponse:
+        job_id = request.match_info["job_id"]
+        self.store.count_status(job_id)
+        if not self.store.token_valid(_access_token(request)):
+            return _to_response(dialect.invalid_token())
+        if dialect.required_header is not None and not request.headers.get(dialect.required_header):
+            assert dialect.missing_header_code is not None
+            return _to_response(dialect.error(dialect.missing_header_code))
+        coords = {
+            name: (request.match_info[key] if where == "path" else request.headers.get(key) or None)
+            for name, (where, key) in dialect.coordinates.items()
+        }
+        outcome = self.store.poll(dialect, job_id, coords)
+        if isinstance(outcome, Answer):
+            return _to_response(outcome)
+        if isinstance(outcome.step, str):
+            return _to_response(dialect.state(outcome.spec, outcome.step))
+        answer = await _FAULT_HANDLERS[outcome.step.kind](dialect, outcome, request, self)
+        return self._dropped(request) if answer is None else _to_response(answer)
+
+    @staticmethod
+    def _dropped(request: web.Request) -> web.StreamResponse:
+        # aiohttp notices the closed transport and skips writing; the client gets an RST.
+        _abort_connection(request)
+        return web.Response(status=500)
+
+    # -- admin API: lets tests and demos in another process script the emulator ----------------------
+    async def admin_clients(self, request: web.Request) -> web.Response:
+        async def apply(payload: Any) -> None:
+            for item in payload if isinstance(payload, list) else [payload]:
+                self.emulator.add_client(item["client_id"], item["client_secret"], item["refresh_token"])
+
+        return await self._admin(request, apply)
+
+    async def admin_jobs(self, request: web.Request) -> web.Response:
+        async def apply(payload: Any) -> None:
+            self.emulator.add_jobs(payload if isinstance(payload, list) else [payload])
+
+        return await self._admin(request, apply)
+
+    async def admin_accounts(self, request: web.Request) -> web.Response:
+        async def apply(payload: Any) -> None:
+            self.emulator.script_accounts(payload)
+
+        return await self._admin(request, apply)
+
+    async def admin_stats(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.store.stats())
+
+    async def admin_reset_counters(self, _request: web.Request) -> web.Response:
+        self.store.reset_counters()
+        return web.json_response({"ok": True})
+
+    async def admin_revoke_tokens(self, _request: web.Request) -> web.Response:
+        self.store.revoke()
+        return web.json_response({"ok": True})
+
+    @staticmethod
+    async def _admin(request: web.Request, apply: Callable[[Any], Awaitable[None]]) -> web.Response:
+        try:
+            await apply(await request.json())
+        except (ValueError, TypeError, KeyError) as exc:
+            return web.json_response({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, status=400)
+        return web.json_response({"ok": True})
+
+
+class ZohoEmulator:
+    """A Zoho accounts server plus the four bulk-job status APIs, served over real HTTP.
+
+    ``start()`` runs it on a private event loop in a daemon thread and returns once it listens;
+    ``base_url`` is then the single host every Zoho host (accounts, API, Analytics) maps to.
+    """
+
+    DEFAULT_CLIENT: ClassVar[ClientCredentials] = ClientCredentials(
+        "test-client-id", "test-client-secret", "test-refresh-token"
+    )
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token_ttl: float = 3600,
+        token_limit_per_window: int = 10,
+        token_window_seconds: float = 600,
+        live_token_limit: int = DEFAULT_LIVE_TOKEN_LIMIT,
+    ) -> None:
+        if token_ttl <= 0 or token_limit_per_window < 1 or token_window_seconds <= 0 or live_token_limit < 1:
+            raise ValueError("token_ttl, token_limit_per_window, token_window_seconds, live_token_limit must be > 0")
+        self.host = host
+        self.port = port
+        self._store = _Store(token_ttl, token_limit_per_window, token_window_seconds, live_token_limit)
+        self._lifecycle = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+    def start(self) -> Self:
+        """Start serving in a background thread; returns once the socket listens (idempotent)."""
+        with self._lifecycle:
+            if self._thread is not None:
+                return self
+            ready = threading.Event()
+            failure: list[BaseException] = []
+            thread = threading.Thread(target=self._run, args=(ready, failure), name="zoho-emulator", daemon=True)
+            thread.start()
+            if not ready.wait(_STARTUP_TIMEOUT):
+                raise RuntimeError("Zoho emulator did not start listening in time")
+            if failure:
+                thread.join(_SHUTDOWN_TIMEOUT)
+                raise RuntimeError(f"Zoho emulator failed to start: {failure[0]!r}") from failure[0]
+            self._thread = thread
+            return self
+
+    def stop(self) -> None:
+        """Stop serving and join the thread; bounded in time and safe to call repeatedly."""
+        with self._lifecycle:
+            thread, loop = self._thread, self._loop
+            if thread is None or loop is None:
+                return
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(loop.stop)
+            thread.join(_SHUTDOWN_TIMEOUT * 2)
+            if thread.is_alive():
+                log.warning("Zoho emulator thread did not stop within %.0f s", _SHUTDOWN_TIMEOUT * 2)
+            self._thread = None
+            self._loop = None
+            self._base_url = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            try:
+                loop.run_until_complete(self._serve())
+            except BaseException as exc:
+                failure.append(exc)
+                return
+            finally:
+                ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._shutdown())
+        finally:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _serve(self) -> None:
+        runner = web.AppRunner(
+            _Server(self._store, self).make_app(),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=0.25,  # in-flight "slow" answers must not delay stop()
+        )
+        await runner.setup()
+        self._count_connections(runner)
+        site = web.TCPSite(runner, self.host, self.port, backlog=4096, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        bound_host, bound_port = runner.addresses[0][:2]
+        host = f"[{bound_host}]" if ":" in bound_host else bound_host
+        self._base_url = f"http://{host}:{bound_port}"
+        self._store.base_url = self._base_url
+
+    def _count_connections(self, runner: web.AppRunner) -> None:
+        """Wrap the low-level server's connection hooks, which aiohttp calls once per TCP connection."""
+        server = runner.server
+        assert server is not None
+        made, lost = server.connection_made, server.connection_lost
+        store = self._store
+
+        def connection_made(handler: Any, transport: Any) -> None:
+            store.connection_opened()
+            made(handler, transport)
+
+        def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+            store.connection_closed()
+            lost(handler, exc)
+
+        server.connection_made = connection_made  # type: ignore[method-assign]
+        server.connection_lost = connection_lost  # type: ignore[method-assign]
+
+    async def _shutdown(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            try:
+                await asyncio.wait_for(runner.cleanup(), _SHUTDOWN_TIMEOUT)
+            except (TimeoutError, Exception):
+                log.warning("Zoho emulator cleanup did not finish cleanly", exc_info=True)
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=_SHUTDOWN_TIMEOUT)
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` once started."""
+        if self._base_url is None:
+            raise RuntimeError("the Zoho emulator is not running; call start() first")
+        return self._base_url
+
+    # -- accounts ---------------------------------------------------------------------------------------
+    def add_client(self, client_id: str, client_secret: str, refresh_token: str) -> None:
+        """Register an OAuth client and one of its refresh tokens (a client may own several)."""
+        for name, value in (
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("refresh_token", refresh_token),
+        ):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+        with self._store.lock:
+            self._store.client_secrets[client_id] = client_secret
+            self._store.refresh_owner[refresh_token] = client_id
+
+    def script_accounts(self, steps: Iterable[Fault | Mapping[str, Any]]) -> None:
+        """Replace the accounts-server script: each fault answers one token request, then normal service."""
+        faults = [_as_fault(step) for step in steps]
+        for fault in faults:
+            if fault.kind not in ACCOUNT_FAULT_KINDS:
+                raise ValueError(f"{fault.kind!r} is not an accounts fault; expected {sorted(ACCOUNT_FAULT_KINDS)}")
+        with self._store.lock:
+            self._store.account_script = collections.deque(faults)
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every access token issued so far (clients must refresh)."""
+        self._store.revoke()
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every access token ever issued, oldest first (a copy)."""
+        with self._store.lock:
+            return list(self._store.issued)
+
+    # -- jobs -------------------------------------------------------------------------------------------
+    def add_job(
+        self,
+        kind: str,
+        job_id: str,
+        script: Sequence[Step | int | Mapping[str, Any]],
+        *,
+        counts: Mapping[str, int] | None = None,
+        error_message: str | None = None,
+        error_code: str | int | None = None,
+        **coordinates: str | None,
+    ) -> None:
+        """Register (or replace, restarting its script) a job whose status GETs walk through ``script``.
+
+        Every status GET for the job consumes one step; the last step repeats forever.  A step is a state
+        as the product spells it (``"1002"``, ``"IN PROGRESS"``, ``"In-progress"``; spelling variants such
+        as ``"INPROGRESS"`` are accepted and reported verbatim), a :class:`Fault`, or a fault dict.
+        """
+        dialect = DIALECTS.get(kind)
+        if dialect is None:
+            raise ValueError(f"unknown job kind {kind!r}; expected one of {list(DIALECTS)}")
+        if isinstance(job_id, int) and not isinstance(job_id, bool):
+            job_id = str(job_id)
+        if not isinstance(job_id, str) or not job_id or "/" in job_id:
+            raise ValueError(f"job_id must be a non-empty string without '/', got {job_id!r}")
+        steps = tuple(_as_step(dialect, step) for step in script) if not isinstance(script, str | bytes) else ()
+        if not steps:
+            raise ValueError("a job script needs at least one step")
+        spec = JobSpec(
+            kind=kind,
+            job_id=job_id,
+            script=steps,
+            coordinates=_check_coordinates(dialect, coordinates),
+            counts=_check_counts(dialect, counts or {}),
+            error_message=error_message,
+            error_code=None if error_code is None else dialect.coerce_code(error_code),
+            created_at=time.time(),
+        )
+        self._store.add_job(spec, dialect)
+
+    def add_jobs(self, definitions: Iterable[Mapping[str, Any]]) -> None:
+        """Register jobs from their JSON form (``--jobs`` files and ``POST /__emulator__/jobs``).
+
+        Each definition holds ``kind``, ``job_id``, ``script`` (faults as dicts) and the ``add_job``
+        keyword arguments.  All definitions are validated before any is registered.
+        """
+        parsed: list[tuple[str, str, Any, dict[str, Any]]] = []
+        for definition in definitions:
+            if not isinstance(definition, Mapping):
+                raise ValueError(f"a job definition must be an object, got {definition!r}")
+            fields = dict(definition)
+            try:
+                kind, job_id, script = fields.pop("kind"), fields.pop("job_id"), fields.pop("script")
+            except KeyError as exc:
+                raise ValueError(f"job definition lacks {exc.args[0]!r}: {definition!r}") from None
+            if not isinstance(script, list):
+                raise ValueError(f"a job script must be a list, got {script!r}")
+            parsed.append((kind, job_id, script, fields))
+        staging = ZohoEmulator()  # validate everything first: a bad file must not half-apply
+        for kind, job_id, script, fields in parsed:
+            staging.add_job(kind, job_id, script, **fields)
+        for kind, job_id, script, fields in parsed:
+            self.add_job(kind, job_id, script, **fields)
+
+    # -- counters ---------------------------------------------------------------------------------------
+    def token_requests(self, refresh_token: str | None = None) -> int:
+        """POSTs to the token endpoint so far: all of them, or those naming ``refresh_token``."""
+        with self._store.lock:
+            if refresh_token is None:
+                return self._store.token_total
+            return self._store.token_by_refresh[refresh_token]
+
+    def status_requests(self, job_id: str | None = None) -> int:
+        """Job-status GETs so far (answered or not): all of them, or those for ``job_id``."""
+        with self._store.lock:
+            if job_id is None:
+                return self._store.status_total
+            return self._store.status_by_job[job_id]
+
+    @property
+    def max_concurrent_connections(self) -> int:
+        """The most TCP connections that were open at once (since start or the last reset_counters)."""
+        with self._store.lock:
+            return self._store.max_connections
+
+    @property
+    def open_connections(self) -> int:
+        """TCP connections open right now."""
+        with self._store.lock:
+            return self._store.open_connections
+
+    def stats(self) -> dict[str, Any]:
+        """The counters as ``GET /__emulator__/stats`` reports them."""
+        return self._store.stats()
+
+    def reset_counters(self) -> None:
+        """Zero the request counters and the connection high-water mark (tokens and throttling are kept)."""
+        self._store.reset_counters()
+
+
+def _as_fault(step: Fault | Mapping[str, Any]) -> Fault:
+    if isinstance(step, Fault):
+        return step
+    if isinstance(step, Mapping):
+        return Fault.from_dict(step)
+    raise ValueError(f"expected a Fault or a fault dict, got {step!r}")
+
+
+def _as_step(dialect: Dialect, step: Step | int | Mapping[str, Any]) -> Step:
+    """Validate one script step against its dialect so mistakes fail at add_job, not mid-test."""
+    if isinstance(step, bool):
+        raise ValueError(f"invalid script step {step!r}")
+    if isinstance(step, int):
+        step = str(step)  # Analytics job codes written as numbers in JSON
+    if isinstance(step, str):
+        dialect.canonical_state(step)
+        return step
+    fault = _as_fault(step)
+    if fault.kind not in JOB_FAULT_KINDS:
+        raise ValueError(f"{fault.kind!r} is not a job fault; expected one of {sorted(JOB_FAULT_KINDS)}")
+    if fault.kind == "error":
+        assert fault.code is not None
+        fault = dataclasses.replace(fault, code=dialect.coerce_code(fault.code))
+    return fault
+
+
+def _check_coordinates(dialect: Dialect, given: Mapping[str, str | None]) -> dict[str, str | None]:
+    unknown = set(given) - set(dialect.coordinates)
+    if unknown:
+        raise TypeError(f"{dialect.kind} jobs take coordinates {sorted(dialect.coordinates)}, not {sorted(unknown)}")
+    coords: dict[str, str | None] = {}
+    for name in dialect.coordinates:
+        value = given.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # ids written as numbers in JSON
+        if value is None and name in dialect.optional_coordinates:
+            coords[name] = None
+        elif isinstance(value, str) and value:
+            coords[name] = value
+        else:
+            raise TypeError(f"{dialect.kind} job needs a non-empty string {name}=, got {value!r}")
+    return coords
+
+
+def _check_counts(dialect: Dialect, counts: Mapping[str, int]) -> dict[str, int]:
+    unknown = set(counts) - dialect.count_keys
+    if unknown:
+        raise ValueError(f"{dialect.kind} counts are {sorted(dialect.count_keys)}, not {sorted(unknown)}")
+    for key, value in counts.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"count {key} must be a non-negative int, got {value!r}")
+    return dict(counts)
