@@ -26,11 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from airflow_provider_zoho.testing import JOB_KINDS, Fault, ZohoEmulator, pytest_plugin
-
-# The fixture under test; imported explicitly so these tests run whether or not the package (and so its
-# pytest11 entry point) is installed.
-
+from airflow_provider_zoho.testing import JOB_KINDS, Fault, ZohoEmulator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CLIENT = ZohoEmulator.DEFAULT_CLIENT
