@@ -41,6 +41,26 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_zoho.triggers.job"]}],
+        "config": {
+            "zoho": {
+                "description": "Settings of the Zoho provider.",
+                "options": {
+                    "token_cache_dir": {
+                        "description": (
+                            "A folder where processes on this machine share Zoho access tokens (one 0600 file "
+                            "per connection, holding only the token and its expiry). Turn it on for sensors "
+                            "in reschedule mode, where every poke is a new process that would otherwise "
+                            "request a new token; Zoho allows 10 token requests per 10 minutes per refresh "
+                            "token. Empty: tokens are cached per process only."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/var/lib/airflow/zoho-tokens",
+                        "default": "",
+                    }
+                },
+            }
+        },
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_zoho.hooks.zoho.ZohoHook",

@@ -113,11 +113,11 @@ def test_token_rejected_twice_is_not_retried_again(zoho_conn: ZohoEmulator) -> N
     assert zoho_conn.status_requests("12") == 2
 
 
-def test_expired_token_is_refreshed_before_use(zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_expired_token_is_refreshed_before_use(monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import connection_uri_json
 
     # Zoho's token lives shorter than the refresh margin: every call needs a new one.
-    short = ZohoEmulator(token_ttl=60).start()
+    short = ZohoEmulator(token_ttl=20).start()
     try:
         short.add_client(*ZohoEmulator.DEFAULT_CLIENT)
         short.add_job("crm_bulk_write", "12", ["IN PROGRESS"])

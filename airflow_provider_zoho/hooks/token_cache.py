@@ -13,9 +13,15 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-# Refresh this long before Zoho's expiry so a token never dies between being read and being used.
-EXPIRY_MARGIN_SECONDS = 120.0
+if TYPE_CHECKING:
+    from airflow_provider_zoho.hooks.token_file_store import FileTokenStore
+
+# Refresh this long before Zoho's expiry: enough for clock skew and one request in flight (a token that
+# dies in flight anyway is answered INVALID_TOKEN and refreshed once). Small enough that a sensor poking
+# every minute with a one-hour token refreshes once an hour.
+EXPIRY_MARGIN_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -24,23 +30,30 @@ class AccessToken:
     expires_at: float  # wall-clock epoch seconds
     api_domain: str | None = None
 
-    def is_fresh(self, now: float | None = None) -> bool:
-        return (time.time() if now is None else now) < self.expires_at - EXPIRY_MARGIN_SECONDS
+    def is_fresh(self, now: float) -> bool:
+        return now < self.expires_at - EXPIRY_MARGIN_SECONDS
 
 
 class TokenCache:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._tokens: dict[str, AccessToken] = {}
         self._lock = threading.Lock()
         self._refresh_locks: dict[str, threading.Lock] = {}
         self._in_flight: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Task[AccessToken]] = {}
 
-    def cached(self, key: str) -> AccessToken | None:
-        token = self._tokens.get(key)
-        return token if token is not None and token.is_fresh() else None
+    def _fresh(self, token: AccessToken | None) -> AccessToken | None:
+        return token if token is not None and token.is_fresh(self._clock()) else None
 
-    def get(self, key: str, refresh: Callable[[], AccessToken]) -> AccessToken:
-        """The cached token, or one fresh from ``refresh`` run by exactly one thread at a time."""
+    def cached(self, key: str) -> AccessToken | None:
+        return self._fresh(self._tokens.get(key))
+
+    def get(self, key: str, refresh: Callable[[], AccessToken], store: FileTokenStore | None = None) -> AccessToken:
+        """The cached token, or one fresh from ``refresh`` run by exactly one thread at a time.
+
+        With a ``store``, a token another process saved is reused, and refreshes across processes are
+        serialised by the store's lock.
+        """
         token = self.cached(key)
         if token is not None:
             return token
@@ -49,8 +62,16 @@ class TokenCache:
         with refresh_lock:
             token = self.cached(key)
             if token is None:
-                token = refresh()
+                token = refresh() if store is None else self._shared(key, refresh, store)
                 self.put(key, token)
+            return token
+
+    def _shared(self, key: str, refresh: Callable[[], AccessToken], store: FileTokenStore) -> AccessToken:
+        with store.locked(key):
+            token = self._fresh(store.load(key))
+            if token is None:
+                token = refresh()
+                store.save(key, token)
             return token
 
     async def aget(self, key: str, refresh: Callable[[], Awaitable[AccessToken]]) -> AccessToken:

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from airflow_provider_zoho.compat import BaseHook, mask_secret
+from airflow_provider_zoho.compat import BaseHook, conf, mask_secret
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig, ZohoConnectionError
 from airflow_provider_zoho.connection_form import (
     CONN_TYPE,
@@ -29,6 +29,7 @@ from airflow_provider_zoho.hooks.exchange import (
     token_request,
 )
 from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE, AccessToken, TokenCache
+from airflow_provider_zoho.hooks.token_file_store import FileTokenStore
 from airflow_provider_zoho.jobs import JobKind, JobStatus, get_job_kind, read_job_status
 
 
@@ -75,8 +76,14 @@ class ZohoHook(BaseHook):
     def session(self) -> requests.Session:
         return requests.Session()
 
+    @cached_property
+    def token_store(self) -> FileTokenStore | None:
+        """The cross-process token store, when ``[zoho] token_cache_dir`` turns it on (reschedule mode)."""
+        folder = conf.get("zoho", "token_cache_dir", fallback=None)
+        return FileTokenStore(folder) if folder else None
+
     def get_access_token(self) -> AccessToken:
-        return self._token_cache.get(self.config.token_cache_key, self._request_token)
+        return self._token_cache.get(self.config.token_cache_key, self._request_token, store=self.token_store)
 
     def _request_token(self) -> AccessToken:
         request = token_request(self.config)
@@ -101,6 +108,8 @@ class ZohoHook(BaseHook):
             return self._get_json_with(request, token)
         except ZohoTokenInvalidError:
             self._token_cache.invalidate(self.config.token_cache_key, token.value)
+            if self.token_store is not None:
+                self.token_store.discard(self.config.token_cache_key, token.value)
         return self._get_json_with(request, self.get_access_token())
 
     def _get_json_with(self, request: ApiRequest, token: AccessToken) -> Any:
