@@ -60,24 +60,23 @@ def hook_field_behaviour() -> dict[str, Any]:
 
 
 def wtforms_widgets() -> dict[str, Any]:
-    """Airflow 2.11's UI form fields; imported lazily because Airflow 3 has no Flask-AppBuilder."""
-    from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget, Select2Widget
+    """Airflow 2.11's UI form fields; imported lazily because Airflow 3 has no Flask-AppBuilder.
+
+    Airflow 2.11 accepts only string, password, integer and boolean fields, so a choice is a text field whose
+    description lists the choices; the connection config rejects anything else with a clear message.
+    """
+    from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
     from flask_babel import lazy_gettext
-    from wtforms import PasswordField, SelectField, StringField
+    from wtforms import PasswordField, StringField
 
     widgets: dict[str, Any] = {}
     for name, spec in CONN_FIELDS.items():
-        label = lazy_gettext(spec["label"])
         schema = spec["schema"]
         if schema.get("format") == "password":
-            widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=spec["description"])
-        elif "enum" in schema:
-            choices = [(value or "", value or "(none)") for value in schema["enum"]]
-            widgets[name] = SelectField(
-                label, choices=choices, widget=Select2Widget(), default=schema.get("default") or ""
-            )
+            field_class, widget = PasswordField, BS3PasswordFieldWidget()
         else:
-            widgets[name] = StringField(
-                label, widget=BS3TextFieldWidget(), description=spec["description"], default=schema.get("default")
-            )
+            field_class, widget = StringField, BS3TextFieldWidget()
+        widgets[name] = field_class(
+            lazy_gettext(spec["label"]), widget=widget, description=spec["description"], default=schema.get("default")
+        )
     return widgets
