@@ -1,0 +1,161 @@
+"""The example DAGs under a real scheduler and triggerer: the sensors defer, and the triggerer finishes them."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from airflow_provider_zoho.compat import AIRFLOW_V_3_0_PLUS
+from airflow_provider_zoho.testing import ZohoEmulator
+
+if TYPE_CHECKING:
+    from .conftest import AirflowDeployment
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(420),
+    pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="starts Airflow 3's api-server and dag-processor"),
+]
+
+TRIGGER_CLASSPATH = "airflow_provider_zoho.triggers.job.ZohoJobTrigger"
+RUN_TIMEOUT = 120.0
+SENSOR = "wait_for_job"
+# Enough pending polls (2 s apart) that the sensor stays deferred for several seconds.
+PENDING_POLLS = 3
+
+
+@dataclass
+class Run:
+    dag_id: str
+    job_id: str
+    expected: dict[str, str]
+    run_id: str = ""
+    sensor_states: list[str] = field(default_factory=list)  # each distinct state, in the order seen
+    triggerer_ids: set[int] = field(default_factory=set)
+    trigger_classpaths: set[str] = field(default_factory=set)
+
+    def observe(self, deployment: AirflowDeployment) -> None:
+        rows = deployment.query(
+            "SELECT ti.state, t.classpath, t.triggerer_id FROM task_instance ti "
+            "LEFT JOIN trigger t ON t.id = ti.trigger_id "
+            "WHERE ti.dag_id = ? AND ti.run_id = ? AND ti.task_id = ?",
+            self.dag_id,
+            self.run_id,
+            SENSOR,
+        )
+        for state, classpath, triggerer_id in rows:
+            if state and (not self.sensor_states or self.sensor_states[-1] != state):
+                self.sensor_states.append(state)
+            if classpath:
+                self.trigger_classpaths.add(classpath)
+            if triggerer_id is not None:
+                self.triggerer_ids.add(triggerer_id)
+
+    def finished(self, deployment: AirflowDeployment) -> bool:
+        state = deployment.api("GET", f"/dags/{self.dag_id}/dagRuns/{self.run_id}")["state"]
+        return state in ("success", "failed")
+
+    def task_states(self, deployment: AirflowDeployment) -> dict[str, str | None]:
+        answer = deployment.api("GET", f"/dags/{self.dag_id}/dagRuns/{self.run_id}/taskInstances")
+        return {ti["task_id"]: ti["state"] for ti in answer["task_instances"]}
+
+    def xcom(self, deployment: AirflowDeployment, task_id: str) -> Any:
+        rows = deployment.query(
+            "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? AND key = 'return_value'",
+            self.dag_id,
+            self.run_id,
+            task_id,
+        )
+        return json.loads(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+def test_deferred_sensors_finish_in_the_triggerer(
+    airflow_deployment: AirflowDeployment, e2e_emulator: ZohoEmulator
+) -> None:
+    deployment, emulator = airflow_deployment, e2e_emulator
+    counts = {"added_count": 41, "updated_count": 7, "skipped_count": 2, "total_count": 50}
+    emulator.add_job(
+        "crm_bulk_write",
+        "700000000000000101",
+        ["ADDED", *["IN PROGRESS"] * PENDING_POLLS, "COMPLETED"],
+        counts=counts,
+    )
+    creator = {"account_owner_name": "e2e_owner", "app_link_name": "e2e-app", "form_link_name": "Orders"}
+    emulator.add_job(
+        "creator_bulk_insert",
+        "700000000000000202",
+        ["Ready-to-upload", *["In-progress"] * PENDING_POLLS, "Failed"],
+        **creator,
+    )
+    runs = [
+        Run(
+            "example_zoho_crm_bulk_write",
+            "700000000000000101",
+            {"submit_job": "success", SENSOR: "success", "report": "success"},
+        ),
+        Run(
+            "example_zoho_creator_bulk_insert",
+            "700000000000000202",
+            {"start_job": "success", SENSOR: "failed", "report": "upstream_failed", "alert": "success"},
+        ),
+    ]
+    conf = {"example_zoho_creator_bulk_insert": creator}
+
+    for run in runs:
+        deployment.wait_until(
+            f"{run.dag_id} to be parsed", lambda r=run: deployment.api("GET", f"/dags/{r.dag_id}"), 60
+        )
+        answer = deployment.api(
+            "POST",
+            f"/dags/{run.dag_id}/dagRuns",
+            json={"logical_date": None, "conf": {"job_id": run.job_id, **conf.get(run.dag_id, {})}},
+        )
+        run.run_id = answer["dag_run_id"]
+
+    def all_finished() -> bool:
+        for run in runs:
+            run.observe(deployment)
+        return all(run.finished(deployment) for run in runs)
+
+    started = time.monotonic()
+    deployment.wait_until("both DAG runs to finish", all_finished, RUN_TIMEOUT, interval=0.3)
+    print(f"Both runs finished {time.monotonic() - started:.0f} s after being triggered")
+
+    triggerers = {row[0] for row in deployment.query("SELECT id FROM job WHERE job_type = 'TriggererJob'")}
+    for run in runs:
+        assert run.task_states(deployment) == run.expected, run.dag_id
+        # The sensor polled once on the worker, deferred, and was resumed once its trigger fired.
+        assert "deferred" in run.sensor_states, (run.dag_id, run.sensor_states)
+        assert run.sensor_states[-1] == run.expected[SENSOR], (run.dag_id, run.sensor_states)
+        # The trigger was ours, and the triggerer process (a TriggererJob in the metadata DB) ran it.
+        assert run.trigger_classpaths == {TRIGGER_CLASSPATH}, run.dag_id
+        assert run.triggerer_ids, f"{run.dag_id}: no triggerer ever picked up the trigger"
+        assert run.triggerer_ids <= triggerers, (run.triggerer_ids, triggerers)
+        # Every scripted state was served: one poke on the worker, the rest from the trigger.
+        assert emulator.status_requests(run.job_id) >= PENDING_POLLS + 2, run.dag_id
+
+    # The trigger's own log lines are written by the triggerer (Airflow writes them next to the task log).
+    trigger_logs = "".join(p.read_text(errors="replace") for p in (deployment.home / "logs").rglob("*trigger*"))
+    assert "airflow_provider_zoho.triggers.job.ZohoJobTrigger" in trigger_logs
+    assert "700000000000000101 is IN PROGRESS" in trigger_logs
+
+    crm, creator_run = runs
+    summary = crm.xcom(deployment, SENSOR)
+    assert {key: summary[key] for key in ("job_id", "kind", "state", "counts")} == {
+        "job_id": "700000000000000101",
+        "kind": "crm_bulk_write",
+        "state": "COMPLETED",
+        "counts": {"added": 41, "updated": 7, "skipped": 2, "total": 50},
+    }
+    assert summary["response"]["id"] == "700000000000000101"
+    assert summary["response"]["resource"][0]["file"]["added_count"] == 41
+    assert crm.xcom(deployment, "report") == {"job_id": "700000000000000101", "state": "COMPLETED", **summary["counts"]}
+    assert creator_run.xcom(deployment, SENSOR) is None
+    assert "did not complete" in creator_run.xcom(deployment, "alert")
+    # One token per process that polled: the two sensors' task processes and the triggerer, whose two
+    # triggers shared one.
+    assert emulator.token_requests() <= 3
