@@ -81,6 +81,10 @@ class ZohoAsyncHook(BaseHook):
         self.zoho_conn_id = zoho_conn_id
         self._token_cache = token_cache
         self._config: ZohoConnectionConfig | None = None
+        # Derived from the config once, not per request: the key hashes three strings and a triggerer
+        # with 1,000 sensors would otherwise recompute it several times per poll.
+        self._token_key = ""
+        self._timeout = aiohttp.ClientTimeout()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(zoho_conn_id={self.zoho_conn_id!r})"
@@ -89,9 +93,12 @@ class ZohoAsyncHook(BaseHook):
         if self._config is None:
             conn = await self._get_connection()
             extra = await get_async_extra_dejson(conn)
-            self._config = ZohoConnectionConfig.from_fields(
+            config = ZohoConnectionConfig.from_fields(
                 conn.conn_id, login=conn.login, password=conn.password, host=conn.host, extra=extra
             )
+            self._token_key = config.token_cache_key
+            self._timeout = aiohttp.ClientTimeout(total=config.request_timeout)
+            self._config = config
         return self._config
 
     async def _get_connection(self) -> Any:
@@ -103,8 +110,8 @@ class ZohoAsyncHook(BaseHook):
             return await sync_to_async(BaseHook.get_connection)(self.zoho_conn_id)
 
     async def get_access_token(self) -> AccessToken:
-        config = await self.get_config()
-        return await self._token_cache.aget(config.token_cache_key, self._request_token)
+        await self.get_config()
+        return await self._token_cache.aget(self._token_key, self._request_token)
 
     async def _request_token(self) -> AccessToken:
         request = token_request(await self.get_config())
@@ -116,10 +123,9 @@ class ZohoAsyncHook(BaseHook):
         return token
 
     async def _send(self, method: str, url: str, service: Service, **kwargs: Any) -> tuple[int, str, str | None]:
-        config = await self.get_config()
-        timeout = aiohttp.ClientTimeout(total=config.request_timeout)
+        await self.get_config()
         try:
-            async with shared_session().request(method, url, timeout=timeout, **kwargs) as response:
+            async with shared_session().request(method, url, timeout=self._timeout, **kwargs) as response:
                 body = await response.read()
                 return response.status, body.decode("utf-8", errors="replace"), response.headers.get("Retry-After")
         except TimeoutError as error:
@@ -133,7 +139,7 @@ class ZohoAsyncHook(BaseHook):
         try:
             return await self._get_json_with(request, token)
         except ZohoTokenInvalidError:
-            self._token_cache.invalidate((await self.get_config()).token_cache_key, token.value)
+            self._token_cache.invalidate(self._token_key, token.value)
         return await self._get_json_with(request, await self.get_access_token())
 
     async def _get_json_with(self, request: ApiRequest, token: AccessToken) -> Any:
@@ -147,17 +153,25 @@ class ZohoAsyncHook(BaseHook):
             raise
 
     async def _note_throttled(self, retry_after: float | None) -> None:
-        key = (await self.get_config()).token_cache_key
+        await self.get_config()
+        key = self._token_key
         until = time.monotonic() + (retry_after if retry_after is not None else DEFAULT_THROTTLE_PAUSE_SECONDS)
         _throttled_until[key] = max(_throttled_until.get(key, 0.0), until)
 
     def throttle_remaining(self) -> float:
         """Seconds this connection's pollers should still hold off after a 429 (0 when none)."""
-        if self._config is None:
-            return 0.0
-        return max(0.0, _throttled_until.get(self._config.token_cache_key, 0.0) - time.monotonic())
+        until = _throttled_until.get(self._token_key) if self._config is not None else None
+        return 0.0 if until is None else max(0.0, until - time.monotonic())
 
     async def get_job_status(self, kind: JobKind | str, coordinates: Mapping[str, str | None]) -> JobStatus:
         job_kind = get_job_kind(kind) if isinstance(kind, str) else kind
-        request = job_status_request(await self.get_config(), job_kind, coordinates)
-        return read_job_status(job_kind, str(coordinates["job_id"]), await self.get_json(request))
+        request = await self.status_request(job_kind, coordinates)
+        return await self.read_status(job_kind, str(coordinates["job_id"]), request)
+
+    async def status_request(self, kind: JobKind, coordinates: Mapping[str, str | None]) -> ApiRequest:
+        """The GET for a job's status; a poller builds it once and reuses it for every poll of the job."""
+        return job_status_request(await self.get_config(), kind, coordinates)
+
+    async def read_status(self, kind: JobKind, job_id: str, request: ApiRequest) -> JobStatus:
+        """Send a prepared status request and classify the answer."""
+        return read_job_status(kind, job_id, await self.get_json(request))

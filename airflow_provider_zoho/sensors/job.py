@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any, ClassVar, NoReturn
 
 from airflow_provider_zoho.compat import (
+    SUPPORTS_END_FROM_TRIGGER,
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
@@ -36,6 +37,14 @@ class ZohoJobSensor(BaseSensorOperator):
         stays the interval of poke and reschedule mode.
     :param deferrable: wait in the triggerer instead of holding a worker slot. Defaults to the
         ``[operators] default_deferrable`` setting.
+    :param end_from_trigger: in deferrable mode, let the trigger end the task itself (success with the
+        summary as the ``return_value`` XCom, failure, or a skip with ``soft_fail``) instead of waking a
+        worker to run ``execute_complete``. Saves a worker start per sensor; the trade-offs: a failure
+        ended by the trigger follows Airflow's own handling of ``TaskFailedEvent`` (on Airflow 3 it is
+        retried if ``retries`` remain, unlike the worker path, which fails at once), a timeout is a plain
+        failure rather than ``AirflowSensorTimeout``, ``execute_complete`` overrides do not run, the outcome
+        is logged in the trigger's log, and Airflow listeners are not told. Off by default; ignored in poke
+        and reschedule mode.
 
     A job in a failure state and every Zoho error no retry can change (wrong scope, unknown job, revoked
     refresh token...) fail the task at once with Zoho's code and message, without retries. Throttling,
@@ -53,9 +62,15 @@ class ZohoJobSensor(BaseSensorOperator):
         zoho_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 30.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        end_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if end_from_trigger and not SUPPORTS_END_FROM_TRIGGER:
+            raise ValueError(
+                f"{self.task_id}: end_from_trigger=True needs Airflow 2.10 or later, whose triggers can end a "
+                "task; remove it to resume the task on a worker instead."
+            )
         if not isinstance(poll_interval, int | float) or isinstance(poll_interval, bool) or poll_interval <= 0:
             raise ValueError(
                 f"{self.task_id}: poll_interval must be a positive number of seconds, got {poll_interval!r}"
@@ -65,6 +80,8 @@ class ZohoJobSensor(BaseSensorOperator):
         self.zoho_conn_id = zoho_conn_id
         self.poll_interval = poll_interval
         self.deferrable = deferrable
+        # Read by Airflow too: it warns at parse time that listeners are not told about such tasks.
+        self.end_from_trigger = bool(end_from_trigger)
         self._raise_for_bad_coordinates(ValueError)
 
     @property
@@ -102,6 +119,9 @@ class ZohoJobSensor(BaseSensorOperator):
                 end_time=time.time() + float(self.timeout),
                 zoho_conn_id=self.zoho_conn_id,
                 poll_interval=self.poll_interval,
+                end_from_trigger=self.end_from_trigger,
+                soft_fail=self.soft_fail,
+                do_xcom_push=self.do_xcom_push,
             ),
             method_name="execute_complete",
         )

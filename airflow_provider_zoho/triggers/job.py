@@ -8,13 +8,20 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
-
-from airflow_provider_zoho.compat import AirflowNotFoundException, BaseTrigger, TriggerEvent
+from airflow_provider_zoho.compat import (
+    SUPPORTS_END_FROM_TRIGGER,
+    AirflowNotFoundException,
+    BaseTrigger,
+    TaskFailedEvent,
+    TaskSkippedEvent,
+    TaskSuccessEvent,
+    TriggerEvent,
+)
 from airflow_provider_zoho.connection_config import ZohoConnectionError
 from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
-from airflow_provider_zoho.events import JobEvent, error_event, finished_event, timeout_event
+from airflow_provider_zoho.events import EventStatus, JobEvent, error_event, finished_event, timeout_event
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
+from airflow_provider_zoho.hooks.exchange import ApiRequest
 from airflow_provider_zoho.hooks.zoho_async import ZohoAsyncHook
 from airflow_provider_zoho.jobs import JobStatus, Phase, get_job_kind
 
@@ -32,6 +39,11 @@ class ZohoJobTrigger(BaseTrigger):
     (epoch seconds): a triggerer restart resumes the same deadline instead of starting a new one.
     Transient trouble (throttling, 5xx, network) is retried with exponential backoff that honours
     ``Retry-After``; it never pushes the wait past ``end_time``.
+
+    With ``end_from_trigger`` the trigger ends the task itself instead of resuming it on a worker: success
+    pushes the job summary as the ``return_value`` XCom (unless ``do_xcom_push`` is off), anything else
+    fails the task, or skips it with ``soft_fail``. Those three fields are serialized only when
+    ``end_from_trigger`` is set, so the stored form of a default trigger is unchanged.
     """
 
     def __init__(
@@ -43,14 +55,24 @@ class ZohoJobTrigger(BaseTrigger):
         zoho_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 30.0,
         max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
+        end_from_trigger: bool = False,
+        soft_fail: bool = False,
+        do_xcom_push: bool = True,
     ) -> None:
         super().__init__()
+        if end_from_trigger and not SUPPORTS_END_FROM_TRIGGER:
+            raise ValueError("end_from_trigger=True needs an Airflow whose triggers can end tasks (2.10 or later)")
         self.kind = get_job_kind(kind)
         self.coordinates = dict(coordinates)
         self.end_time = float(end_time)
         self.zoho_conn_id = zoho_conn_id
         self.poll_interval = float(poll_interval)
         self.max_backoff = float(max_backoff)
+        self._job_id = str(self.coordinates.get("job_id"))
+        self._status_request: ApiRequest | None = None
+        self.end_from_trigger = bool(end_from_trigger)
+        self.soft_fail = bool(soft_fail)
+        self.do_xcom_push = bool(do_xcom_push)
 
     def __repr__(self) -> str:
         return (
@@ -59,17 +81,17 @@ class ZohoJobTrigger(BaseTrigger):
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "kind": self.kind.name,
-                "coordinates": self.coordinates,
-                "end_time": self.end_time,
-                "zoho_conn_id": self.zoho_conn_id,
-                "poll_interval": self.poll_interval,
-                "max_backoff": self.max_backoff,
-            },
-        )
+        kwargs: dict[str, Any] = {
+            "kind": self.kind.name,
+            "coordinates": self.coordinates,
+            "end_time": self.end_time,
+            "zoho_conn_id": self.zoho_conn_id,
+            "poll_interval": self.poll_interval,
+            "max_backoff": self.max_backoff,
+        }
+        if self.end_from_trigger:
+            kwargs.update(end_from_trigger=True, soft_fail=self.soft_fail, do_xcom_push=self.do_xcom_push)
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     @property
     def description(self) -> str:
@@ -77,10 +99,27 @@ class ZohoJobTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         event = await self.wait_for_job(ZohoAsyncHook(self.zoho_conn_id))
-        yield TriggerEvent(event.to_payload())
+        yield self._task_end_event(event) if self.end_from_trigger else TriggerEvent(event.to_payload())
+
+    def _task_end_event(self, event: JobEvent) -> TriggerEvent:
+        """The event that ends the task from here; the message goes to the log, as execute_complete's would."""
+        if event.status is EventStatus.SUCCESS:
+            self.log.info("%s", event.message)
+            xcoms: dict[str, Any] | None = {"return_value": event.summary} if self.do_xcom_push else None
+            return TaskSuccessEvent(xcoms=xcoms)
+        self.log.error("%s", event.message)
+        if self.soft_fail:
+            return TaskSkippedEvent()
+        return TaskFailedEvent()
 
     async def wait_for_job(self, hook: ZohoAsyncHook) -> JobEvent:
         """Poll until the job ends, Zoho refuses for good, or the deadline passes."""
+        try:
+            # Built once and reused by every poll. Reading the connection now, not after the first
+            # interval, also tells the hook which connection's throttle pause to honour from the start.
+            self._status_request = await hook.status_request(self.kind, self.coordinates)
+        except (ZohoError, ZohoConnectionError, AirflowNotFoundException) as error:
+            return self._stop(error)
         # The sensor polled on the worker just before deferring, so the first poll here waits one interval.
         await self._pause(hook, self.poll_interval)
         while True:
@@ -89,8 +128,7 @@ class ZohoJobTrigger(BaseTrigger):
             except ZohoTransientError as error:  # retried until the deadline, still failing
                 return timeout_event(self.description, error)
             except (ZohoError, ZohoConnectionError, AirflowNotFoundException) as error:
-                self.log.error("Stopping: %s", error)
-                return error_event(error)
+                return self._stop(error)
             if job.phase is not Phase.PENDING:
                 return finished_event(job)
             job.log_progress(self.log)
@@ -98,34 +136,63 @@ class ZohoJobTrigger(BaseTrigger):
                 return timeout_event(self.description + f" (last state {job.state or 'unknown'})", None)
             await self._pause(hook, self.poll_interval)
 
+    def _stop(self, error: Exception) -> JobEvent:
+        self.log.error("Stopping: %s", error)
+        return error_event(error)
+
     async def _poll(self, hook: ZohoAsyncHook) -> JobStatus:
-        backoff = wait_exponential_jitter(
-            initial=self.poll_interval, max=self.max_backoff, jitter=self.poll_interval * POLL_JITTER
-        )
+        """One status read; transient trouble is retried with exponential backoff until the deadline.
 
-        def wait(retry_state: RetryCallState) -> float:
-            error = retry_state.outcome.exception() if retry_state.outcome else None
-            retry_after = getattr(error, "retry_after", None) or 0.0
-            return self._until_deadline(max(backoff(retry_state), retry_after, hook.throttle_remaining()))
+        Each wait is the largest of the backoff (``poll_interval`` doubled per attempt, plus up to
+        ``POLL_JITTER`` of an interval, capped at ``max_backoff``), Zoho's ``Retry-After``, and the
+        connection's shared throttle pause, and never reaches past ``end_time``.
 
-        def log_retry(retry_state: RetryCallState) -> None:
-            error = retry_state.outcome.exception() if retry_state.outcome else None
-            delay = retry_state.next_action.sleep if retry_state.next_action else 0.0
-            self.log.warning("%s: %s; polling again in %.1f s", self.description, error, delay)
+        Written out rather than built from tenacity's ``AsyncRetrying``: that object, its wait strategy and
+        its per-attempt bookkeeping were made on every poll and cost more CPU than the poll's HTTP request
+        in a profile of 1,000 triggers (see ``benchmarks/triggerer_scale.py``). Same policy, same log line.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if self._status_request is None:
+                    self._status_request = await hook.status_request(self.kind, self.coordinates)
+                return await hook.read_status(self.kind, self._job_id, self._status_request)
+            except ZohoTransientError as error:
+                if time.time() >= self.end_time:
+                    raise
+                delay = self._until_deadline(
+                    max(self._backoff(attempt), error.retry_after or 0.0, hook.throttle_remaining())
+                )
+                self.log.warning("%s: %s; polling again in %.1f s", self.description, error, delay)
+                await self._sleep(hook, delay)
 
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(ZohoTransientError),
-            wait=wait,
-            stop=lambda _: time.time() >= self.end_time,
-            before_sleep=log_retry,
-            reraise=True,
-        )
-        job: JobStatus = await retrying(hook.get_job_status, self.kind, self.coordinates)
-        return job
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter after failed attempt number ``attempt`` (1 for the first)."""
+        jitter = random.uniform(0, self.poll_interval * POLL_JITTER)
+        try:
+            wait = self.poll_interval * 2.0 ** (attempt - 1) + jitter
+        except OverflowError:
+            wait = self.max_backoff
+        return max(0.0, min(wait, self.max_backoff))
 
     def _until_deadline(self, seconds: float) -> float:
         return max(0.0, min(seconds, self.end_time - time.time()))
 
     async def _pause(self, hook: ZohoAsyncHook, seconds: float) -> None:
-        jittered = seconds * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
-        await asyncio.sleep(self._until_deadline(max(jittered, hook.throttle_remaining())))
+        """Wait between polls, stretched or shrunk by up to ``POLL_JITTER`` so pollers drift apart."""
+        await self._sleep(hook, seconds * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER))
+
+    async def _sleep(self, hook: ZohoAsyncHook, seconds: float) -> None:
+        """Sleep ``seconds``, then on for as long as the connection is throttled; never past the deadline.
+
+        Another poller of the same connection may meet a 429 while this one sleeps: waking into that pause
+        would only earn another 429, so it is honoured on waking too. Each poller adds up to
+        ``POLL_JITTER`` of what is left of the pause, so they do not all return the instant it ends.
+        """
+        await asyncio.sleep(self._until_deadline(max(seconds, hook.throttle_remaining())))
+        while (held := hook.throttle_remaining()) > 0:
+            remaining = self._until_deadline(held * random.uniform(1, 1 + POLL_JITTER))
+            if remaining <= 0:
+                return
+            await asyncio.sleep(remaining)
