@@ -79,7 +79,12 @@ class ZohoConnectionConfig:
 
     def base_url(self, service: Service) -> str:
         """Where requests for ``service`` go: the override for every service, else the DC's HTTPS host."""
-        return self.base_url_override or f"https://{self.data_center.host_for(service)}"
+        if self.base_url_override:
+            return self.base_url_override
+        try:
+            return f"https://{self.data_center.host_for(service)}"
+        except ValueError as error:  # a DC without this product: the connection is what must change
+            raise ZohoConnectionError(f"Zoho connection {self.conn_id!r}: {error}") from None
 
     @property
     def token_cache_key(self) -> str:

@@ -303,7 +303,8 @@ def coordinate_problems(kind: JobKind, coordinates: Mapping[str, Any]) -> list[s
             continue
         if not isinstance(value, str) or is_template(value):
             continue
-        if name in kind.numeric_coordinates and not value.strip().isdigit():
+        # Zoho ids are ASCII digits; str.isdigit() would also let superscripts and other scripts' digits through.
+        if name in kind.numeric_coordinates and not re.fullmatch(r"[0-9]+", value.strip()):
             problems.append(f"{name} must be Zoho's numeric id (digits only), got {value!r}")
         elif "/" in value:
             problems.append(f"{name} must be a single link name without '/', got {value!r}")

@@ -1,0 +1,335 @@
+"""Random fault sequences against the trigger, checked against what the classification table predicts.
+
+Hypothesis draws a job kind, a short script (pending states and faults, ending in a terminal state) and
+what the accounts server answers to token refreshes. ``predict`` walks the script the way the async hook
+and the trigger must: it decides every step with ``classify`` (the ``ERROR_RULES`` table) and the job kind's
+state sets, using the emulator's dialects only to know which code and HTTP status Zoho would send.
+The trigger then runs for real (serialized, rebuilt, polling the emulator over HTTP) and must end with
+the predicted event, after exactly the predicted number of status and token requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from airflow_provider_zoho.errors import ERROR_RULES, Dialect, Outcome, classify, http_fallback_code
+from airflow_provider_zoho.hooks import token_cache, zoho_async
+from airflow_provider_zoho.jobs import get_job_kind, normalize_state
+from airflow_provider_zoho.testing import Fault, ZohoEmulator
+from airflow_provider_zoho.testing.dialects import DIALECTS, Step
+from airflow_provider_zoho.triggers import ZohoJobTrigger
+from tests.conftest import connection_uri_json
+from tests.helpers import JOB_COORDINATES, first_event, rebuild
+
+CONN_ID = "zoho_properties"
+REQUEST_TIMEOUT = 0.5
+_job_ids = itertools.count(900_000)
+
+# States as each product spells them (the emulator's vocabulary); what they mean comes from the provider.
+STATES: dict[str, tuple[str, ...]] = {
+    "analytics_import": ("1001", "1002", "1003", "1004", "1005"),
+    "crm_bulk_write": ("ADDED", "IN PROGRESS", "COMPLETED", "FAILED"),
+    "bigin_bulk_write": ("ADDED", "IN PROGRESS", "COMPLETED", "FAILED"),
+    "creator_bulk_insert": (
+        "Ready-to-upload",
+        "In-progress",
+        "Completed",
+        "Failed",
+        "Aborted",
+        "User Aborted",
+        "System Aborted",
+        "Expired",
+    ),
+}
+# What each product answers for a job whose summary expired: a state (Analytics) or an error code.
+EXPIRED: dict[str, str | int] = {
+    "analytics_import": "1005",
+    "crm_bulk_write": "RESOURCE_NOT_FOUND",
+    "bigin_bulk_write": "RESOURCE_NOT_FOUND",
+    "creator_bulk_insert": 1000,
+}
+UNKNOWN_CODES: dict[str, str | int] = {  # codes in no table: the HTTP status must decide
+    "analytics_import": 9999,
+    "crm_bulk_write": "SOMETHING_NEW",
+    "bigin_bulk_write": "SOMETHING_NEW",
+    "creator_bulk_insert": 9999,
+}
+
+
+def _phase(kind: str, state: str) -> str:
+    job_kind = get_job_kind(kind)
+    if normalize_state(state) in job_kind.succeeded:
+        return "success"
+    if normalize_state(state) in job_kind.failed:
+        return "failed"
+    return "pending"
+
+
+def _error_codes(kind: str) -> list[str | int]:
+    """Every code the provider's table or the emulator's dialect knows for this kind, plus an unknown one."""
+    dialect = get_job_kind(kind).dialect
+    emulator_dialect = DIALECTS[kind]
+    table = [emulator_dialect.coerce_code(rule.code) for rule in ERROR_RULES if rule.dialect is dialect]
+    return sorted({*table, *emulator_dialect.errors, UNKNOWN_CODES[kind]}, key=str)
+
+
+# -- strategies -------------------------------------------------------------------------------------------
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[str, list[Step], list[Fault]]:
+    kind = draw(st.sampled_from(sorted(STATES)))
+    pending = [state for state in STATES[kind] if _phase(kind, state) == "pending"]
+    terminal = [state for state in STATES[kind] if _phase(kind, state) != "pending"]
+    fault = st.one_of(
+        st.builds(Fault, st.just("rate_limited"), retry_after=st.sampled_from([None, 0.0, 0.01])),
+        st.builds(Fault, st.just("server_error"), status=st.sampled_from([500, 502, 503, 504]), html=st.booleans()),
+        st.just(Fault("reset")),
+        st.just(Fault("non_json")),
+        st.just(Fault("missing_fields")),
+        st.just(Fault("invalid_token")),
+        st.just(Fault("expired")),
+        st.builds(
+            Fault,
+            st.just("error"),
+            code=st.sampled_from(_error_codes(kind)),
+            status=st.sampled_from([None, None, 200, 400, 404, 429, 500, 503]),
+        ),
+    )
+    usual = st.one_of(st.sampled_from(pending), fault)
+    # A slow answer costs a whole request timeout: drawn rarely.
+    slow = st.just(Fault("slow", delay=2 * REQUEST_TIMEOUT))
+    step = st.integers(0, 19).flatmap(lambda n: slow if n == 0 else usual)
+    steps: list[Step] = [*draw(st.lists(step, max_size=5)), draw(st.sampled_from(terminal))]
+    # Most runs refresh without trouble; the rest script what the accounts server answers.
+    account_fault = st.sampled_from(
+        [
+            Fault("throttle"),
+            Fault("server_error", status=503),
+            Fault("server_error", status=502, html=True),
+            Fault("reset"),
+            Fault("invalid_code"),
+            Fault("invalid_client"),
+        ]
+    )
+    accounts = draw(st.one_of(st.just([]), st.lists(account_fault, min_size=1, max_size=2)))
+    return kind, steps, accounts
+
+
+# -- the model --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Answer:
+    """What one status GET means to the poll loop: a job phase, or a classified error."""
+
+    outcome: Outcome | None  # None: a job state, see ``phase``
+    code: str = ""
+    phase: str = ""
+
+
+def _classified(dialect: Dialect, code: str | int, http_status: int) -> Answer:
+    return Answer(classify(dialect, str(code), http_status), str(code))
+
+
+def answer(kind: str, step: Step) -> Answer:
+    """What the provider must make of the emulator's answer to ``step``, by the tables alone."""
+    if isinstance(step, str):
+        return Answer(None, phase=_phase(kind, step))
+    dialect, zoho = get_job_kind(kind).dialect, DIALECTS[kind]
+    if step.kind == "rate_limited":
+        return _classified(dialect, zoho.rate_limit_code, 429)
+    if step.kind == "server_error":
+        status = step.status or 500
+        if step.html:
+            return _classified(Dialect.HTTP, http_fallback_code(status), status)
+        return _classified(dialect, zoho.server_error_code, status)
+    if step.kind == "invalid_token":
+        return _classified(dialect, zoho.invalid_token_code, zoho.invalid_token().status)
+    if step.kind == "error":
+        assert step.code is not None
+        return _classified(dialect, step.code, zoho.error(step.code, step.status).status)
+    if step.kind == "expired":
+        gone = EXPIRED[kind]
+        if isinstance(gone, str) and gone in STATES[kind]:
+            return Answer(None, phase=_phase(kind, gone))
+        return _classified(dialect, gone, zoho.error(gone).status)
+    if step.kind == "missing_fields":
+        return Answer(None, phase="pending")  # no state in the body: unknown, so still running
+    if step.kind == "non_json":
+        return _classified(Dialect.HTTP, "INVALID_RESPONSE", 200)
+    if step.kind == "slow":
+        return Answer(classify(Dialect.HTTP, "TIMEOUT", None), "TIMEOUT")
+    raise AssertionError(f"no model for {step}")
+
+
+def account_answer(fault: Fault) -> Answer:
+    if fault.kind == "throttle":
+        return _classified(Dialect.ACCOUNTS, "Access Denied", 200)
+    if fault.kind == "server_error":
+        status = fault.status or 500
+        if fault.html:
+            return _classified(Dialect.HTTP, http_fallback_code(status), status)
+        return _classified(Dialect.ACCOUNTS, "internal_error", status)
+    if fault.kind == "reset":  # a POST is not retried by aiohttp
+        return Answer(classify(Dialect.HTTP, "CONNECTION_ERROR", None), "CONNECTION_ERROR")
+    return _classified(Dialect.ACCOUNTS, fault.kind, 200)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    status: str  # the trigger event's status
+    code: str | None
+    status_requests: int
+    token_requests: int
+
+
+class _Retry(Exception):
+    """A transient failure: the trigger polls again."""
+
+
+class _Ended(Exception):
+    def __init__(self, status: str, code: str | None = None) -> None:
+        self.status, self.code = status, code
+
+
+def predict(kind: str, steps: list[Step], accounts: list[Fault]) -> Prediction:
+    """The event, status GETs and token POSTs the trigger must produce for this script."""
+    position = polls = tokens = 0
+    refreshes = list(accounts)
+    have_token = False
+
+    def take() -> Step:
+        nonlocal position, polls
+        step = steps[min(position, len(steps) - 1)]  # the last step repeats
+        position += 1
+        polls += 1
+        return step
+
+    def get_token() -> None:
+        nonlocal tokens, have_token
+        tokens += 1
+        if refreshes:
+            refused = account_answer(refreshes.pop(0))
+            if refused.outcome is Outcome.FAIL:
+                raise _Ended("error", refused.code)
+            raise _Retry
+        have_token = True
+
+    def get() -> Answer:
+        step = take()
+        if isinstance(step, Fault) and step.kind == "reset":
+            step = take()  # aiohttp resends an idempotent GET once on a new connection
+            if isinstance(step, Fault) and step.kind == "reset":
+                return Answer(classify(Dialect.HTTP, "CONNECTION_ERROR", None), "CONNECTION_ERROR")
+        return answer(kind, step)
+
+    def poll() -> None:
+        nonlocal have_token
+        if not have_token:
+            get_token()
+        result = get()
+        if result.outcome is Outcome.REFRESH_TOKEN:  # drop the token, get a new one, retry once
+            have_token = False
+            get_token()
+            result = get()
+            if result.outcome is Outcome.REFRESH_TOKEN:
+                raise _Ended("error", result.code)
+        if result.outcome is Outcome.FAIL:
+            raise _Ended("error", result.code)
+        if result.outcome is Outcome.KEEP_POLLING:
+            raise _Retry
+        if result.phase != "pending":
+            raise _Ended(result.phase)
+
+    for _ in range(100):
+        try:
+            poll()
+        except _Retry:
+            continue
+        except _Ended as ended:
+            return Prediction(ended.status, ended.code, polls, tokens)
+    raise AssertionError("the model never ends: the script must end with a terminal state")
+
+
+# -- the test ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[ZohoEmulator]:
+    with ZohoEmulator(token_limit_per_window=1_000_000) as emulator, pytest.MonkeyPatch.context() as patch:
+        emulator.add_client(*ZohoEmulator.DEFAULT_CLIENT)
+        patch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_uri_json(emulator, timeout=REQUEST_TIMEOUT))
+        # The pause after a 429 without Retry-After (10 s) is what a triggerer wants, not a test.
+        patch.setattr(zoho_async, "DEFAULT_THROTTLE_PAUSE_SECONDS", 0.05)
+        yield emulator
+
+
+def run_trigger(emulator: ZohoEmulator, kind: str, steps: list[Step], accounts: list[Fault]) -> dict[str, Any]:
+    job_id = str(next(_job_ids))
+    emulator.add_job(kind, job_id, steps, **JOB_COORDINATES[kind])
+    token_cache.TOKEN_CACHE.clear()
+    zoho_async._throttled_until.clear()
+    emulator.script_accounts(accounts)
+    emulator.reset_counters()
+    coordinates = {"job_id": job_id, **JOB_COORDINATES[kind]}
+    trigger = ZohoJobTrigger(
+        kind=kind,
+        coordinates=coordinates,
+        end_time=time.time() + 60,
+        zoho_conn_id=CONN_ID,
+        poll_interval=0.02,
+        max_backoff=0.1,
+    )
+    event = asyncio.run(first_event(rebuild(trigger), limit=30))
+    return {"event": event, "job_id": job_id}
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(scenario=scenarios())
+def test_random_fault_sequences_end_as_the_table_predicts(
+    emulator: ZohoEmulator, scenario: tuple[str, list[Step], list[Fault]]
+) -> None:
+    kind, steps, accounts = scenario
+    expected = predict(kind, steps, accounts)
+    event(f"{expected.status} after {expected.status_requests} polls, {expected.token_requests} tokens")
+    ran = run_trigger(emulator, kind, steps, accounts)
+    outcome = ran["event"]
+    assert outcome["status"] == expected.status, outcome
+    if expected.code is not None:
+        assert outcome["error"]["code"] == expected.code
+        assert expected.code in outcome["message"]
+    if expected.status in ("success", "failed"):
+        assert outcome["summary"]["job_id"] == ran["job_id"]
+    assert emulator.status_requests(ran["job_id"]) == expected.status_requests
+    assert emulator.token_requests() == expected.token_requests
+
+
+def test_the_model_knows_the_table() -> None:
+    """A sanity check of ``predict`` itself, on scripts whose outcome is known by heart."""
+    assert predict("crm_bulk_write", ["IN PROGRESS", "COMPLETED"], []) == Prediction("success", None, 2, 1)
+    assert predict("crm_bulk_write", [Fault("rate_limited"), "FAILED"], []) == Prediction("failed", None, 2, 1)
+    assert predict("creator_bulk_insert", [Fault("error", code=4000), "Completed"], []) == Prediction(
+        "error", "4000", 1, 1
+    )
+    assert predict("analytics_import", [Fault("invalid_token"), "1004"], []) == Prediction("success", None, 2, 2)
+    assert predict("analytics_import", [Fault("invalid_token"), Fault("invalid_token"), "1004"], []) == Prediction(
+        "error", "8535", 2, 2
+    )
+    assert predict("bigin_bulk_write", [Fault("reset"), Fault("error", code="NO_PERMISSION"), "COMPLETED"], []) == (
+        Prediction("error", "NO_PERMISSION", 2, 1)
+    )
+    assert predict("crm_bulk_write", ["COMPLETED"], [Fault("throttle"), Fault("invalid_code")]) == Prediction(
+        "error", "invalid_code", 0, 2
+    )
+    assert predict("crm_bulk_write", [Fault("error", code="SOMETHING_NEW", status=503), "COMPLETED"], []) == (
+        Prediction("success", None, 2, 1)
+    )
