@@ -229,7 +229,9 @@ def error_from_response(
 def markdown_table() -> str:
     """The README's error table, generated so that it cannot drift from ``ERROR_RULES``."""
     lines = ["| source | code | what it means | outcome |", "|---|---|---|---|"]
-    lines += [f"| {rule.dialect.value} | `{rule.code}` | {rule.meaning} | {rule.outcome.value} |" for rule in ERROR_RULES]
+    lines += [
+        f"| {rule.dialect.value} | `{rule.code}` | {rule.meaning} | {rule.outcome.value} |" for rule in ERROR_RULES
+    ]
     return "\n".join(lines)
 
 

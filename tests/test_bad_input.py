@@ -98,10 +98,6 @@ def test_every_problem_is_reported_at_once() -> None:
         None,
         pytest.param(
             float("nan"),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="core bug: NaN passes `poll_interval <= 0`; the trigger then sleeps 0 s between polls",
-            ),
             id="nan",
         ),
     ],

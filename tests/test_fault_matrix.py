@@ -235,11 +235,6 @@ def test_refresh_token_refused_mid_job_fails_at_once(
         pytest.param(
             False,
             id="poke",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="core bug: poke() raises AirflowFailException without logging the Zoho error, and "
-                "BaseSensorOperator's soft_fail skip replaces the message, so Zoho's code never reaches the log",
-            ),
         ),
         pytest.param(True, id="deferrable"),
     ],

@@ -158,11 +158,6 @@ def test_timeout_ends_the_wait_whatever_zoho_does(zoho: ZohoEmulator, trouble: s
         "reschedule",
         pytest.param(
             "deferrable",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="core bug: execute() computes the trigger's end_time after its first (slow) poke, so a "
-                "deferred wait can run past timeout by two request timeouts",
-            ),
         ),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from functools import cached_property
@@ -71,7 +72,12 @@ class ZohoJobSensor(BaseSensorOperator):
                 f"{self.task_id}: end_from_trigger=True needs Airflow 2.10 or later, whose triggers can end a "
                 "task; remove it to resume the task on a worker instead."
             )
-        if not isinstance(poll_interval, int | float) or isinstance(poll_interval, bool) or poll_interval <= 0:
+        if (
+            not isinstance(poll_interval, int | float)
+            or isinstance(poll_interval, bool)
+            or not math.isfinite(poll_interval)
+            or poll_interval <= 0
+        ):
             raise ValueError(
                 f"{self.task_id}: poll_interval must be a positive number of seconds, got {poll_interval!r}"
             )
@@ -102,6 +108,8 @@ class ZohoJobSensor(BaseSensorOperator):
         return ZohoHook(self.zoho_conn_id)
 
     def execute(self, context: Context) -> Any:
+        # The deadline counts from now, not from after the first poll below, which can itself be slow.
+        started = time.time()
         # Templates are rendered now: a bad value can no longer be skipped over, and no retry would fix it.
         self._raise_for_bad_coordinates(AirflowFailException)
         if not self.deferrable:
@@ -116,7 +124,7 @@ class ZohoJobSensor(BaseSensorOperator):
             trigger=ZohoJobTrigger(
                 kind=self.job_kind.name,
                 coordinates=self.coordinates,
-                end_time=time.time() + float(self.timeout),
+                end_time=started + float(self.timeout),
                 zoho_conn_id=self.zoho_conn_id,
                 poll_interval=self.poll_interval,
                 end_from_trigger=self.end_from_trigger,
@@ -133,6 +141,8 @@ class ZohoJobSensor(BaseSensorOperator):
             self.log.warning("%s %s: %s; poking again", self.job_kind.label, self.coordinates["job_id"], error)
             return False
         except (ZohoError, ZohoConnectionError) as error:
+            # Logged here: with soft_fail, Airflow replaces the exception's message when it skips the task.
+            self.log.error("%s", error)
             raise AirflowFailException(str(error)) from error
         return self._outcome(job)
 

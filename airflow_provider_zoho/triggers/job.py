@@ -14,8 +14,8 @@ from airflow_provider_zoho.compat import (
     BaseTrigger,
     TaskFailedEvent,
     TaskSkippedEvent,
-    TaskSuccessEvent,
     TriggerEvent,
+    task_success_event,
 )
 from airflow_provider_zoho.connection_config import ZohoConnectionError
 from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
@@ -69,7 +69,6 @@ class ZohoJobTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.max_backoff = float(max_backoff)
         self._job_id = str(self.coordinates.get("job_id"))
-        self._status_request: ApiRequest | None = None
         self.end_from_trigger = bool(end_from_trigger)
         self.soft_fail = bool(soft_fail)
         self.do_xcom_push = bool(do_xcom_push)
@@ -99,14 +98,14 @@ class ZohoJobTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         event = await self.wait_for_job(ZohoAsyncHook(self.zoho_conn_id))
-        yield self._task_end_event(event) if self.end_from_trigger else TriggerEvent(event.to_payload())
+        yield await self._task_end_event(event) if self.end_from_trigger else TriggerEvent(event.to_payload())
 
-    def _task_end_event(self, event: JobEvent) -> TriggerEvent:
+    async def _task_end_event(self, event: JobEvent) -> TriggerEvent:
         """The event that ends the task from here; the message goes to the log, as execute_complete's would."""
         if event.status is EventStatus.SUCCESS:
             self.log.info("%s", event.message)
-            xcoms: dict[str, Any] | None = {"return_value": event.summary} if self.do_xcom_push else None
-            return TaskSuccessEvent(xcoms=xcoms)
+            xcoms = {"return_value": event.summary} if self.do_xcom_push else None
+            return await task_success_event(self.task_instance, xcoms)
         self.log.error("%s", event.message)
         if self.soft_fail:
             return TaskSkippedEvent()
@@ -117,14 +116,14 @@ class ZohoJobTrigger(BaseTrigger):
         try:
             # Built once and reused by every poll. Reading the connection now, not after the first
             # interval, also tells the hook which connection's throttle pause to honour from the start.
-            self._status_request = await hook.status_request(self.kind, self.coordinates)
+            request = await hook.status_request(self.kind, self.coordinates)
         except (ZohoError, ZohoConnectionError, AirflowNotFoundException) as error:
             return self._stop(error)
         # The sensor polled on the worker just before deferring, so the first poll here waits one interval.
         await self._pause(hook, self.poll_interval)
         while True:
             try:
-                job = await self._poll(hook)
+                job = await self._poll(hook, request)
             except ZohoTransientError as error:  # retried until the deadline, still failing
                 return timeout_event(self.description, error)
             except (ZohoError, ZohoConnectionError, AirflowNotFoundException) as error:
@@ -140,7 +139,7 @@ class ZohoJobTrigger(BaseTrigger):
         self.log.error("Stopping: %s", error)
         return error_event(error)
 
-    async def _poll(self, hook: ZohoAsyncHook) -> JobStatus:
+    async def _poll(self, hook: ZohoAsyncHook, request: ApiRequest) -> JobStatus:
         """One status read; transient trouble is retried with exponential backoff until the deadline.
 
         Each wait is the largest of the backoff (``poll_interval`` doubled per attempt, plus up to
@@ -155,9 +154,7 @@ class ZohoJobTrigger(BaseTrigger):
         while True:
             attempt += 1
             try:
-                if self._status_request is None:
-                    self._status_request = await hook.status_request(self.kind, self.coordinates)
-                return await hook.read_status(self.kind, self._job_id, self._status_request)
+                return await hook.read_status(self.kind, self._job_id, request)
             except ZohoTransientError as error:
                 if time.time() >= self.end_time:
                     raise
@@ -170,10 +167,8 @@ class ZohoJobTrigger(BaseTrigger):
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter after failed attempt number ``attempt`` (1 for the first)."""
         jitter = random.uniform(0, self.poll_interval * POLL_JITTER)
-        try:
-            wait = self.poll_interval * 2.0 ** (attempt - 1) + jitter
-        except OverflowError:
-            wait = self.max_backoff
+        # The exponent is bounded so a long outage cannot overflow the float; max_backoff caps it far earlier.
+        wait = self.poll_interval * 2.0 ** min(attempt - 1, 32) + jitter
         return max(0.0, min(wait, self.max_backoff))
 
     def _until_deadline(self, seconds: float) -> float:

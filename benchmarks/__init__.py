@@ -1,0 +1,1 @@
+"""Benchmarks; a package so the tests can import the workload code instead of copying it."""
