@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -86,7 +87,7 @@ class ZohoConnectionConfig:
         except ValueError as error:  # a DC without this product: the connection is what must change
             raise ZohoConnectionError(f"Zoho connection {self.conn_id!r}: {error}") from None
 
-    @property
+    @cached_property  # hashed once: a triggerer reads it on every poll of every sensor
     def token_cache_key(self) -> str:
         """Which tokens are interchangeable: one accounts server, one client, one refresh token.
 

@@ -97,6 +97,11 @@ class JobKind:
     def optional_coordinates(self) -> tuple[str, ...]:
         return tuple(self.headers.values())
 
+    @property
+    def coordinate_names(self) -> tuple[str, ...]:
+        """Every coordinate a sensor of this kind takes, in the order it takes them."""
+        return (*self.path_coordinates, *self.optional_coordinates)
+
     def url_path(self, coordinates: Mapping[str, str | None]) -> str:
         return self.path.format(**{name: quote(str(coordinates[name]), safe="") for name in self.path_coordinates})
 
@@ -293,7 +298,7 @@ def coordinate_problems(kind: JobKind, coordinates: Mapping[str, Any]) -> list[s
     rendering, when the sensor runs.
     """
     problems: list[str] = []
-    for name in (*kind.path_coordinates, *kind.optional_coordinates):
+    for name in kind.coordinate_names:
         given = coordinates.get(name)
         value = str(given) if isinstance(given, int) and not isinstance(given, bool) else given
         if value is None and name in kind.optional_coordinates:

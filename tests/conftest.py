@@ -43,6 +43,18 @@ def _fresh_caches() -> Iterator[None]:
     zoho_async._throttled_until.clear()
 
 
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[ZohoEmulator]:
+    """One emulator for a whole test module, with the default client.
+
+    Its token-window limit is lifted: such modules request many tokens on purpose (a fresh process, a
+    rejected token...), and Zoho's 10-per-10-minutes limit is tested on its own.
+    """
+    with ZohoEmulator(token_limit_per_window=1_000_000) as shared:
+        shared.add_client(*ZohoEmulator.DEFAULT_CLIENT)
+        yield shared
+
+
 @pytest.fixture
 def zoho_conn(zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch) -> ZohoEmulator:
     """The default ``zoho`` connection, pointing at a running emulator, as an AIRFLOW_CONN_ variable."""

@@ -6,13 +6,28 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from airflow.providers.common.compat.module_loading import import_string
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_zoho.compat import BaseTrigger
 from airflow_provider_zoho.hooks.zoho_async import close_shared_session
-from airflow_provider_zoho.sensors import ZohoJobSensor
+from airflow_provider_zoho.sensors import (
+    ZohoAnalyticsImportJobSensor,
+    ZohoBiginBulkWriteJobSensor,
+    ZohoCreatorBulkInsertJobSensor,
+    ZohoCRMBulkWriteJobSensor,
+    ZohoJobSensor,
+)
 
+SENSORS: dict[str, type[ZohoJobSensor]] = {
+    "analytics_import": ZohoAnalyticsImportJobSensor,
+    "crm_bulk_write": ZohoCRMBulkWriteJobSensor,
+    "bigin_bulk_write": ZohoBiginBulkWriteJobSensor,
+    "creator_bulk_insert": ZohoCreatorBulkInsertJobSensor,
+}
+KINDS = sorted(SENSORS)
+MODES = pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
 JOB_COORDINATES: dict[str, dict[str, str]] = {
     "analytics_import": {"workspace_id": "35130000001055707", "org_id": "55522777"},
     "crm_bulk_write": {},

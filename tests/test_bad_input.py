@@ -22,22 +22,11 @@ from airflow_provider_zoho.data_centers import DATA_CENTERS
 from airflow_provider_zoho.sensors import (
     ZohoAnalyticsImportJobSensor,
     ZohoBiginBulkWriteJobSensor,
-    ZohoCreatorBulkInsertJobSensor,
     ZohoCRMBulkWriteJobSensor,
-    ZohoJobSensor,
 )
 from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.triggers import ZohoJobTrigger
-from tests.helpers import FINAL_STATES, JOB_COORDINATES, first_event, run_sensor
-
-SENSORS: dict[str, type[ZohoJobSensor]] = {
-    "analytics_import": ZohoAnalyticsImportJobSensor,
-    "crm_bulk_write": ZohoCRMBulkWriteJobSensor,
-    "bigin_bulk_write": ZohoBiginBulkWriteJobSensor,
-    "creator_bulk_insert": ZohoCreatorBulkInsertJobSensor,
-}
-KINDS = sorted(SENSORS)
-MODES = pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+from tests.helpers import FINAL_STATES, JOB_COORDINATES, KINDS, MODES, SENSORS, first_event, run_sensor
 
 
 def sensor_args(kind: str, **overrides: Any) -> dict[str, Any]:

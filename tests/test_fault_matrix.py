@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,27 +22,13 @@ from airflow_provider_zoho.errors import ERROR_RULES, Outcome
 from airflow_provider_zoho.hooks import ZohoHook, zoho_async
 from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE
 from airflow_provider_zoho.jobs import get_job_kind
-from airflow_provider_zoho.sensors import (
-    ZohoAnalyticsImportJobSensor,
-    ZohoBiginBulkWriteJobSensor,
-    ZohoCreatorBulkInsertJobSensor,
-    ZohoCRMBulkWriteJobSensor,
-    ZohoJobSensor,
-)
+from airflow_provider_zoho.sensors import ZohoJobSensor
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
 from airflow_provider_zoho.testing.dialects import DIALECTS
 from airflow_provider_zoho.triggers import ZohoJobTrigger
 from tests.conftest import connection_uri_json
-from tests.helpers import FINAL_STATES, JOB_COORDINATES, first_event, rebuild, run_sensor
+from tests.helpers import FINAL_STATES, JOB_COORDINATES, KINDS, MODES, SENSORS, first_event, rebuild, run_sensor
 
-SENSORS: dict[str, type[ZohoJobSensor]] = {
-    "analytics_import": ZohoAnalyticsImportJobSensor,
-    "crm_bulk_write": ZohoCRMBulkWriteJobSensor,
-    "bigin_bulk_write": ZohoBiginBulkWriteJobSensor,
-    "creator_bulk_insert": ZohoCreatorBulkInsertJobSensor,
-}
-KINDS = sorted(SENSORS)
-MODES = pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
 # Deferrable mode polls once on the worker before deferring: faults there take the sensor's path, faults
 # later the trigger's. Poke mode has one path for every poll.
 MODES_WHEN = pytest.mark.parametrize(
@@ -56,14 +41,6 @@ REQUEST_TIMEOUT = 0.3  # the "fast" connection's client timeout, for the slow-an
 RETRY_AFTER = 0.05
 THROTTLE_PAUSE = 0.2  # stands in for the 10 s pause after a 429 without Retry-After
 _job_ids = itertools.count(700_000)
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[ZohoEmulator]:
-    """One emulator for the module; the token-window limit is lifted since every test gets new tokens."""
-    with ZohoEmulator(token_limit_per_window=1_000_000) as emulator:
-        emulator.add_client(*ZohoEmulator.DEFAULT_CLIENT)
-        yield emulator
 
 
 @pytest.fixture

@@ -8,23 +8,10 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_zoho.compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
-from airflow_provider_zoho.sensors import (
-    ZohoAnalyticsImportJobSensor,
-    ZohoBiginBulkWriteJobSensor,
-    ZohoCreatorBulkInsertJobSensor,
-    ZohoCRMBulkWriteJobSensor,
-    ZohoJobSensor,
-)
+from airflow_provider_zoho.sensors import ZohoCreatorBulkInsertJobSensor, ZohoCRMBulkWriteJobSensor, ZohoJobSensor
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
-from tests.helpers import FINAL_STATES, JOB_COORDINATES, run_sensor
+from tests.helpers import FINAL_STATES, JOB_COORDINATES, KINDS, SENSORS, run_sensor
 
-SENSORS: dict[str, type[ZohoJobSensor]] = {
-    "analytics_import": ZohoAnalyticsImportJobSensor,
-    "crm_bulk_write": ZohoCRMBulkWriteJobSensor,
-    "bigin_bulk_write": ZohoBiginBulkWriteJobSensor,
-    "creator_bulk_insert": ZohoCreatorBulkInsertJobSensor,
-}
-KINDS = sorted(SENSORS)
 FAILURE_STATES = [
     ("analytics_import", "1003"),
     ("analytics_import", "1005"),
@@ -170,13 +157,15 @@ def test_templated_values_are_checked_once_rendered(zoho_conn: ZohoEmulator) -> 
 def test_template_fields_are_the_job_coordinates() -> None:
     for sensor_class in SENSORS.values():
         kind = sensor_class.job_kind
-        assert tuple(sensor_class.template_fields) == (*kind.path_coordinates, *kind.optional_coordinates)
+        assert tuple(sensor_class.template_fields) == kind.coordinate_names
 
 
 def test_bad_connection_fails_the_task_naming_the_field(
     zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_ZOHO_BROKEN", '{"conn_type": "zoho", "login": "id", "password": "secret"}')
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ZOHO_BROKEN", '{"conn_type": "zoho", "login": "id", "password": "no-refresh-token-secret"}'
+    )
     sensor = ZohoCRMBulkWriteJobSensor(task_id="wait", job_id="1", zoho_conn_id="zoho_broken")
     with pytest.raises(AirflowFailException, match="no refresh token: set the extra field 'refresh_token'"):
         sensor.execute(context={})  # type: ignore[arg-type]

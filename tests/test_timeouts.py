@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import itertools
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +35,6 @@ REQUEST_TIMEOUT = 0.3
 SLACK = 1.0
 PATIENT_REQUEST_TIMEOUT = 0.5  # close to TIMEOUT, so that one request too many shows
 _job_ids = itertools.count(800_000)
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[ZohoEmulator]:
-    with ZohoEmulator(token_limit_per_window=1_000_000) as emulator:
-        emulator.add_client(*ZohoEmulator.DEFAULT_CLIENT)
-        yield emulator
 
 
 @pytest.fixture

@@ -8,17 +8,15 @@ from typing import Any
 
 import requests
 
-from airflow_provider_zoho.compat import BaseHook, conf, mask_secret
+from airflow_provider_zoho.compat import conf, mask_secret
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig, ZohoConnectionError
 from airflow_provider_zoho.connection_form import (
-    CONN_TYPE,
-    DEFAULT_CONN_ID,
-    HOOK_NAME,
     hook_field_behaviour,
     wtforms_widgets,
 )
 from airflow_provider_zoho.data_centers import Service
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTokenInvalidError
+from airflow_provider_zoho.hooks.base import ZohoBaseHook
 from airflow_provider_zoho.hooks.exchange import (
     ApiRequest,
     authorization,
@@ -28,31 +26,18 @@ from airflow_provider_zoho.hooks.exchange import (
     read_token_response,
     token_request,
 )
-from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE, AccessToken, TokenCache
+from airflow_provider_zoho.hooks.token_cache import AccessToken
 from airflow_provider_zoho.hooks.token_file_store import FileTokenStore
 from airflow_provider_zoho.jobs import JobKind, JobStatus, get_job_kind, read_job_status
 
 
-class ZohoHook(BaseHook):
+class ZohoHook(ZohoBaseHook):
     """Talks to Zoho with ``requests``, sharing one access token per client and refresh token.
 
     :param zoho_conn_id: the ``zoho`` connection: login = client id, password = client secret, extra
         ``refresh_token`` (required), ``data_center`` (default ``us``), ``analytics_org_id``,
         ``creator_environment``, ``timeout``; ``host`` replaces every Zoho host (proxies, the emulator).
     """
-
-    conn_name_attr = "zoho_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
-    conn_type = CONN_TYPE
-    hook_name = HOOK_NAME
-
-    def __init__(self, zoho_conn_id: str = DEFAULT_CONN_ID, *, token_cache: TokenCache = TOKEN_CACHE) -> None:
-        super().__init__()
-        self.zoho_conn_id = zoho_conn_id
-        self._token_cache = token_cache
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(zoho_conn_id={self.zoho_conn_id!r})"
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
@@ -65,9 +50,7 @@ class ZohoHook(BaseHook):
     @cached_property
     def config(self) -> ZohoConnectionConfig:
         conn = self.get_connection(self.zoho_conn_id)
-        config = ZohoConnectionConfig.from_fields(
-            conn.conn_id, login=conn.login, password=conn.password, host=conn.host, extra=conn.extra_dejson
-        )
+        config = self._config_from(conn, conn.extra_dejson)
         mask_secret(config.client_secret)
         mask_secret(config.refresh_token)
         return config

@@ -25,9 +25,10 @@ from airflow_provider_zoho.compat import (
     mask_secret,
 )
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
-from airflow_provider_zoho.connection_form import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
+from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
 from airflow_provider_zoho.data_centers import Service
 from airflow_provider_zoho.exceptions import ZohoTokenInvalidError, ZohoTransientError
+from airflow_provider_zoho.hooks.base import ZohoBaseHook
 from airflow_provider_zoho.hooks.exchange import (
     ApiRequest,
     authorization,
@@ -68,35 +69,20 @@ async def close_shared_session() -> None:
         await session.close()
 
 
-class ZohoAsyncHook(BaseHook):
+class ZohoAsyncHook(ZohoBaseHook):
     """Async twin of :class:`~airflow_provider_zoho.hooks.zoho.ZohoHook`, for triggers."""
 
-    conn_name_attr = "zoho_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
-    conn_type = CONN_TYPE
-    hook_name = HOOK_NAME
-
     def __init__(self, zoho_conn_id: str = DEFAULT_CONN_ID, *, token_cache: TokenCache = TOKEN_CACHE) -> None:
-        super().__init__()
-        self.zoho_conn_id = zoho_conn_id
-        self._token_cache = token_cache
+        super().__init__(zoho_conn_id, token_cache=token_cache)
         self._config: ZohoConnectionConfig | None = None
-        # Derived from the config once, not per request: the key hashes three strings and a triggerer
-        # with 1,000 sensors would otherwise recompute it several times per poll.
-        self._token_key = ""
+        # Built once from the config, not per request.
         self._timeout = aiohttp.ClientTimeout()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(zoho_conn_id={self.zoho_conn_id!r})"
 
     async def get_config(self) -> ZohoConnectionConfig:
         if self._config is None:
             conn = await self._get_connection()
             extra = await get_async_extra_dejson(conn)
-            config = ZohoConnectionConfig.from_fields(
-                conn.conn_id, login=conn.login, password=conn.password, host=conn.host, extra=extra
-            )
-            self._token_key = config.token_cache_key
+            config = self._config_from(conn, extra)
             self._timeout = aiohttp.ClientTimeout(total=config.request_timeout)
             self._config = config
         return self._config
@@ -110,8 +96,8 @@ class ZohoAsyncHook(BaseHook):
             return await sync_to_async(BaseHook.get_connection)(self.zoho_conn_id)
 
     async def get_access_token(self) -> AccessToken:
-        await self.get_config()
-        return await self._token_cache.aget(self._token_key, self._request_token)
+        config = await self.get_config()
+        return await self._token_cache.aget(config.token_cache_key, self._request_token)
 
     async def _request_token(self) -> AccessToken:
         request = token_request(await self.get_config())
@@ -139,7 +125,7 @@ class ZohoAsyncHook(BaseHook):
         try:
             return await self._get_json_with(request, token)
         except ZohoTokenInvalidError:
-            self._token_cache.invalidate(self._token_key, token.value)
+            self._token_cache.invalidate((await self.get_config()).token_cache_key, token.value)
         return await self._get_json_with(request, await self.get_access_token())
 
     async def _get_json_with(self, request: ApiRequest, token: AccessToken) -> Any:
@@ -153,14 +139,13 @@ class ZohoAsyncHook(BaseHook):
             raise
 
     async def _note_throttled(self, retry_after: float | None) -> None:
-        await self.get_config()
-        key = self._token_key
+        key = (await self.get_config()).token_cache_key
         until = time.monotonic() + (retry_after if retry_after is not None else DEFAULT_THROTTLE_PAUSE_SECONDS)
         _throttled_until[key] = max(_throttled_until.get(key, 0.0), until)
 
     def throttle_remaining(self) -> float:
         """Seconds this connection's pollers should still hold off after a 429 (0 when none)."""
-        until = _throttled_until.get(self._token_key) if self._config is not None else None
+        until = _throttled_until.get(self._config.token_cache_key) if self._config is not None else None
         return 0.0 if until is None else max(0.0, until - time.monotonic())
 
     async def get_job_status(self, kind: JobKind | str, coordinates: Mapping[str, str | None]) -> JobStatus:

@@ -92,13 +92,11 @@ class ZohoJobSensor(BaseSensorOperator):
 
     @property
     def coordinates(self) -> dict[str, str | None]:
-        names = (*self.job_kind.path_coordinates, *self.job_kind.optional_coordinates)
+        names = self.job_kind.coordinate_names
         return {name: None if (value := getattr(self, name)) is None else str(value).strip() for name in names}
 
     def _raise_for_bad_coordinates(self, error_class: type[Exception]) -> None:
-        raw = {
-            name: getattr(self, name) for name in (*self.job_kind.path_coordinates, *self.job_kind.optional_coordinates)
-        }
+        raw = {name: getattr(self, name) for name in self.job_kind.coordinate_names}
         problems = coordinate_problems(self.job_kind, raw)
         if problems:
             raise error_class(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))

@@ -1,0 +1,33 @@
+"""What the sync and async Zoho hooks share: the connection they serve and a repr without secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_zoho.compat import BaseHook, Connection
+from airflow_provider_zoho.connection_config import ZohoConnectionConfig
+from airflow_provider_zoho.connection_form import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
+from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE, TokenCache
+
+
+class ZohoBaseHook(BaseHook):
+    conn_name_attr = "zoho_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = HOOK_NAME
+
+    def __init__(self, zoho_conn_id: str = DEFAULT_CONN_ID, *, token_cache: TokenCache = TOKEN_CACHE) -> None:
+        super().__init__()
+        self.zoho_conn_id = zoho_conn_id
+        self._token_cache = token_cache
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(zoho_conn_id={self.zoho_conn_id!r})"
+
+    @staticmethod
+    def _config_from(conn: Connection, extra: Mapping[str, Any]) -> ZohoConnectionConfig:
+        # ``extra`` is passed in: the sync hook reads ``extra_dejson``, the async one must not (it blocks).
+        return ZohoConnectionConfig.from_fields(
+            conn.conn_id, login=conn.login, password=conn.password, host=conn.host, extra=extra
+        )
