@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -27,6 +28,7 @@ import requests
 from airflow_provider_zoho.testing import ZohoEmulator
 
 REPO = Path(__file__).resolve().parents[2]
+E2E_DAGS = Path(__file__).resolve().parent / "dags"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 ORG_ID = "60012345678"
 COMPONENTS = {
@@ -70,7 +72,7 @@ def airflow_env(home: Path, api_port: int, emulator: ZohoEmulator) -> dict[str, 
     return {
         **{key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")},
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
@@ -199,6 +201,10 @@ def airflow_deployment(
     logs = tmp_path / "process-logs"
     home.mkdir()
     logs.mkdir()
+    # The example DAGs as users get them, plus the DAGs that only the end-to-end tests need.
+    (home / "dags").mkdir()
+    for dag_file in [*(REPO / "example_dags").glob("*.py"), *E2E_DAGS.glob("*.py")]:
+        shutil.copy(dag_file, home / "dags" / dag_file.name)
     api_port = free_port()
     deployment = AirflowDeployment(
         home=home, env=airflow_env(home, api_port, e2e_emulator), api_url=f"http://127.0.0.1:{api_port}", logs=logs

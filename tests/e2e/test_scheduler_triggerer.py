@@ -33,6 +33,7 @@ class Run:
     dag_id: str
     job_id: str
     expected: dict[str, str]
+    sensor: str = SENSOR
     run_id: str = ""
     sensor_states: list[str] = field(default_factory=list)  # each distinct state, in the order seen
     triggerer_ids: set[int] = field(default_factory=set)
@@ -45,7 +46,7 @@ class Run:
             "WHERE ti.dag_id = ? AND ti.run_id = ? AND ti.task_id = ?",
             self.dag_id,
             self.run_id,
-            SENSOR,
+            self.sensor,
         )
         for state, classpath, triggerer_id in rows:
             if state and (not self.sensor_states or self.sensor_states[-1] != state):
@@ -102,8 +103,22 @@ def test_deferred_sensors_finish_in_the_triggerer(
             "700000000000000202",
             {"start_job": "success", SENSOR: "failed", "report": "upstream_failed", "alert": "success"},
         ),
+        # end_from_trigger: the triggerer itself ends both sensors; only ``check`` runs on a worker after.
+        Run(
+            "e2e_end_from_trigger",
+            "700000000000000303",
+            {"wait_ok": "success", "wait_fail": "failed", "check": "success"},
+            sensor="wait_ok",
+        ),
     ]
-    conf = {"example_zoho_creator_bulk_insert": creator}
+    emulator.add_job(
+        "crm_bulk_write", "700000000000000303", ["ADDED", *["IN PROGRESS"] * PENDING_POLLS, "COMPLETED"], counts=counts
+    )
+    emulator.add_job("crm_bulk_write", "700000000000000304", ["ADDED", "IN PROGRESS", "FAILED"])
+    conf = {
+        "example_zoho_creator_bulk_insert": creator,
+        "e2e_end_from_trigger": {"ok_job_id": "700000000000000303", "failing_job_id": "700000000000000304"},
+    }
 
     for run in runs:
         deployment.wait_until(
@@ -122,15 +137,15 @@ def test_deferred_sensors_finish_in_the_triggerer(
         return all(run.finished(deployment) for run in runs)
 
     started = time.monotonic()
-    deployment.wait_until("both DAG runs to finish", all_finished, RUN_TIMEOUT, interval=0.3)
-    print(f"Both runs finished {time.monotonic() - started:.0f} s after being triggered")
+    deployment.wait_until("every DAG run to finish", all_finished, RUN_TIMEOUT, interval=0.3)
+    print(f"All runs finished {time.monotonic() - started:.0f} s after being triggered")
 
     triggerers = {row[0] for row in deployment.query("SELECT id FROM job WHERE job_type = 'TriggererJob'")}
     for run in runs:
         assert run.task_states(deployment) == run.expected, run.dag_id
         # The sensor polled once on the worker, deferred, and was resumed once its trigger fired.
         assert "deferred" in run.sensor_states, (run.dag_id, run.sensor_states)
-        assert run.sensor_states[-1] == run.expected[SENSOR], (run.dag_id, run.sensor_states)
+        assert run.sensor_states[-1] == run.expected[run.sensor], (run.dag_id, run.sensor_states)
         # The trigger was ours, and the triggerer process (a TriggererJob in the metadata DB) ran it.
         assert run.trigger_classpaths == {TRIGGER_CLASSPATH}, run.dag_id
         assert run.triggerer_ids, f"{run.dag_id}: no triggerer ever picked up the trigger"
@@ -143,7 +158,7 @@ def test_deferred_sensors_finish_in_the_triggerer(
     assert "airflow_provider_zoho.triggers.job.ZohoJobTrigger" in trigger_logs
     assert "700000000000000101 is IN PROGRESS" in trigger_logs
 
-    crm, creator_run = runs
+    crm, creator_run, ended_by_trigger = runs
     summary = crm.xcom(deployment, SENSOR)
     assert {key: summary[key] for key in ("job_id", "kind", "state", "counts")} == {
         "job_id": "700000000000000101",
@@ -156,6 +171,13 @@ def test_deferred_sensors_finish_in_the_triggerer(
     assert crm.xcom(deployment, "report") == {"job_id": "700000000000000101", "state": "COMPLETED", **summary["counts"]}
     assert creator_run.xcom(deployment, SENSOR) is None
     assert "did not complete" in creator_run.xcom(deployment, "alert")
-    # One token per process that polled: the two sensors' task processes and the triggerer, whose two
-    # triggers shared one.
-    assert emulator.token_requests() <= 3
+    # end_from_trigger: the trigger ended the task as a success straight from ``deferred``, with no worker
+    # resuming it, and pushed the summary that ``check`` pulled back as a dict (not a JSON string).
+    after_deferral = ended_by_trigger.sensor_states[ended_by_trigger.sensor_states.index("deferred") + 1 :]
+    assert after_deferral == ["success"], ended_by_trigger.sensor_states
+    assert ended_by_trigger.xcom(deployment, "wait_ok")["counts"] == summary["counts"]
+    assert ended_by_trigger.xcom(deployment, "check") == {"state": "COMPLETED", **summary["counts"]}
+    assert ended_by_trigger.xcom(deployment, "wait_fail") is None
+    # One token per process that polled: the four sensors' task processes (their first poke) and the
+    # triggerer, whose four triggers shared one.
+    assert emulator.token_requests() <= 5
