@@ -75,7 +75,9 @@ class ZohoConnectionConfig:
             base_url_override=_base_url(where, host),
             analytics_org_id=str(extra["analytics_org_id"]) if extra.get("analytics_org_id") else None,
             creator_environment=environment,
-            request_timeout=_positive_float(where, "timeout", extra.get("timeout", DEFAULT_REQUEST_TIMEOUT)),
+            request_timeout=_positive_float(
+                where, "timeout", _unless_blank(extra.get("timeout"), DEFAULT_REQUEST_TIMEOUT)
+            ),
         )
 
     def base_url(self, service: Service) -> str:
@@ -111,9 +113,17 @@ def _base_url(where: str, host: str | None) -> str | None:
     if "://" not in url:
         url = f"https://{url}"
     parts = urlsplit(url)
+    if parts.username or parts.password:
+        # It would be logged with every token request; credentials belong in login and password.
+        raise ZohoConnectionError(f"{where}: host must not contain credentials; put them in login and password.")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ZohoConnectionError(f"{where}: host must be a base URL such as https://proxy.example.com, not {host!r}.")
     return url
+
+
+def _unless_blank(value: Any, default: Any) -> Any:
+    """A form leaves an untouched optional field null or empty: that means the default, not an error."""
+    return default if value is None or value == "" else value
 
 
 def _positive_float(where: str, name: str, value: Any) -> float:

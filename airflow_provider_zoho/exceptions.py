@@ -36,6 +36,11 @@ class ZohoError(AirflowException):
         status = f", HTTP {http_status}" if http_status is not None else ""
         super().__init__(f"Zoho {service} error {code}{status}: {message}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The keyword-only arguments are not in ``args``: rebuild from the fields, so the error pickles
+        # (multiprocessing, executors' result backends).
+        return (_rebuild, (type(self), self.code, self.message, self.service, self.http_status, self.retry_after))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, for trigger events and task logs."""
         return {
@@ -44,6 +49,12 @@ class ZohoError(AirflowException):
             "service": self.service,
             "http_status": self.http_status,
         }
+
+
+def _rebuild(
+    cls: type[ZohoError], code: str, message: str, service: str, http_status: int | None, retry_after: float | None
+) -> ZohoError:
+    return cls(code, message, service=service, http_status=http_status, retry_after=retry_after)
 
 
 class ZohoTransientError(ZohoError):
@@ -56,11 +67,3 @@ class ZohoTokenInvalidError(ZohoError):
 
 class ZohoFatalError(ZohoError):
     """No retry can change the outcome (bad credentials, scope, permission, unknown job...)."""
-
-
-class ZohoJobFailedError(ZohoFatalError):
-    """The job itself ended in a failure state; ``summary`` is what Zoho reported about it."""
-
-    def __init__(self, code: str, message: str, *, service: str, summary: dict[str, Any]) -> None:
-        super().__init__(code, message, service=service)
-        self.summary = summary

@@ -7,6 +7,7 @@ class and one trigger serve every kind; adding a kind is one ``JobKind(...)`` en
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -252,7 +253,7 @@ def _first(document: Any, path: str | None) -> Any:
 def _counts(kind: JobKind, body: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name, path in kind.counts.items():
-        numbers = [int(value) for value in values_at(body, path) if str(value).lstrip("-").isdigit()]
+        numbers = [int(value) for value in values_at(body, path) if re.fullmatch(r"-?[0-9]+", str(value))]
         if numbers:
             counts[name] = sum(numbers)
     return counts
@@ -316,3 +317,10 @@ def coordinate_problems(kind: JobKind, coordinates: Mapping[str, Any]) -> list[s
         elif name in kind.choices and value not in kind.choices[name]:
             problems.append(f"{name} must be one of {', '.join(kind.choices[name])}, got {value!r}")
     return problems
+
+
+def check_positive_seconds(what: str, value: object) -> float:
+    """A duration given in seconds must be a finite positive number: 0, NaN or a string would busy-loop."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
+    return float(value)

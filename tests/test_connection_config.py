@@ -29,6 +29,7 @@ def _config(**overrides: Any) -> ZohoConnectionConfig:
         ({"extra": {"refresh_token": "r", "creator_environment": "prod"}}, "creator_environment must be one of"),
         ({"extra": {"refresh_token": "r", "timeout": "soon"}}, "'timeout' must be a positive number"),
         ({"host": "ftp://proxy"}, "host must be a base URL"),
+        ({"host": "https://user:pass@proxy.example"}, "host must not contain credentials"),
     ],
 )
 def test_bad_connections_name_the_field_to_fix(overrides: dict[str, Any], message: str) -> None:
@@ -73,3 +74,8 @@ def test_cache_key_separates_clients_refresh_tokens_and_accounts_hosts() -> None
     assert base != _config(login="other").token_cache_key
     assert base != _config(extra={"refresh_token": "other"}).token_cache_key
     assert base != _config(extra={"refresh_token": "refresh-token", "data_center": "eu"}).token_cache_key
+
+
+@pytest.mark.parametrize("blank", [None, ""])
+def test_a_blank_timeout_from_the_form_means_the_default(blank: object) -> None:
+    assert _config(extra={"refresh_token": "r", "timeout": blank}).request_timeout == 30.0

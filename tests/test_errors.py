@@ -107,3 +107,19 @@ def test_retry_after_reaches_the_exception() -> None:
 def test_readme_error_table_matches_the_code() -> None:
     """README's table is printed by ``python -m airflow_provider_zoho.errors``; it must not drift."""
     assert markdown_table() in README.read_text()
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    error = error_from_response(Dialect.CRM, "api", 429, _body(Dialect.CRM, "TOO_MANY_REQUESTS"), retry_after="3")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is ZohoTransientError
+    assert (copy.code, copy.message, copy.service, copy.http_status, copy.retry_after) == (
+        "TOO_MANY_REQUESTS",
+        "TOO_MANY_REQUESTS happened",
+        "api",
+        429,
+        3.0,
+    )
+    assert str(copy) == str(error)

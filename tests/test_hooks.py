@@ -9,7 +9,8 @@ import threading
 import pytest
 
 from airflow_provider_zoho.exceptions import ZohoFatalError, ZohoTokenInvalidError, ZohoTransientError
-from airflow_provider_zoho.hooks import ZohoAsyncHook, ZohoHook
+from airflow_provider_zoho.hooks import ZohoAsyncHook, ZohoHook, zoho_async
+from airflow_provider_zoho.hooks.exchange import token_request
 from airflow_provider_zoho.jobs import Phase
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
 
@@ -207,7 +208,34 @@ def test_token_throttle_is_transient(zoho_conn: ZohoEmulator) -> None:
 def test_repr_holds_no_secret(zoho_conn: ZohoEmulator) -> None:
     hook = ZohoHook()
     token = hook.get_access_token()
-    for text in (repr(hook), repr(hook.config), repr(token), repr(ZohoAsyncHook())):
+    texts = (repr(hook), repr(hook.config), repr(token), repr(ZohoAsyncHook()), repr(token_request(hook.config)))
+    for text in texts:
         assert ZohoEmulator.DEFAULT_CLIENT.client_secret not in text
         assert ZohoEmulator.DEFAULT_CLIENT.refresh_token not in text
         assert token.value not in text
+
+
+async def test_a_refused_token_request_pauses_the_connection(zoho_conn: ZohoEmulator) -> None:
+    zoho_conn.script_accounts([Fault("throttle")])
+    first, second = ZohoAsyncHook(), ZohoAsyncHook()
+    with pytest.raises(ZohoTransientError, match="Access Denied"):
+        await first.get_access_token()
+    await second.get_config()
+    assert second.throttle_remaining() > zoho_async.DEFAULT_THROTTLE_PAUSE_SECONDS - 5
+
+
+async def test_waiting_for_a_pooled_socket_is_not_a_request_timeout(
+    zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three polls share one socket; each answer takes 0.4 s of a 0.6 s timeout, the queue far longer."""
+    from tests.conftest import connection_uri_json
+
+    monkeypatch.setattr(zoho_async, "MAX_CONNECTIONS_PER_HOST", 1)
+    monkeypatch.setenv("AIRFLOW_CONN_ZOHO_ONE_SOCKET", connection_uri_json(zoho_emulator, timeout=0.6))
+    for number in range(3):
+        zoho_emulator.add_job("crm_bulk_write", str(50 + number), [Fault("slow", delay=0.4), "COMPLETED"])
+    hook = ZohoAsyncHook("zoho_one_socket")
+    await hook.get_access_token()
+    jobs = await asyncio.gather(*(hook.get_job_status("crm_bulk_write", {"job_id": str(50 + n)}) for n in range(3)))
+    assert [job.state for job in jobs] == ["COMPLETED"] * 3  # a slow step answers the script's first state
+    assert zoho_emulator.max_concurrent_connections == 1

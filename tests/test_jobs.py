@@ -189,3 +189,11 @@ def test_urls_quote_each_coordinate() -> None:
         {"account_owner_name": "jason 18", "app_link_name": "zylker-store", "form_link_name": "Emp", "job_id": "7"}
     )
     assert path == "/creator/v2.1/bulk/jason%2018/zylker-store/form/Emp/insert/7"
+
+
+def test_odd_numbers_in_counts_are_skipped_not_raised() -> None:
+    body = creator_body("Completed")
+    body["data"]["record_details"].update(total_records="\u00b2", failed_records="n/a")
+    job = read_job_status(CREATOR_BULK_INSERT, "5", body)
+    assert job.phase is Phase.SUCCEEDED
+    assert job.counts == {"success": 9, "unprocessed": 0}

@@ -169,3 +169,20 @@ def test_bad_connection_fails_the_task_naming_the_field(
     sensor = ZohoCRMBulkWriteJobSensor(task_id="wait", job_id="1", zoho_conn_id="zoho_broken")
     with pytest.raises(AirflowFailException, match="no refresh token: set the extra field 'refresh_token'"):
         sensor.execute(context={})  # type: ignore[arg-type]
+
+
+def test_deferral_carries_a_backstop_timeout(zoho_conn: ZohoEmulator) -> None:
+    """Should the trigger never run, Airflow itself times the task out, shortly after the trigger would."""
+    from airflow_provider_zoho.sensors.job import DEFERRAL_GRACE_SECONDS
+
+    script(zoho_conn, "crm_bulk_write", ["IN PROGRESS"])
+    with pytest.raises(TaskDeferred) as deferred:
+        make_sensor("crm_bulk_write", deferrable=True, timeout=600).execute(context={})  # type: ignore[arg-type]
+    assert deferred.value.timeout is not None
+    assert 600 < deferred.value.timeout.total_seconds() <= 600 + DEFERRAL_GRACE_SECONDS
+
+
+def test_never_fail_skips_a_failed_job_in_deferrable_mode(zoho_conn: ZohoEmulator) -> None:
+    script(zoho_conn, "creator_bulk_insert", ["Failed"])
+    with pytest.raises(AirflowSkipException):
+        run_sensor(make_sensor("creator_bulk_insert", deferrable=True, never_fail=True))

@@ -110,3 +110,11 @@ async def test_missing_connection_is_an_error_event(zoho_conn: ZohoEmulator) -> 
     event = await first_event(make_trigger(zoho_conn_id="no_such_connection"))
     assert event["status"] == "error"
     assert "no_such_connection" in event["message"]
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"), [("poll_interval", 0), ("poll_interval", float("nan")), ("max_backoff", -1)]
+)
+def test_trigger_rejects_intervals_that_would_busy_loop(argument: str, value: float) -> None:
+    with pytest.raises(ValueError, match=f"{argument} must be a positive number of seconds"):
+        ZohoJobTrigger(kind="crm_bulk_write", coordinates={"job_id": "1"}, end_time=time.time(), **{argument: value})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
@@ -25,7 +25,7 @@ TOKEN_PATH = "/oauth/v2/token"
 @dataclass(frozen=True)
 class TokenRequest:
     url: str
-    form: dict[str, str]
+    form: dict[str, str] = field(repr=False)  # holds the client secret and the refresh token
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,8 @@ from airflow_provider_zoho.jobs import JobKind, JobStatus, get_job_kind, read_jo
 # Sockets one event loop keeps open to one Zoho host. Requests beyond it queue in aiohttp's connector,
 # which is what Zoho's per-app concurrency limits (5 to 25 for CRM) want anyway.
 MAX_CONNECTIONS_PER_HOST = 16
-# How long a connection's pollers hold off after a 429 that came without a Retry-After header.
+# How long a connection's pollers hold off after a 429 that came without a Retry-After header, or after
+# Zoho refused a token request ("Access Denied": at most one attempt per connection per pause, then).
 DEFAULT_THROTTLE_PAUSE_SECONDS = 10.0
 
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
@@ -83,7 +84,11 @@ class ZohoAsyncHook(ZohoBaseHook):
             conn = await self._get_connection()
             extra = await get_async_extra_dejson(conn)
             config = self._config_from(conn, extra)
-            self._timeout = aiohttp.ClientTimeout(total=config.request_timeout)
+            # Per socket operation, not ``total``: a total would also count the wait for a pooled socket,
+            # and under load (1,000 triggers, 16 sockets) queued polls would time out without Zoho being slow.
+            self._timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=config.request_timeout, sock_read=config.request_timeout
+            )
             self._config = config
         return self._config
 
@@ -102,7 +107,13 @@ class ZohoAsyncHook(ZohoBaseHook):
     async def _request_token(self) -> AccessToken:
         request = token_request(await self.get_config())
         status, text, _ = await self._send("POST", request.url, Service.ACCOUNTS, data=request.form)
-        token = read_token_response(status, text)
+        try:
+            token = read_token_response(status, text)
+        except ZohoTransientError as error:
+            # Zoho throttles token requests per refresh token for the rest of a 10-minute window: every
+            # poller of this connection holds off, instead of each spending another request on it.
+            await self._note_throttled(error.retry_after)
+            raise
         # mask_secret may talk to the supervisor synchronously: keep it off the event loop.
         await sync_to_async(mask_secret)(token.value)
         self.log.info("Got a Zoho access token for connection %s from %s", self.zoho_conn_id, request.url)

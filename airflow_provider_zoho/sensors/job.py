@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar, NoReturn
 
@@ -24,8 +24,11 @@ from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
 from airflow_provider_zoho.events import EventStatus, JobEvent
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
 from airflow_provider_zoho.hooks.zoho import ZohoHook
-from airflow_provider_zoho.jobs import JobKind, JobStatus, Phase, coordinate_problems
+from airflow_provider_zoho.jobs import JobKind, JobStatus, Phase, check_positive_seconds, coordinate_problems
 from airflow_provider_zoho.triggers.job import ZohoJobTrigger
+
+# How long past its own deadline a deferred sensor waits for its trigger before Airflow times it out.
+DEFERRAL_GRACE_SECONDS = 300.0
 
 
 class ZohoJobSensor(BaseSensorOperator):
@@ -72,15 +75,7 @@ class ZohoJobSensor(BaseSensorOperator):
                 f"{self.task_id}: end_from_trigger=True needs Airflow 2.10 or later, whose triggers can end a "
                 "task; remove it to resume the task on a worker instead."
             )
-        if (
-            not isinstance(poll_interval, int | float)
-            or isinstance(poll_interval, bool)
-            or not math.isfinite(poll_interval)
-            or poll_interval <= 0
-        ):
-            raise ValueError(
-                f"{self.task_id}: poll_interval must be a positive number of seconds, got {poll_interval!r}"
-            )
+        check_positive_seconds(f"{self.task_id}: poll_interval", poll_interval)
         for name, value in coordinates.items():
             setattr(self, name, value)
         self.zoho_conn_id = zoho_conn_id
@@ -118,11 +113,12 @@ class ZohoJobSensor(BaseSensorOperator):
             self._fail(str(error), error)
         if isinstance(done, PokeReturnValue):
             return done.xcom_value
+        end_time = started + float(self.timeout)
         self.defer(
             trigger=ZohoJobTrigger(
                 kind=self.job_kind.name,
                 coordinates=self.coordinates,
-                end_time=started + float(self.timeout),
+                end_time=end_time,
                 zoho_conn_id=self.zoho_conn_id,
                 poll_interval=self.poll_interval,
                 end_from_trigger=self.end_from_trigger,
@@ -130,6 +126,9 @@ class ZohoJobSensor(BaseSensorOperator):
                 do_xcom_push=self.do_xcom_push,
             ),
             method_name="execute_complete",
+            # A backstop only: the trigger ends the wait at end_time itself. This ends it should the
+            # trigger never run (a triggerer down for good), as Airflow's deferral timeout.
+            timeout=timedelta(seconds=max(0.0, end_time - time.time()) + DEFERRAL_GRACE_SECONDS),
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
@@ -171,6 +170,6 @@ class ZohoJobSensor(BaseSensorOperator):
         self._fail(outcome.message)
 
     def _fail(self, message: str, cause: BaseException | None = None) -> NoReturn:
-        if self.soft_fail:
+        if self.soft_fail or getattr(self, "never_fail", False):
             raise AirflowSkipException(f"Skipping due to soft_fail: {message}") from cause
         raise AirflowFailException(message) from cause

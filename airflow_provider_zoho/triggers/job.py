@@ -23,7 +23,7 @@ from airflow_provider_zoho.events import EventStatus, JobEvent, error_event, fin
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
 from airflow_provider_zoho.hooks.exchange import ApiRequest
 from airflow_provider_zoho.hooks.zoho_async import ZohoAsyncHook
-from airflow_provider_zoho.jobs import JobStatus, Phase, get_job_kind
+from airflow_provider_zoho.jobs import JobStatus, Phase, check_positive_seconds, get_job_kind
 
 # Each wait is stretched or shrunk by up to this fraction, so that triggers deferred together (a mapped
 # sensor, a backfill) spread their polls instead of hitting Zoho in lockstep.
@@ -66,8 +66,8 @@ class ZohoJobTrigger(BaseTrigger):
         self.coordinates = dict(coordinates)
         self.end_time = float(end_time)
         self.zoho_conn_id = zoho_conn_id
-        self.poll_interval = float(poll_interval)
-        self.max_backoff = float(max_backoff)
+        self.poll_interval = check_positive_seconds("poll_interval", poll_interval)
+        self.max_backoff = check_positive_seconds("max_backoff", max_backoff)
         self._job_id = str(self.coordinates.get("job_id"))
         self.end_from_trigger = bool(end_from_trigger)
         self.soft_fail = bool(soft_fail)
