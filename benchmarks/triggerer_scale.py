@@ -41,9 +41,11 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from airflow_provider_zoho.testing import ClientCredentials, airflow_connection_json
 
 REPO = Path(__file__).resolve().parents[1]
 # Airflow reads its home when first imported; keep the benchmark's inside the repo (as the tests do).
@@ -101,11 +103,8 @@ class Workload:
         return self.triggers * self.polls
 
 
-@dataclass(frozen=True)
-class Client:
-    client_id: str
-    client_secret: str
-    refresh_token: str
+# The emulator's own credentials type: a client id, its secret and one of its refresh tokens.
+Client = ClientCredentials
 
 
 @dataclass(frozen=True)
@@ -159,15 +158,7 @@ def http_conn_id(index: int) -> str:
 def zoho_connection_env(base_url: str, bench_clients: Sequence[Client]) -> dict[str, str]:
     """``AIRFLOW_CONN_*`` variables for the Zoho connections, one per client, all pointing at the emulator."""
     return {
-        f"AIRFLOW_CONN_{zoho_conn_id(i).upper()}": json.dumps(
-            {
-                "conn_type": "zoho",
-                "login": client.client_id,
-                "password": client.client_secret,
-                "host": base_url,
-                "extra": {"refresh_token": client.refresh_token},
-            }
-        )
+        f"AIRFLOW_CONN_{zoho_conn_id(i).upper()}": airflow_connection_json(base_url, client)
         for i, client in enumerate(bench_clients)
     }
 
@@ -344,7 +335,7 @@ def _request(url: str, payload: Any = None, form: Mapping[str, str] | None = Non
 def access_tokens(base_url: str, bench_clients: Sequence[Client]) -> list[str]:
     """One access token per client, fetched before the measured run, for the http connections' headers."""
     return [
-        _request(base_url + "/oauth/v2/token", form={"grant_type": "refresh_token", **asdict(client)})["access_token"]
+        _request(base_url + "/oauth/v2/token", form={"grant_type": "refresh_token", **client._asdict()})["access_token"]
         for client in bench_clients
     ]
 
@@ -537,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     bench_clients = clients(workload)
     with emulator_process() as base_url:
-        _request(base_url + "/__emulator__/clients", payload=[asdict(client) for client in bench_clients])
+        _request(base_url + "/__emulator__/clients", payload=[client._asdict() for client in bench_clients])
         for variant in (ZOHO, HTTP):
             _request(
                 base_url + "/__emulator__/jobs",

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_zoho.testing import ZohoEmulator
+from airflow_provider_zoho.testing import ZohoEmulator, airflow_connection_json
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -97,21 +97,13 @@ SCENARIOS = (
 
 
 def airflow_env(airflow_home: Path, emulator_url: str) -> dict[str, str]:
-    client_id, client_secret, refresh_token = ZohoEmulator.DEFAULT_CLIENT
-    connection = {
-        "conn_type": "zoho",
-        "login": client_id,
-        "password": client_secret,
-        "host": emulator_url,
-        "extra": {"refresh_token": refresh_token, "analytics_org_id": ORG_ID},
-    }
     return {
         **os.environ,
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW_CONN_ZOHO_DEFAULT": json.dumps(connection),
+        "AIRFLOW_CONN_ZOHO_DEFAULT": airflow_connection_json(emulator_url, analytics_org_id=ORG_ID),
         "ZOHO_EXAMPLE_POLL_INTERVAL": "2",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,16 +20,8 @@ CONN_ID = "zoho_default"
 
 
 def connection_uri_json(emulator: ZohoEmulator, **extra: object) -> str:
-    client = ZohoEmulator.DEFAULT_CLIENT
-    return json.dumps(
-        {
-            "conn_type": "zoho",
-            "login": client.client_id,
-            "password": client.client_secret,
-            "host": emulator.base_url,
-            "extra": {"refresh_token": client.refresh_token, "timeout": 5, **extra},
-        }
-    )
+    """The default client's connection to ``emulator``, with a short request timeout for tests."""
+    return emulator.airflow_connection(**{"timeout": 5, **extra})
 
 
 @pytest.fixture(autouse=True)

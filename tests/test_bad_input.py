@@ -162,14 +162,7 @@ BROKEN_CONNECTIONS: list[tuple[str, dict[str, Any], str]] = [  # id, fields over
 
 
 def _connection(emulator: ZohoEmulator, changes: dict[str, Any]) -> str:
-    client = ZohoEmulator.DEFAULT_CLIENT
-    conn: dict[str, Any] = {
-        "conn_type": "zoho",
-        "login": client.client_id,
-        "password": client.client_secret,
-        "host": emulator.base_url,
-        "extra": {"refresh_token": client.refresh_token},
-    }
+    conn: dict[str, Any] = json.loads(emulator.airflow_connection())
     for key, value in changes.items():
         if key == "extra" and value:
             conn["extra"].update(value)

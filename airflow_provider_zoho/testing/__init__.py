@@ -8,7 +8,7 @@ the pytest plugin imports it in every test session.  The emulator is an independ
 from __future__ import annotations
 
 from airflow_provider_zoho.testing.dialects import JOB_KINDS
-from airflow_provider_zoho.testing.emulator import ClientCredentials, ZohoEmulator
+from airflow_provider_zoho.testing.emulator import ClientCredentials, ZohoEmulator, airflow_connection_json
 from airflow_provider_zoho.testing.faults import Fault
 
-__all__ = ["JOB_KINDS", "ClientCredentials", "Fault", "ZohoEmulator"]
+__all__ = ["JOB_KINDS", "ClientCredentials", "Fault", "ZohoEmulator", "airflow_connection_json"]

@@ -40,7 +40,7 @@ from aiohttp import web
 from airflow_provider_zoho.testing.dialects import DIALECTS, Answer, Dialect, JobSpec, Step
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, JOB_FAULT_KINDS, Fault
 
-__all__ = ["ClientCredentials", "ZohoEmulator"]
+__all__ = ["ClientCredentials", "ZohoEmulator", "airflow_connection_json"]
 
 log = logging.getLogger(__name__)
 
@@ -625,6 +625,10 @@ class ZohoEmulator:
             raise RuntimeError("the Zoho emulator is not running; call start() first")
         return self._base_url
 
+    def airflow_connection(self, client: ClientCredentials | None = None, **extra: Any) -> str:
+        """A ``zoho`` connection to this emulator, as the JSON an ``AIRFLOW_CONN_<ID>`` variable holds."""
+        return airflow_connection_json(self.base_url, client, **extra)
+
     # -- accounts ---------------------------------------------------------------------------------------
     def add_client(self, client_id: str, client_secret: str, refresh_token: str) -> None:
         """Register an OAuth client and one of its refresh tokens (a client may own several)."""
@@ -810,3 +814,22 @@ def _check_counts(dialect: Dialect, counts: Mapping[str, int]) -> dict[str, int]
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"count {key} must be a non-negative int, got {value!r}")
     return dict(counts)
+
+
+def airflow_connection_json(base_url: str, client: ClientCredentials | None = None, **extra: Any) -> str:
+    """A ``zoho`` Airflow connection to an emulator at ``base_url``, as ``AIRFLOW_CONN_<ID>`` JSON.
+
+    ``client`` defaults to ``ZohoEmulator.DEFAULT_CLIENT`` (register it with ``add_client``); ``extra`` adds
+    connection extras such as ``analytics_org_id`` or ``timeout``. For an emulator in another process (the
+    demo, an end-to-end test), where only its URL is known.
+    """
+    client = client or ZohoEmulator.DEFAULT_CLIENT
+    return json.dumps(
+        {
+            "conn_type": "zoho",
+            "login": client.client_id,
+            "password": client.client_secret,
+            "host": base_url,
+            "extra": {"refresh_token": client.refresh_token, **extra},
+        }
+    )

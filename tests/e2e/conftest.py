@@ -8,7 +8,6 @@ process group when the test ends, whatever the outcome; on failure their logs ar
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -59,14 +58,6 @@ def free_port() -> int:
 
 
 def airflow_env(home: Path, api_port: int, emulator: ZohoEmulator) -> dict[str, str]:
-    client_id, client_secret, refresh_token = ZohoEmulator.DEFAULT_CLIENT
-    connection = {
-        "conn_type": "zoho",
-        "login": client_id,
-        "password": client_secret,
-        "host": emulator.base_url,
-        "extra": {"refresh_token": refresh_token, "analytics_org_id": ORG_ID},
-    }
     from cryptography.fernet import Fernet
 
     return {
@@ -87,7 +78,7 @@ def airflow_env(home: Path, api_port: int, emulator: ZohoEmulator) -> dict[str, 
         "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW_CONN_ZOHO_DEFAULT": json.dumps(connection),
+        "AIRFLOW_CONN_ZOHO_DEFAULT": emulator.airflow_connection(analytics_org_id=ORG_ID),
         "ZOHO_EXAMPLE_POLL_INTERVAL": "2",
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
@@ -183,18 +174,8 @@ def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None
 
 
 @pytest.fixture
-def e2e_emulator() -> Iterator[ZohoEmulator]:
-    emulator = ZohoEmulator().start()
-    try:
-        emulator.add_client(*ZohoEmulator.DEFAULT_CLIENT)
-        yield emulator
-    finally:
-        emulator.stop()
-
-
-@pytest.fixture
 def airflow_deployment(
-    e2e_emulator: ZohoEmulator, tmp_path: Path, request: pytest.FixtureRequest
+    zoho_emulator: ZohoEmulator, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[AirflowDeployment]:
     """Airflow 3's four components, healthy, with the example DAGs parsed and unpaused."""
     home = tmp_path / "airflow"
@@ -207,7 +188,7 @@ def airflow_deployment(
         shutil.copy(dag_file, home / "dags" / dag_file.name)
     api_port = free_port()
     deployment = AirflowDeployment(
-        home=home, env=airflow_env(home, api_port, e2e_emulator), api_url=f"http://127.0.0.1:{api_port}", logs=logs
+        home=home, env=airflow_env(home, api_port, zoho_emulator), api_url=f"http://127.0.0.1:{api_port}", logs=logs
     )
     try:
         deployment.run("db-migrate", "db", "migrate")

@@ -75,9 +75,9 @@ class Run:
 
 
 def test_deferred_sensors_finish_in_the_triggerer(
-    airflow_deployment: AirflowDeployment, e2e_emulator: ZohoEmulator
+    airflow_deployment: AirflowDeployment, zoho_emulator: ZohoEmulator
 ) -> None:
-    deployment, emulator = airflow_deployment, e2e_emulator
+    deployment, emulator = airflow_deployment, zoho_emulator
     counts = {"added_count": 41, "updated_count": 7, "skipped_count": 2, "total_count": 50}
     emulator.add_job(
         "crm_bulk_write",
