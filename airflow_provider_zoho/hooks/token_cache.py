@@ -98,12 +98,14 @@ class TokenCache:
         with self._lock:
             self._tokens[key] = token
 
-    def invalidate(self, key: str, rejected: str) -> None:
-        """Forget the token Zoho rejected, unless another caller has already replaced it."""
+    def invalidate(self, key: str, rejected: str, store: FileTokenStore | None = None) -> None:
+        """Forget the token Zoho rejected, here and in ``store``, unless a caller has already replaced it."""
         with self._lock:
             current = self._tokens.get(key)
             if current is not None and current.value == rejected:
                 del self._tokens[key]
+        if store is not None:
+            store.discard(key, rejected)
 
     def clear(self) -> None:
         with self._lock:

@@ -90,9 +90,7 @@ class ZohoHook(ZohoBaseHook):
         try:
             return self._get_json_with(request, token)
         except ZohoTokenInvalidError:
-            self._token_cache.invalidate(self.config.token_cache_key, token.value)
-            if self.token_store is not None:
-                self.token_store.discard(self.config.token_cache_key, token.value)
+            self._token_cache.invalidate(self.config.token_cache_key, token.value, store=self.token_store)
         return self._get_json_with(request, self.get_access_token())
 
     def _get_json_with(self, request: ApiRequest, token: AccessToken) -> Any:

@@ -170,6 +170,7 @@ class ZohoJobSensor(BaseSensorOperator):
         self._fail(outcome.message)
 
     def _fail(self, message: str, cause: BaseException | None = None) -> NoReturn:
-        if self.soft_fail or getattr(self, "never_fail", False):
-            raise AirflowSkipException(f"Skipping due to soft_fail: {message}") from cause
+        if self.soft_fail or self.never_fail:
+            flag = "soft_fail" if self.soft_fail else "never_fail"
+            raise AirflowSkipException(f"Skipping due to {flag}: {message}") from cause
         raise AirflowFailException(message) from cause
