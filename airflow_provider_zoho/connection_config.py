@@ -18,6 +18,10 @@ from airflow_provider_zoho.data_centers import DEFAULT_DATA_CENTER, DataCenter, 
 
 CREATOR_ENVIRONMENTS = ("development", "stage")
 DEFAULT_REQUEST_TIMEOUT = 30.0
+# Zoho's status answers are a few KB; 10 MB leaves room for any real answer and none for a bomb.
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+# Below the smallest concurrency any Zoho edition allows one app (CRM Standard: 5).
+DEFAULT_MAX_CONCURRENT_REQUESTS = 5
 
 
 class ZohoConnectionError(ValueError):
@@ -35,6 +39,8 @@ class ZohoConnectionConfig:
     analytics_org_id: str | None = None
     creator_environment: str | None = None
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
 
     @classmethod
     def from_fields(
@@ -77,6 +83,14 @@ class ZohoConnectionConfig:
             creator_environment=environment,
             request_timeout=_positive_float(
                 where, "timeout", _unless_blank(extra.get("timeout"), DEFAULT_REQUEST_TIMEOUT)
+            ),
+            max_response_bytes=_positive_int(
+                where, "max_response_bytes", _unless_blank(extra.get("max_response_bytes"), DEFAULT_MAX_RESPONSE_BYTES)
+            ),
+            max_concurrent_requests=_positive_int(
+                where,
+                "max_concurrent_requests",
+                _unless_blank(extra.get("max_concurrent_requests"), DEFAULT_MAX_CONCURRENT_REQUESTS),
             ),
         )
 
@@ -134,3 +148,11 @@ def _positive_float(where: str, name: str, value: Any) -> float:
     if number <= 0:
         raise ZohoConnectionError(f"{where}: extra {name!r} must be a positive number of seconds, not {value!r}.")
     return number
+
+
+def _positive_int(where: str, name: str, value: Any) -> int:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ZohoConnectionError(f"{where}: extra {name!r} must be a positive whole number, not {value!r}.")
+    return value

@@ -8,6 +8,7 @@ a decoded body and returns an exception object, so it is tested without any I/O.
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -115,7 +116,12 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         ("TIMEOUT", "no answer within the request timeout"),
         ("INVALID_RESPONSE", "a body that is not the JSON Zoho documents"),
     ),
-    *_rules(Dialect.HTTP, _FAIL, ("HTTP_4xx", "any other client error with no Zoho code")),
+    *_rules(
+        Dialect.HTTP,
+        _FAIL,
+        ("HTTP_4xx", "any other client error with no Zoho code"),
+        ("TOKEN_REDIRECT", "the token endpoint answered a redirect, never followed: check data_center and host"),
+    ),
 )
 
 _RULES: Mapping[tuple[Dialect, str], ErrorRule] = {(rule.dialect, rule.code): rule for rule in ERROR_RULES}
@@ -178,13 +184,19 @@ def _zoho_code_and_message(dialect: Dialect, body: Any) -> tuple[str, str] | Non
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), never negative."""
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), never negative.
+
+    ``inf`` or ``nan`` say nothing usable and count as no header; how long a large value may hold a poller
+    is the poller's own cap, not this function's.
+    """
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

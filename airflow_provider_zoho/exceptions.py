@@ -10,6 +10,14 @@ from typing import Any
 
 from airflow_provider_zoho.compat import AirflowException
 
+# Zoho's free text (and a gateway's page) can be any length: a message keeps this much of it.
+MAX_MESSAGE_CHARS = 2000
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters cut)"
+
 
 class ZohoError(AirflowException):
     """A Zoho answer (or the lack of one) that is not the job status we asked for.
@@ -28,13 +36,13 @@ class ZohoError(AirflowException):
         http_status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
-        self.code = code
-        self.message = message
+        self.code = bounded(code, 100)
+        self.message = bounded(message)
         self.service = service
         self.http_status = http_status
         self.retry_after = retry_after
         status = f", HTTP {http_status}" if http_status is not None else ""
-        super().__init__(f"Zoho {service} error {code}{status}: {message}")
+        super().__init__(f"Zoho {service} error {self.code}{status}: {self.message}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The keyword-only arguments are not in ``args``: rebuild from the fields, so the error pickles

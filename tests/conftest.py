@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 from airflow_provider_zoho.hooks import token_cache, zoho_async  # noqa: E402
+from airflow_provider_zoho.hooks.throttle import THROTTLE  # noqa: E402
 from airflow_provider_zoho.testing import ZohoEmulator  # noqa: E402
 
 CONN_ID = "zoho_default"
@@ -35,10 +36,10 @@ def connection_uri_json(emulator: ZohoEmulator, **extra: object) -> str:
 def _fresh_caches() -> Iterator[None]:
     """Each test starts with no cached token and no throttle pause, as a new process would."""
     token_cache.TOKEN_CACHE.clear()
-    zoho_async._throttled_until.clear()
+    THROTTLE.clear()
     yield
     token_cache.TOKEN_CACHE.clear()
-    zoho_async._throttled_until.clear()
+    THROTTLE.clear()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from airflow.providers.common.compat.module_loading import import_string
 
 from airflow_provider_zoho.compat import AirflowFailException, AirflowSkipException
 from airflow_provider_zoho.errors import ERROR_RULES, Outcome
-from airflow_provider_zoho.hooks import ZohoHook, zoho_async
+from airflow_provider_zoho.hooks import ZohoHook, throttle
+from airflow_provider_zoho.hooks.throttle import THROTTLE
 from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE
 from airflow_provider_zoho.jobs import get_job_kind
 from airflow_provider_zoho.sensors import ZohoJobSensor
@@ -111,7 +112,7 @@ TRANSIENT: dict[str, Transient] = {
 def test_transient_faults_end_in_success(
     zoho: ZohoEmulator, monkeypatch: pytest.MonkeyPatch, case: Transient, kind: str, first: bool, deferrable: bool
 ) -> None:
-    monkeypatch.setattr(zoho_async, "DEFAULT_THROTTLE_PAUSE_SECONDS", THROTTLE_PAUSE)
+    monkeypatch.setattr(throttle, "DEFAULT_PAUSE_SECONDS", THROTTLE_PAUSE)
     pending, done = FINAL_STATES[kind]
     job_id = add_job(zoho, kind, [*case.faults, pending, done] if first else [pending, *case.faults, done])
     if case.accounts:
@@ -274,7 +275,7 @@ async def test_triggerer_restart_while_backing_off_resumes_without_duplicates(
     with pytest.raises(asyncio.CancelledError):
         await running
     TOKEN_CACHE.clear()  # a new process: no token, no memory of the throttling
-    zoho_async._throttled_until.clear()
+    THROTTLE.clear()
     classpath, kwargs = json.loads(json.dumps(trigger.serialize()))
     assert json.dumps([classpath, kwargs]) == stored  # nothing of the run leaked into the stored form
     restarted = import_string(classpath)(**kwargs)

@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_zoho.errors import ERROR_RULES, Dialect, Outcome, classify, http_fallback_code
-from airflow_provider_zoho.hooks import token_cache, zoho_async
+from airflow_provider_zoho.hooks import throttle, token_cache
+from airflow_provider_zoho.hooks.throttle import THROTTLE
 from airflow_provider_zoho.jobs import get_job_kind, normalize_state
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
 from airflow_provider_zoho.testing.dialects import DIALECTS, Step
@@ -264,7 +265,7 @@ def emulator() -> Iterator[ZohoEmulator]:
         emulator.add_client(*ZohoEmulator.DEFAULT_CLIENT)
         patch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", connection_uri_json(emulator, timeout=REQUEST_TIMEOUT))
         # The pause after a 429 without Retry-After (10 s) is what a triggerer wants, not a test.
-        patch.setattr(zoho_async, "DEFAULT_THROTTLE_PAUSE_SECONDS", 0.05)
+        patch.setattr(throttle, "DEFAULT_PAUSE_SECONDS", 0.05)
         yield emulator
 
 
@@ -272,7 +273,7 @@ def run_trigger(emulator: ZohoEmulator, kind: str, steps: list[Step], accounts: 
     job_id = str(next(_job_ids))
     emulator.add_job(kind, job_id, steps, **JOB_COORDINATES[kind])
     token_cache.TOKEN_CACHE.clear()
-    zoho_async._throttled_until.clear()
+    THROTTLE.clear()
     emulator.script_accounts(accounts)
     emulator.reset_counters()
     coordinates = {"job_id": job_id, **JOB_COORDINATES[kind]}

@@ -9,9 +9,17 @@ import threading
 import pytest
 
 from airflow_provider_zoho.exceptions import ZohoFatalError, ZohoTokenInvalidError, ZohoTransientError
-from airflow_provider_zoho.hooks import ZohoAsyncHook, ZohoHook, zoho_async
+from airflow_provider_zoho.hooks import ZohoAsyncHook, ZohoHook
 from airflow_provider_zoho.hooks.exchange import token_request
-from airflow_provider_zoho.jobs import Phase
+from airflow_provider_zoho.hooks.throttle import DEFAULT_PAUSE_SECONDS
+from airflow_provider_zoho.jobs import (
+    ANALYTICS_IMPORT,
+    BIGIN_BULK_WRITE,
+    CREATOR_BULK_INSERT,
+    CRM_BULK_WRITE,
+    JOB_KINDS,
+    Phase,
+)
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
 
 pytestmark = pytest.mark.usefixtures("async_session_cleanup")
@@ -26,10 +34,10 @@ def test_status_of_each_kind_with_the_connection_defaults(zoho_conn: ZohoEmulato
     zoho_conn.add_job("creator_bulk_insert", "14", ["Completed"], **CREATOR)
     hook = ZohoHook()
     # org_id comes from the connection's analytics_org_id: without it the emulator answers 8083.
-    assert hook.get_job_status("analytics_import", {"workspace_id": "22", "job_id": "11"}).phase is Phase.SUCCEEDED
-    assert hook.get_job_status("crm_bulk_write", {"job_id": "12"}).phase is Phase.SUCCEEDED
-    assert hook.get_job_status("bigin_bulk_write", {"job_id": "13"}).phase is Phase.SUCCEEDED
-    assert hook.get_job_status("creator_bulk_insert", {**CREATOR, "job_id": "14"}).phase is Phase.SUCCEEDED
+    assert hook.get_job_status(ANALYTICS_IMPORT, {"workspace_id": "22", "job_id": "11"}).phase is Phase.SUCCEEDED
+    assert hook.get_job_status(CRM_BULK_WRITE, {"job_id": "12"}).phase is Phase.SUCCEEDED
+    assert hook.get_job_status(BIGIN_BULK_WRITE, {"job_id": "13"}).phase is Phase.SUCCEEDED
+    assert hook.get_job_status(CREATOR_BULK_INSERT, {**CREATOR, "job_id": "14"}).phase is Phase.SUCCEEDED
     assert zoho_conn.token_requests() == 1
 
 
@@ -39,15 +47,15 @@ def test_missing_org_id_fails_with_zoho_8083(zoho_emulator: ZohoEmulator, monkey
     monkeypatch.setenv("AIRFLOW_CONN_ZOHO_NO_ORG", connection_uri_json(zoho_emulator))
     zoho_emulator.add_job("analytics_import", "11", ["1004"], workspace_id="22", org_id="1")
     with pytest.raises(ZohoFatalError, match="8083"):
-        ZohoHook("zoho_no_org").get_job_status("analytics_import", {"workspace_id": "22", "job_id": "11"})
+        ZohoHook("zoho_no_org").get_job_status(ANALYTICS_IMPORT, {"workspace_id": "22", "job_id": "11"})
 
 
 def test_creator_environment_header_is_sent(zoho_conn: ZohoEmulator) -> None:
     zoho_conn.add_job("creator_bulk_insert", "14", ["Completed"], environment="stage", **CREATOR)
     hook = ZohoHook()
     with pytest.raises(ZohoFatalError, match="1000"):
-        hook.get_job_status("creator_bulk_insert", {**CREATOR, "job_id": "14"})
-    job = hook.get_job_status("creator_bulk_insert", {**CREATOR, "job_id": "14", "environment": "stage"})
+        hook.get_job_status(CREATOR_BULK_INSERT, {**CREATOR, "job_id": "14"})
+    job = hook.get_job_status(CREATOR_BULK_INSERT, {**CREATOR, "job_id": "14", "environment": "stage"})
     assert job.phase is Phase.SUCCEEDED
 
 
@@ -57,7 +65,7 @@ def test_sync_threads_share_one_token(zoho_conn: ZohoEmulator) -> None:
 
     def poke() -> None:
         try:
-            ZohoHook().get_job_status("crm_bulk_write", {"job_id": "12"})
+            ZohoHook().get_job_status(CRM_BULK_WRITE, {"job_id": "12"})
         except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
 
@@ -75,7 +83,7 @@ async def test_async_pollers_share_one_token(zoho_conn: ZohoEmulator) -> None:
     for number in range(50):
         zoho_conn.add_job("bigin_bulk_write", str(1000 + number), ["IN PROGRESS"])
     jobs = await asyncio.gather(
-        *(ZohoAsyncHook().get_job_status("bigin_bulk_write", {"job_id": str(1000 + n)}) for n in range(50))
+        *(ZohoAsyncHook().get_job_status(BIGIN_BULK_WRITE, {"job_id": str(1000 + n)}) for n in range(50))
     )
     assert {job.phase for job in jobs} == {Phase.PENDING}
     assert zoho_conn.token_requests() == 1
@@ -84,7 +92,7 @@ async def test_async_pollers_share_one_token(zoho_conn: ZohoEmulator) -> None:
 
 def test_rejected_token_is_refreshed_once(zoho_conn: ZohoEmulator) -> None:
     zoho_conn.add_job("crm_bulk_write", "12", [Fault("invalid_token"), "COMPLETED"])
-    assert ZohoHook().get_job_status("crm_bulk_write", {"job_id": "12"}).phase is Phase.SUCCEEDED
+    assert ZohoHook().get_job_status(CRM_BULK_WRITE, {"job_id": "12"}).phase is Phase.SUCCEEDED
     assert zoho_conn.token_requests() == 2
     assert zoho_conn.status_requests("12") == 2
 
@@ -102,7 +110,7 @@ async def test_async_rejected_token_is_refreshed_once(
 ) -> None:
     final = {"analytics_import": "1004", "crm_bulk_write": "COMPLETED", "creator_bulk_insert": "Completed"}[kind]
     zoho_conn.add_job(kind, "12", [Fault("invalid_token"), final], **coordinates)
-    job = await ZohoAsyncHook().get_job_status(kind, {**coordinates, "job_id": "12"})
+    job = await ZohoAsyncHook().get_job_status(JOB_KINDS[kind], {**coordinates, "job_id": "12"})
     assert job.phase is Phase.SUCCEEDED
     assert zoho_conn.token_requests() == 2
 
@@ -110,7 +118,7 @@ async def test_async_rejected_token_is_refreshed_once(
 def test_token_rejected_twice_is_not_retried_again(zoho_conn: ZohoEmulator) -> None:
     zoho_conn.add_job("crm_bulk_write", "12", [Fault("invalid_token"), Fault("invalid_token"), "COMPLETED"])
     with pytest.raises(ZohoTokenInvalidError, match="INVALID_TOKEN"):
-        ZohoHook().get_job_status("crm_bulk_write", {"job_id": "12"})
+        ZohoHook().get_job_status(CRM_BULK_WRITE, {"job_id": "12"})
     assert zoho_conn.status_requests("12") == 2
 
 
@@ -124,8 +132,8 @@ def test_expired_token_is_refreshed_before_use(monkeypatch: pytest.MonkeyPatch) 
         short.add_job("crm_bulk_write", "12", ["IN PROGRESS"])
         monkeypatch.setenv("AIRFLOW_CONN_ZOHO_SHORT", connection_uri_json(short))
         hook = ZohoHook("zoho_short")
-        hook.get_job_status("crm_bulk_write", {"job_id": "12"})
-        hook.get_job_status("crm_bulk_write", {"job_id": "12"})
+        hook.get_job_status(CRM_BULK_WRITE, {"job_id": "12"})
+        hook.get_job_status(CRM_BULK_WRITE, {"job_id": "12"})
         assert short.token_requests() == 2
     finally:
         short.stop()
@@ -145,7 +153,7 @@ def test_expired_token_is_refreshed_before_use(monkeypatch: pytest.MonkeyPatch) 
 def test_errors_become_typed_exceptions(zoho_conn: ZohoEmulator, fault: Fault, error_class: type, code: str) -> None:
     zoho_conn.add_job("crm_bulk_write", "12", [fault, "COMPLETED"])
     with pytest.raises(error_class) as raised:
-        ZohoHook().get_job_status("crm_bulk_write", {"job_id": "12"})
+        ZohoHook().get_job_status(CRM_BULK_WRITE, {"job_id": "12"})
     assert raised.value.code == code
     if fault.retry_after:
         assert raised.value.retry_after == fault.retry_after
@@ -155,7 +163,7 @@ async def test_a_429_pauses_every_poller_of_the_connection(zoho_conn: ZohoEmulat
     zoho_conn.add_job("crm_bulk_write", "12", [Fault("rate_limited", retry_after=30), "COMPLETED"])
     first, second = ZohoAsyncHook(), ZohoAsyncHook()
     with pytest.raises(ZohoTransientError):
-        await first.get_job_status("crm_bulk_write", {"job_id": "12"})
+        await first.get_job_status(CRM_BULK_WRITE, {"job_id": "12"})
     await second.get_config()
     assert 25 < second.throttle_remaining() <= 30
 
@@ -166,7 +174,7 @@ async def test_slow_answers_time_out(zoho_emulator: ZohoEmulator, monkeypatch: p
     monkeypatch.setenv("AIRFLOW_CONN_ZOHO_FAST", connection_uri_json(zoho_emulator, timeout=0.3))
     zoho_emulator.add_job("crm_bulk_write", "12", [Fault("slow", delay=2), "COMPLETED"])
     with pytest.raises(ZohoTransientError, match="TIMEOUT"):
-        await ZohoAsyncHook("zoho_fast").get_job_status("crm_bulk_write", {"job_id": "12"})
+        await ZohoAsyncHook("zoho_fast").get_job_status(CRM_BULK_WRITE, {"job_id": "12"})
 
 
 @pytest.mark.parametrize(
@@ -184,7 +192,7 @@ def test_test_connection_succeeds_and_caches_the_token(zoho_conn: ZohoEmulator) 
     ok, message = ZohoHook().test_connection()
     assert ok, message
     zoho_conn.add_job("crm_bulk_write", "12", ["COMPLETED"])
-    ZohoHook().get_job_status("crm_bulk_write", {"job_id": "12"})
+    ZohoHook().get_job_status(CRM_BULK_WRITE, {"job_id": "12"})
     assert zoho_conn.token_requests() == 1
 
 
@@ -221,21 +229,22 @@ async def test_a_refused_token_request_pauses_the_connection(zoho_conn: ZohoEmul
     with pytest.raises(ZohoTransientError, match="Access Denied"):
         await first.get_access_token()
     await second.get_config()
-    assert second.throttle_remaining() > zoho_async.DEFAULT_THROTTLE_PAUSE_SECONDS - 5
+    assert second.throttle_remaining() > DEFAULT_PAUSE_SECONDS - 5
 
 
 async def test_waiting_for_a_pooled_socket_is_not_a_request_timeout(
     zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Three polls share one socket; each answer takes 0.4 s of a 0.6 s timeout, the queue far longer."""
+    """Three polls share one request slot; each answer takes 0.4 s of a 0.6 s timeout, the queue far longer."""
     from tests.conftest import connection_uri_json
 
-    monkeypatch.setattr(zoho_async, "MAX_CONNECTIONS_PER_HOST", 1)
-    monkeypatch.setenv("AIRFLOW_CONN_ZOHO_ONE_SOCKET", connection_uri_json(zoho_emulator, timeout=0.6))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ZOHO_ONE_SOCKET", connection_uri_json(zoho_emulator, timeout=0.6, max_concurrent_requests=1)
+    )
     for number in range(3):
         zoho_emulator.add_job("crm_bulk_write", str(50 + number), [Fault("slow", delay=0.4), "COMPLETED"])
     hook = ZohoAsyncHook("zoho_one_socket")
     await hook.get_access_token()
-    jobs = await asyncio.gather(*(hook.get_job_status("crm_bulk_write", {"job_id": str(50 + n)}) for n in range(3)))
+    jobs = await asyncio.gather(*(hook.get_job_status(CRM_BULK_WRITE, {"job_id": str(50 + n)}) for n in range(3)))
     assert [job.state for job in jobs] == ["COMPLETED"] * 3  # a slow step answers the script's first state
     assert zoho_emulator.max_concurrent_connections == 1

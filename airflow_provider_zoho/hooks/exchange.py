@@ -7,25 +7,43 @@ HTTP-200-error quirk) is written once and tested without a network.
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
 from airflow_provider_zoho.data_centers import Service
 from airflow_provider_zoho.errors import Dialect, error_from_response, make_error
 from airflow_provider_zoho.exceptions import ZohoError
+from airflow_provider_zoho.hooks.redaction import Redactor
 from airflow_provider_zoho.hooks.token_cache import AccessToken
 from airflow_provider_zoho.jobs import JobKind
 
 TOKEN_PATH = "/oauth/v2/token"
+# An access token goes into an HTTP header: anything but visible ASCII would break or inject headers.
+_TOKEN_PATTERN = re.compile(r"[\x21-\x7e]{1,4096}")
+# Zoho's tokens live an hour; a lifetime past a day is not one Zoho gives, and would pin a token forever.
+MAX_TOKEN_LIFETIME_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)
 class TokenRequest:
     url: str
     form: dict[str, str] = field(repr=False)  # holds the client secret and the refresh token
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a hook got back: the bounded, redacted text and the headers the rules read."""
+
+    status: int
+    text: str
+    retry_after: str | None = None
+    location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,28 +68,84 @@ def token_request(config: ZohoConnectionConfig) -> TokenRequest:
 
 
 def decode_json(text: str) -> Any:
-    """The decoded body, or ``None`` when it is not JSON (an HTML error page from a gateway, say)."""
+    """The decoded body, or ``None`` when it is not JSON (an HTML error page from a gateway, say).
+
+    JSON nested deeper than Python's recursion limit is "not JSON" too: no Zoho answer is that deep.
+    """
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
-def read_token_response(http_status: int, text: str, *, now: float | None = None) -> AccessToken:
-    """Accounts answers errors with HTTP 200, so success is the presence of ``access_token``."""
+def answer_text(raw: bytes, redactor: Redactor) -> str:
+    """An answer's text with the connection's secrets removed, before anything is built from it."""
+    return redactor(raw.decode("utf-8", errors="replace"))
+
+
+def _invalid_token_answer(service: Service, why: str) -> ZohoError:
+    return make_error(Dialect.HTTP, "INVALID_RESPONSE", f"token response {why}", service=service.value)
+
+
+def _token_lifetime(body: Mapping[str, Any]) -> float | None:
+    """Seconds the token lives, or ``None`` for a value no sane cache could use (NaN, negative, a word)."""
+    # A legacy variant reports seconds in ``expires_in_sec`` and milliseconds in ``expires_in``.
+    given = body.get("expires_in_sec", body.get("expires_in", 3600))
+    if isinstance(given, bool) or not isinstance(given, int | float):
+        return None
+    lifetime = float(given)
+    return lifetime if math.isfinite(lifetime) and 0 < lifetime <= MAX_TOKEN_LIFETIME_SECONDS else None
+
+
+def read_token_response(answer: Answer, *, now: float | None = None) -> AccessToken:
+    """Accounts answers errors with HTTP 200, so success is the presence of ``access_token``.
+
+    A redirect is refused, never followed: it would carry the client secret and refresh token elsewhere.
+    A token or lifetime the cache cannot use safely is an invalid answer (polled through), never a token
+    that fails every request locally or, with a NaN or negative lifetime, asks for a new one on every poll.
+    """
+    if 300 <= answer.status < 400:
+        raise redirect_refused(Service.ACCOUNTS, answer.location)
+    text = answer.text
     body = decode_json(text)
     if isinstance(body, dict) and body.get("access_token"):
-        # A legacy variant reports seconds in ``expires_in_sec`` and milliseconds in ``expires_in``.
-        lifetime = body.get("expires_in_sec") or body.get("expires_in") or 3600
+        value = body["access_token"]
+        if not isinstance(value, str) or not _TOKEN_PATTERN.fullmatch(value):
+            raise _invalid_token_answer(Service.ACCOUNTS, "holds an access_token that is not a printable token")
+        lifetime = _token_lifetime(body)
+        if lifetime is None:
+            given = body.get("expires_in_sec", body.get("expires_in"))
+            raise _invalid_token_answer(
+                Service.ACCOUNTS,
+                f"gives the token a lifetime of {str(given)[:40]!r}, not a number of seconds up to a day",
+            )
+        api_domain = body.get("api_domain")
         return AccessToken(
-            value=str(body["access_token"]),
-            expires_at=(time.time() if now is None else now) + float(lifetime),
-            api_domain=body.get("api_domain"),
+            value=value,
+            expires_at=(time.time() if now is None else now) + lifetime,
+            api_domain=api_domain if isinstance(api_domain, str) else None,
         )
-    error = error_from_response(Dialect.ACCOUNTS, Service.ACCOUNTS.value, http_status, body, body_text=text)
+    error = error_from_response(Dialect.ACCOUNTS, Service.ACCOUNTS.value, answer.status, body, body_text=text)
     if error is None:  # JSON without a token and without an error: nothing Zoho documents.
-        error = make_error(Dialect.HTTP, "INVALID_RESPONSE", "token response has no access_token", service="accounts")
+        error = _invalid_token_answer(Service.ACCOUNTS, "has no access_token")
     raise error
+
+
+def redirect_refused(service: Service, location: str | None) -> ZohoError:
+    """A token request answered with a redirect: following it would send the secrets to another host."""
+    host = urlsplit(location or "").hostname or "an unnamed place"
+    return make_error(
+        Dialect.HTTP,
+        "TOKEN_REDIRECT",
+        f"the token endpoint redirected to {host}; token requests never follow a redirect, so the client secret "
+        "and refresh token stay where they were sent. Check the connection's data_center and host.",
+        service=service.value,
+    )
+
+
+def invalid_answer(service: Service, why: str) -> ZohoError:
+    """An answer the hooks refused to read whole (too large, an encoding that was not asked for)."""
+    return make_error(Dialect.HTTP, "INVALID_RESPONSE", f"refused {why}", service=service.value)
 
 
 def job_status_request(
@@ -93,11 +167,16 @@ def authorization(token: AccessToken) -> dict[str, str]:
     return {"Authorization": f"Zoho-oauthtoken {token.value}"}
 
 
-def read_api_response(request: ApiRequest, http_status: int, text: str, retry_after: str | None) -> Any:
+def read_api_response(request: ApiRequest, answer: Answer) -> Any:
     """The decoded body of a normal answer; raises the typed ``ZohoError`` the table assigns otherwise."""
-    body = decode_json(text)
+    body = decode_json(answer.text)
     error = error_from_response(
-        request.dialect, request.service.value, http_status, body, retry_after=retry_after, body_text=text
+        request.dialect,
+        request.service.value,
+        answer.status,
+        body,
+        retry_after=answer.retry_after,
+        body_text=answer.text,
     )
     if error is not None:
         raise error

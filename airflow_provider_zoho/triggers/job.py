@@ -21,7 +21,7 @@ from airflow_provider_zoho.connection_config import ZohoConnectionError
 from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
 from airflow_provider_zoho.events import EventStatus, JobEvent, error_event, finished_event, timeout_event
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
-from airflow_provider_zoho.hooks.exchange import ApiRequest
+from airflow_provider_zoho.hooks.exchange import network_error
 from airflow_provider_zoho.hooks.zoho_async import ZohoAsyncHook
 from airflow_provider_zoho.jobs import JobStatus, Phase, check_positive_seconds, get_job_kind
 
@@ -114,16 +114,16 @@ class ZohoJobTrigger(BaseTrigger):
     async def wait_for_job(self, hook: ZohoAsyncHook) -> JobEvent:
         """Poll until the job ends, Zoho refuses for good, or the deadline passes."""
         try:
-            # Built once and reused by every poll. Reading the connection now, not after the first
-            # interval, also tells the hook which connection's throttle pause to honour from the start.
-            request = await hook.status_request(self.kind, self.coordinates)
+            # Reading the connection now, not after the first interval, tells the hook which connection's
+            # throttle pause to honour from the start, and fails a bad connection at once.
+            await hook.get_config()
         except (ZohoError, ZohoConnectionError, AirflowNotFoundException) as error:
             return self._stop(error)
         # The sensor polled on the worker just before deferring, so the first poll here waits one interval.
         await self._pause(hook, self.poll_interval)
         while True:
             try:
-                job = await self._poll(hook, request)
+                job = await self._poll(hook)
             except ZohoTransientError as error:  # retried until the deadline, still failing
                 return timeout_event(self.description, error)
             except (ZohoError, ZohoConnectionError, AirflowNotFoundException) as error:
@@ -139,12 +139,13 @@ class ZohoJobTrigger(BaseTrigger):
         self.log.error("Stopping: %s", error)
         return error_event(error)
 
-    async def _poll(self, hook: ZohoAsyncHook, request: ApiRequest) -> JobStatus:
+    async def _poll(self, hook: ZohoAsyncHook) -> JobStatus:
         """One status read; transient trouble is retried with exponential backoff until the deadline.
 
         Each wait is the largest of the backoff (``poll_interval`` doubled per attempt, plus up to
-        ``POLL_JITTER`` of an interval, capped at ``max_backoff``), Zoho's ``Retry-After``, and the
-        connection's shared throttle pause, and never reaches past ``end_time``.
+        ``POLL_JITTER`` of an interval), Zoho's ``Retry-After`` and the connection's shared throttle pause,
+        capped at ``max_backoff`` whatever Zoho asks for, and never reaches past ``end_time``. A read still
+        going at ``end_time`` (a server sending a byte a second) is cut off there, as a timeout of that poll.
 
         Written out rather than built from tenacity's ``AsyncRetrying``: that object, its wait strategy and
         its per-attempt bookkeeping were made on every poll and cost more CPU than the poll's HTTP request
@@ -154,13 +155,18 @@ class ZohoJobTrigger(BaseTrigger):
         while True:
             attempt += 1
             try:
-                return await hook.read_status(self.kind, self._job_id, request)
+                # Already past the deadline (a triggerer restarted late): one last look, bounded by the hook's
+                # own request timeout.
+                left = self.end_time - time.time()
+                async with asyncio.timeout(left if left > 0 else None):
+                    return await hook.get_job_status(self.kind, self.coordinates)
+            except TimeoutError as cut_off:
+                raise network_error(self.kind.service, cut_off, timed_out=True) from None
             except ZohoTransientError as error:
                 if time.time() >= self.end_time:
                     raise
-                delay = self._until_deadline(
-                    max(self._backoff(attempt), error.retry_after or 0.0, hook.throttle_remaining())
-                )
+                asked = max(self._backoff(attempt), error.retry_after or 0.0, hook.throttle_remaining())
+                delay = self._until_deadline(min(asked, self.max_backoff))
                 self.log.warning("%s: %s; polling again in %.1f s", self.description, error, delay)
                 await self._sleep(hook, delay)
 
@@ -179,15 +185,17 @@ class ZohoJobTrigger(BaseTrigger):
         await self._sleep(hook, seconds * random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER))
 
     async def _sleep(self, hook: ZohoAsyncHook, seconds: float) -> None:
-        """Sleep ``seconds``, then on for as long as the connection is throttled; never past the deadline.
+        """Sleep ``seconds``, then on while the connection is throttled; never past the deadline.
 
         Another poller of the same connection may meet a 429 while this one sleeps: waking into that pause
         would only earn another 429, so it is honoured on waking too. Each poller adds up to
-        ``POLL_JITTER`` of what is left of the pause, so they do not all return the instant it ends.
+        ``POLL_JITTER`` of what is left of the pause, so they do not all return the instant it ends. The
+        pause can stretch the whole wait to ``max_backoff`` at most, whatever Retry-After Zoho sent.
         """
-        await asyncio.sleep(self._until_deadline(max(seconds, hook.throttle_remaining())))
-        while (held := hook.throttle_remaining()) > 0:
-            remaining = self._until_deadline(held * random.uniform(1, 1 + POLL_JITTER))
+        latest = time.monotonic() + max(seconds, self.max_backoff)
+        await asyncio.sleep(self._until_deadline(max(seconds, min(hook.throttle_remaining(), self.max_backoff))))
+        while (held := hook.throttle_remaining()) > 0 and (allowed := latest - time.monotonic()) > 0:
+            remaining = self._until_deadline(min(held * random.uniform(1, 1 + POLL_JITTER), allowed))
             if remaining <= 0:
                 return
             await asyncio.sleep(remaining)

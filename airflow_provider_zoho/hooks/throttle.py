@@ -1,0 +1,70 @@
+"""How hard one process may press on one Zoho connection: a shared pause after "slow down", and a cap on
+requests in flight.
+
+Zoho's limits are per client and org (CRM: 5 to 25 concurrent calls per app by edition; past them
+``TOO_MANY_REQUESTS`` for every integration of the org), not per sensor. So the pause after a 429 is shared
+by every poller of the connection, and a connection never has more than its cap of requests in flight from
+one event loop, however many triggers poll it: the rest queue, in order, before their request starts (so a
+request's own deadline never counts the queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import weakref
+from collections.abc import Callable
+
+# How long a connection's pollers hold off after a 429 without a usable Retry-After, or after Zoho refused
+# a token request ("Access Denied": at most one attempt per connection per pause, then).
+DEFAULT_PAUSE_SECONDS = 10.0
+# The longest pause any answer can impose on the shared state; a poller also caps it at its own max_backoff.
+MAX_PAUSE_SECONDS = 300.0
+
+
+class Throttle:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._paused_until: dict[str, float] = {}
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def pause(self, key: str, seconds: float | None) -> None:
+        """Hold every poller of ``key`` off for ``seconds`` (Zoho's Retry-After) or the default pause."""
+        wait = DEFAULT_PAUSE_SECONDS if seconds is None or not math.isfinite(seconds) else seconds
+        until = self._clock() + min(max(wait, 0.0), MAX_PAUSE_SECONDS)
+        self._paused_until[key] = max(self._paused_until.get(key, 0.0), until)
+
+    def resume(self, key: str) -> None:
+        """Zoho answered normally: whatever pause was noted has served its purpose."""
+        self._paused_until.pop(key, None)
+
+    def remaining(self, key: str) -> float:
+        until = self._paused_until.get(key)
+        if until is None:
+            return 0.0
+        left = until - self._clock()
+        if left <= 0:
+            del self._paused_until[key]  # expired pauses do not pile up for connections no longer used
+            return 0.0
+        return left
+
+    def slot(self, key: str, limit: int) -> asyncio.Semaphore:
+        """The running loop's gate for ``key``: at most ``limit`` requests of the connection in flight.
+
+        Per loop, because an asyncio semaphore belongs to one loop; a triggerer has one loop for all triggers.
+        """
+        per_loop = self._slots.setdefault(asyncio.get_running_loop(), {})
+        gate = per_loop.get(key)
+        if gate is None:
+            gate = per_loop[key] = asyncio.Semaphore(limit)
+        return gate
+
+    def clear(self) -> None:
+        self._paused_until.clear()
+        self._slots.clear()
+
+
+THROTTLE = Throttle()
