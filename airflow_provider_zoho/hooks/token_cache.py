@@ -9,19 +9,29 @@ in flight instead of starting their own.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from airflow_provider_zoho.hooks.token_file_store import FileTokenStore
+from typing import Protocol
 
 # Refresh this long before Zoho's expiry: enough for clock skew and one request in flight (a token that
 # dies in flight anyway is answered INVALID_TOKEN and refreshed once). Small enough that a sensor poking
 # every minute with a one-hour token refreshes once an hour.
 EXPIRY_MARGIN_SECONDS = 30.0
+
+# Zoho's access tokens are about 70 characters (``1000.<hex>.<hex>``). A token goes verbatim into the
+# ``Authorization`` header, so it must be printable ASCII without spaces: a CR/LF would inject a header or
+# make every request fail locally.
+MAX_TOKEN_LENGTH = 1024
+_HEADER_SAFE_TOKEN = re.compile(rf"[!-~]{{1,{MAX_TOKEN_LENGTH}}}")
+
+
+def is_header_safe(value: str) -> bool:
+    """Whether ``value`` can be sent as an access token: 1 to 1,024 printable ASCII characters, no space."""
+    return _HEADER_SAFE_TOKEN.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,26 @@ class AccessToken:
 
     def is_fresh(self, now: float) -> bool:
         return now < self.expires_at - EXPIRY_MARGIN_SECONDS
+
+
+class TokenStore(Protocol):
+    """Tokens shared beyond this process (``FileTokenStore``): what ``TokenCache`` needs of such a store.
+
+    A store is an optimisation, never a requirement: when it cannot be used it behaves as an empty store
+    (``load`` finds nothing, ``save`` keeps nothing) rather than failing the caller.
+    """
+
+    def locked(self, key: str) -> AbstractContextManager[None]:
+        """Hold ``key``'s lock across processes: one of them at a time refreshes its token."""
+
+    def load(self, key: str) -> AccessToken | None:
+        """The stored token, or None if there is none that can be trusted."""
+
+    def save(self, key: str, token: AccessToken) -> None:
+        """Store ``token`` for the other processes."""
+
+    def discard(self, key: str, rejected: str) -> None:
+        """Drop the stored token if it is ``rejected``."""
 
 
 class TokenCache:
@@ -48,7 +78,7 @@ class TokenCache:
     def cached(self, key: str) -> AccessToken | None:
         return self._fresh(self._tokens.get(key))
 
-    def get(self, key: str, refresh: Callable[[], AccessToken], store: FileTokenStore | None = None) -> AccessToken:
+    def get(self, key: str, refresh: Callable[[], AccessToken], store: TokenStore | None = None) -> AccessToken:
         """The cached token, or one fresh from ``refresh`` run by exactly one thread at a time.
 
         With a ``store``, a token another process saved is reused, and refreshes across processes are
@@ -66,7 +96,7 @@ class TokenCache:
                 self.put(key, token)
             return token
 
-    def _shared(self, key: str, refresh: Callable[[], AccessToken], store: FileTokenStore) -> AccessToken:
+    def _shared(self, key: str, refresh: Callable[[], AccessToken], store: TokenStore) -> AccessToken:
         with store.locked(key):
             token = self._fresh(store.load(key))
             if token is None:
@@ -98,7 +128,7 @@ class TokenCache:
         with self._lock:
             self._tokens[key] = token
 
-    def invalidate(self, key: str, rejected: str, store: FileTokenStore | None = None) -> None:
+    def invalidate(self, key: str, rejected: str, store: TokenStore | None = None) -> None:
         """Forget the token Zoho rejected, here and in ``store``, unless a caller has already replaced it."""
         with self._lock:
             current = self._tokens.get(key)
