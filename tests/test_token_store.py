@@ -14,6 +14,7 @@ import pytest
 from airflow_provider_zoho.hooks import ZohoHook
 from airflow_provider_zoho.hooks.token_cache import AccessToken, TokenCache
 from airflow_provider_zoho.hooks.token_file_store import FileTokenStore
+from airflow_provider_zoho.jobs import CRM_BULK_WRITE
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
 
 
@@ -40,7 +41,7 @@ def test_reschedule_pokes_for_an_hour_make_one_token_request(zoho_conn: ZohoEmul
     for _minute in range(60):
         # Every reschedule poke is a new process: a new, empty in-process cache, the same folder.
         hook = ZohoHook(token_cache=TokenCache(clock=clock))
-        hook.get_job_status("crm_bulk_write", {"job_id": "12"})
+        hook.get_job_status(CRM_BULK_WRITE, {"job_id": "12"})
         clock.now += 60
     assert zoho_conn.status_requests("12") == 60
     assert zoho_conn.token_requests() == 1
@@ -49,7 +50,7 @@ def test_reschedule_pokes_for_an_hour_make_one_token_request(zoho_conn: ZohoEmul
 def test_without_the_store_each_new_process_requests_a_token(zoho_conn: ZohoEmulator) -> None:
     zoho_conn.add_job("crm_bulk_write", "12", ["IN PROGRESS"])
     for _ in range(3):
-        ZohoHook(token_cache=TokenCache()).get_job_status("crm_bulk_write", {"job_id": "12"})
+        ZohoHook(token_cache=TokenCache()).get_job_status(CRM_BULK_WRITE, {"job_id": "12"})
     assert zoho_conn.token_requests() == 3
 
 
@@ -67,8 +68,8 @@ def test_token_file_holds_only_token_and_expiry_with_private_modes(zoho_conn: Zo
 
 def test_rejected_token_is_dropped_from_the_store_too(zoho_conn: ZohoEmulator, token_dir: Path) -> None:
     zoho_conn.add_job("crm_bulk_write", "12", [Fault("invalid_token"), "IN PROGRESS"])
-    ZohoHook(token_cache=TokenCache()).get_job_status("crm_bulk_write", {"job_id": "12"})
-    ZohoHook(token_cache=TokenCache()).get_job_status("crm_bulk_write", {"job_id": "12"})
+    ZohoHook(token_cache=TokenCache()).get_job_status(CRM_BULK_WRITE, {"job_id": "12"})
+    ZohoHook(token_cache=TokenCache()).get_job_status(CRM_BULK_WRITE, {"job_id": "12"})
     assert zoho_conn.token_requests() == 2
     [token_file] = token_dir.glob("*.json")
     assert json.loads(token_file.read_text())["access_token"] == zoho_conn.issued_tokens[-1]

@@ -19,6 +19,7 @@ import pytest
 from airflow_provider_zoho.hooks import ZohoHook
 from airflow_provider_zoho.hooks.token_cache import AccessToken, TokenCache
 from airflow_provider_zoho.hooks.token_file_store import FileTokenStore
+from airflow_provider_zoho.jobs import CRM_BULK_WRITE
 from airflow_provider_zoho.testing import ZohoEmulator
 
 ANOTHER_USER = 12345
@@ -121,7 +122,7 @@ def test_unsafe_folder_is_refused_once_and_tokens_stay_in_process(
     fix = make_unsafe(token_dir)
     with caplog.at_level(logging.WARNING, logger="airflow_provider_zoho"):
         for _poke in range(2):
-            assert new_process_hook().get_job_status("crm_bulk_write", {"job_id": "12"}).state
+            assert new_process_hook().get_job_status(CRM_BULK_WRITE, {"job_id": "12"}).state
     assert zoho_conn.token_requests() == 2  # one per process, as without the store
     assert list(token_dir.resolve().iterdir()) == []  # nothing written, not even a lock file
     [warning] = [record for record in caplog.records if record.levelno == logging.WARNING]

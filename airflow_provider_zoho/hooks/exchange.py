@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,12 +19,10 @@ from airflow_provider_zoho.data_centers import Service
 from airflow_provider_zoho.errors import Dialect, error_from_response, make_error
 from airflow_provider_zoho.exceptions import ZohoError
 from airflow_provider_zoho.hooks.redaction import Redactor
-from airflow_provider_zoho.hooks.token_cache import AccessToken
+from airflow_provider_zoho.hooks.token_cache import AccessToken, is_header_safe
 from airflow_provider_zoho.jobs import JobKind
 
 TOKEN_PATH = "/oauth/v2/token"
-# An access token goes into an HTTP header: anything but visible ASCII would break or inject headers.
-_TOKEN_PATTERN = re.compile(r"[\x21-\x7e]{1,4096}")
 # Zoho's tokens live an hour; a lifetime past a day is not one Zoho gives, and would pin a token forever.
 MAX_TOKEN_LIFETIME_SECONDS = 86_400.0
 
@@ -110,7 +107,8 @@ def read_token_response(answer: Answer, *, now: float | None = None) -> AccessTo
     body = decode_json(text)
     if isinstance(body, dict) and body.get("access_token"):
         value = body["access_token"]
-        if not isinstance(value, str) or not _TOKEN_PATTERN.fullmatch(value):
+        # It goes into an HTTP header: anything but visible ASCII would break or inject headers.
+        if not isinstance(value, str) or not is_header_safe(value):
             raise _invalid_token_answer(Service.ACCOUNTS, "holds an access_token that is not a printable token")
         lifetime = _token_lifetime(body)
         if lifetime is None:
