@@ -8,7 +8,20 @@ the pytest plugin imports it in every test session.  The emulator is an independ
 from __future__ import annotations
 
 from airflow_provider_zoho.testing.dialects import JOB_KINDS
-from airflow_provider_zoho.testing.emulator import ClientCredentials, ZohoEmulator, airflow_connection_json
-from airflow_provider_zoho.testing.faults import Fault
+from airflow_provider_zoho.testing.emulator import (
+    ClientCredentials,
+    ReceivedRequest,
+    ZohoEmulator,
+    airflow_connection_json,
+)
+from airflow_provider_zoho.testing.faults import HOSTILE_FAULT_KINDS, Fault
 
-__all__ = ["JOB_KINDS", "ClientCredentials", "Fault", "ZohoEmulator", "airflow_connection_json"]
+__all__ = [
+    "HOSTILE_FAULT_KINDS",
+    "JOB_KINDS",
+    "ClientCredentials",
+    "Fault",
+    "ReceivedRequest",
+    "ZohoEmulator",
+    "airflow_connection_json",
+]

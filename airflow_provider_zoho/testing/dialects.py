@@ -119,8 +119,12 @@ class Dialect:
     render: Callable[[JobSpec, str, str], JSON]
     not_found_body: Callable[[Dialect, str], Answer]
     missing_fields_body: Callable[[], JSON]
-    #: keys of ``counts=`` this dialect understands (a typo should fail at ``add_job`` time).
+    #: keys of ``counts=`` this dialect understands (a typo should fail at ``add_job`` time); also the
+    #: count fields of a status body.
     count_keys: frozenset[str] = field(default_factory=frozenset)
+    #: the key of the status body's payload object (what a client returns as the job's response), or
+    #: None when the payload is the body itself.
+    payload_key: str | None = None
 
     # -- state vocabulary -------------------------------------------------------------------------------
     def canonical_state(self, state: str) -> str:
@@ -146,10 +150,18 @@ class Dialect:
         return code
 
     # -- answers ----------------------------------------------------------------------------------------
-    def error(self, code: CodeT, status: int | None = None, headers: tuple[tuple[str, str], ...] = ()) -> Answer:
-        """The product's error body for ``code``, with Zoho's documented status unless ``status`` is given."""
+    def error(
+        self,
+        code: CodeT,
+        status: int | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        message: str | None = None,
+    ) -> Answer:
+        """The product's error body for ``code``, with Zoho's documented status and message unless given."""
         code = self.coerce_code(code)
         info = self.errors.get(code) or ErrorInfo(self.fallback_status, "API_ERROR", f"Error {code}.")
+        if message is not None:
+            info = ErrorInfo(info.status, info.summary, message)
         return Answer(status if status is not None else info.status, self.error_body(code, info), headers=headers)
 
     def invalid_token(self) -> Answer:
@@ -309,6 +321,7 @@ ANALYTICS = Dialect(
     not_found_body=_analytics_not_found,
     missing_fields_body=lambda: {"status": "success", "summary": _ANALYTICS_SUMMARY, "data": {}},
     count_keys=frozenset({"totalRowCount", "successRowCount", "warnings", "totalColumnCount", "selectedColumnCount"}),
+    payload_key="data",
 )
 
 
@@ -522,6 +535,7 @@ CREATOR = Dialect(
     not_found_body=_creator_not_found,
     missing_fields_body=lambda: {"code": 3000, "data": {}},
     count_keys=frozenset({"total_records", "failed_records", "unprocessed_records", "success_records"}),
+    payload_key="data",
 )
 
 #: The one table the server consults: kind -> dialect.

@@ -12,7 +12,11 @@ Design:
   ``threading.Lock``: handlers run on the server's event-loop thread while tests read counters from
   theirs.  No await ever happens while the lock is held, and every lookup is a dict/set hit, so the
   server stays O(1) per request with thousands of jobs and pollers.
-* What differs between Zoho products is data in :mod:`airflow_provider_zoho.testing.dialects`.
+* What differs between Zoho products is data in :mod:`airflow_provider_zoho.testing.dialects`; what a
+  hostile endpoint answers (redirects, echoes, bodies too big, slow or deep to read) is in
+  :mod:`airflow_provider_zoho.testing.hostile`, streamed so the emulator's own memory stays flat.
+* Every request received is kept (bounded) in a log, so tests can check what reached a host, e.g. a
+  second emulator standing in for the host a redirect points at.
 * :class:`ZohoEmulator` runs the aiohttp app on a private event loop in a daemon thread, so synchronous
   tests, async tests and other processes (via :mod:`airflow_provider_zoho.testing.__main__`) can all use it.
 """
@@ -30,6 +34,7 @@ import socket
 import struct
 import threading
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -37,10 +42,12 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 from aiohttp import web
 
+from airflow_provider_zoho.testing import hostile
 from airflow_provider_zoho.testing.dialects import DIALECTS, Answer, Dialect, JobSpec, Step
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, JOB_FAULT_KINDS, Fault
+from airflow_provider_zoho.testing.hostile import Stream
 
-__all__ = ["ClientCredentials", "ZohoEmulator", "airflow_connection_json"]
+__all__ = ["ClientCredentials", "ReceivedRequest", "ZohoEmulator", "airflow_connection_json"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,8 @@ _THROTTLE_BODY = {
     "error_description": "You have made too many requests continuously. Please try again after some time.",
 }
 _STARTUP_TIMEOUT = 10.0
+REQUEST_LOG_SIZE = 10_000  # requests the log keeps by default (the oldest are dropped)
+REQUEST_LOG_BODY_BYTES = 64 * 1024  # of each request body
 _SHUTDOWN_TIMEOUT = 5.0
 
 
@@ -63,6 +72,31 @@ class ClientCredentials(NamedTuple):
     client_id: str
     client_secret: str
     refresh_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedRequest:
+    """One request as the emulator received it (see ``ZohoEmulator.received_requests``).
+
+    ``headers`` keeps the client's spelling of each name (repeated headers joined with ``", "``); use
+    :meth:`header` for a case-insensitive lookup.  ``body`` is the first 64 KiB of the body.
+    """
+
+    method: str
+    path: str
+    query_string: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def query(self) -> dict[str, str]:
+        """The query string's parameters (the last value of a repeated one)."""
+        return dict(urllib.parse.parse_qsl(self.query_string, keep_blank_values=True))
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` in any letter case, or None."""
+        folded = name.casefold()
+        return next((value for key, value in self.headers.items() if key.casefold() == folded), None)
 
 
 @dataclass(slots=True)
@@ -89,18 +123,16 @@ class _Poll:
     current: str
 
 
-class _Reset:
-    """Marker: answer by dropping the TCP connection."""
-
-
-_RESET = _Reset()
-
-
 class _Store:
     """All mutable emulator state, guarded by one lock (see the module docstring)."""
 
     def __init__(
-        self, token_ttl: float, token_limit_per_window: int, token_window_seconds: float, live_token_limit: int
+        self,
+        token_ttl: float,
+        token_limit_per_window: int,
+        token_window_seconds: float,
+        live_token_limit: int,
+        request_log_size: int,
     ) -> None:
         self.lock = threading.Lock()
         self.token_ttl = token_ttl
@@ -126,10 +158,15 @@ class _Store:
         self.status_by_job: collections.Counter[str] = collections.Counter()
         self.open_connections = 0
         self.max_connections = 0
+        self.requests: collections.deque[ReceivedRequest] = collections.deque(maxlen=request_log_size)
 
     # -- accounts ---------------------------------------------------------------------------------------
-    def token_request(self, params: Mapping[str, str]) -> Answer | _Reset:
-        """One POST to the token endpoint, decided atomically (Zoho always answers these with HTTP 200)."""
+    def token_request(self, params: Mapping[str, str]) -> Answer | Fault:
+        """One POST to the token endpoint, decided atomically (Zoho always answers these with HTTP 200).
+
+        A scripted fault comes back for the server to answer, except ``odd_expiry``, which issues a real
+        token and so is answered here, under the lock.
+        """
         refresh_token = params.get("refresh_token")
         now = time.monotonic()
         with self.lock:
@@ -137,7 +174,10 @@ class _Store:
             if refresh_token is not None:
                 self.token_by_refresh[refresh_token] += 1
             if self.account_script:
-                return _account_fault_answer(self.account_script.popleft())
+                fault = self.account_script.popleft()
+                if fault.kind != "odd_expiry":
+                    return fault
+                return Answer(200, {**self._issue(refresh_token or "", now), "expires_in": fault.value})
             if params.get("grant_type") != "refresh_token":
                 return Answer(200, {"error": "unsupported_grant_type"})
             client_id = params.get("client_id")
@@ -237,7 +277,11 @@ class _Store:
         with self.lock:
             self.open_connections -= 1
 
-    # -- counters ---------------------------------------------------------------------------------------
+    # -- request log and counters -----------------------------------------------------------------------
+    def record(self, request: ReceivedRequest) -> None:
+        with self.lock:
+            self.requests.append(request)
+
     def stats(self) -> dict[str, Any]:
         with self.lock:
             return {
@@ -256,12 +300,11 @@ class _Store:
             self.status_total = 0
             self.status_by_job.clear()
             self.max_connections = self.open_connections
+            self.requests.clear()
 
 
-def _account_fault_answer(fault: Fault) -> Answer | _Reset:
-    """What the accounts server answers for a scripted fault (always HTTP 200 except server_error)."""
-    if fault.kind == "reset":
-        return _RESET
+def _account_fault_answer(fault: Fault) -> Answer:
+    """What the accounts server answers for one of Zoho's own faults (HTTP 200 except server_error)."""
     if fault.kind == "server_error":
         status = fault.status if fault.status is not None else 500
         if fault.html:
@@ -292,6 +335,38 @@ def _to_response(answer: Answer) -> web.Response:
     )
 
 
+async def _send(request: web.Request, answer: Answer | Stream) -> web.StreamResponse:
+    """Answer the request; a :class:`Stream` is written chunk by chunk, with the backpressure of the socket."""
+    if isinstance(answer, Answer):
+        return _to_response(answer)
+    response = web.StreamResponse(status=answer.status, headers=dict(answer.headers))
+    response.content_type = answer.content_type
+    if answer.length is None:
+        response.enable_chunked_encoding()
+    else:
+        response.content_length = answer.length
+    try:
+        await response.prepare(request)
+        for index, chunk in enumerate(answer.chunks):
+            if index and answer.interval:
+                await asyncio.sleep(answer.interval)
+            await response.write(chunk)
+        await response.write_eof()
+    except ConnectionError:
+        # The client went away mid-answer: for a hostile answer that is the expected end, not an error.
+        # Its socket is closing, so aiohttp writes nothing more.
+        pass
+    return response
+
+
+def _request_headers(request: web.Request) -> dict[str, str]:
+    """The request's headers as a plain dict, in the client's spelling; repeated ones joined."""
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
 def _abort_connection(request: web.Request) -> None:
     """Drop the TCP connection with an RST so the client sees a connection error, not an HTTP answer."""
     transport = request.transport
@@ -311,7 +386,7 @@ def _access_token(request: web.Request) -> str | None:
 
 
 # A fault handler: (dialect, poll, request) -> the answer (None once the connection has been dropped).
-_FaultHandler = Callable[[Dialect, _Poll, web.Request, "_Server"], Awaitable[Answer | None]]
+_FaultHandler = Callable[[Dialect, _Poll, web.Request, "_Server"], Awaitable[Answer | Stream | None]]
 
 
 async def _fault_rate_limited(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
@@ -332,7 +407,7 @@ async def _fault_slow(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Ans
     # The step was consumed before sleeping, so concurrent pollers are never blocked and the next poll
     # moves on in the script; the slow answer reports the job's current state.
     assert isinstance(p.step, Fault)
-    await asyncio.sleep(p.step.delay)
+    await asyncio.sleep(p.step.effective_delay)
     return d.state(p.spec, p.current)
 
 
@@ -360,6 +435,42 @@ async def _fault_expired(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> 
     return d.not_found(p.spec.job_id)
 
 
+async def _hostile_anywhere(fault: Fault) -> Answer | Stream:
+    """The hostile faults that answer alike on every endpoint (all but ``echo``, whose answer differs)."""
+    if fault.kind == "redirect":
+        return hostile.redirect(fault)
+    if fault.kind == "huge":
+        return hostile.huge(fault)
+    if fault.kind == "drip":
+        return hostile.drip(fault)
+    if fault.kind == "deep_json":
+        return hostile.deep_json(fault)
+    assert fault.kind == "gzip_bomb", fault
+    compressed = await asyncio.get_running_loop().run_in_executor(None, hostile.gzip_bomb_bytes, fault.effective_size)
+    return hostile.gzip_bomb(compressed)
+
+
+async def _fault_hostile(_d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Answer | Stream:
+    assert isinstance(p.step, Fault)
+    return await _hostile_anywhere(p.step)
+
+
+async def _fault_echo(d: Dialect, p: _Poll, r: web.Request, _s: _Server) -> Answer:
+    assert isinstance(p.step, Fault)
+    headers = _request_headers(r)
+    if p.step.status is not None and p.step.status >= 400:
+        return hostile.echo_error(d, p.step, headers)
+    normal = d.state(p.spec, p.current)
+    if p.step.status is not None:
+        normal = dataclasses.replace(normal, status=p.step.status)
+    return hostile.with_echo(d, normal, headers, await r.read())
+
+
+async def _fault_huge_count(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Stream:
+    assert isinstance(p.step, Fault)
+    return hostile.huge_counts(d, d.state(p.spec, p.current), p.step.effective_size)
+
+
 _FAULT_HANDLERS: Mapping[str, _FaultHandler] = {
     "rate_limited": _fault_rate_limited,
     "server_error": _fault_server_error,
@@ -370,6 +481,9 @@ _FAULT_HANDLERS: Mapping[str, _FaultHandler] = {
     "invalid_token": _fault_invalid_token,
     "error": _fault_error,
     "expired": _fault_expired,
+    "echo": _fault_echo,
+    "huge_count": _fault_huge_count,
+    **dict.fromkeys(("redirect", "huge", "gzip_bomb", "drip", "deep_json"), _fault_hostile),
 }
 assert set(_FAULT_HANDLERS) == JOB_FAULT_KINDS
 
@@ -382,7 +496,7 @@ class _Server:
         self.emulator = emulator
 
     def make_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self.record])
         app.router.add_post(TOKEN_PATH, self.token)
         for dialect in DIALECTS.values():
             app.router.add_get(dialect.route, self._status_handler(dialect))
@@ -394,15 +508,53 @@ class _Server:
         app.router.add_post(f"{ADMIN_PREFIX}/revoke_tokens", self.admin_revoke_tokens)
         return app
 
+    @web.middleware
+    async def record(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Log every request before it is handled (the body is read once here; aiohttp caps it at 1 MiB)."""
+        body = b""
+        try:
+            if request.body_exists:
+                body = await request.read()
+        finally:
+            self.store.record(
+                ReceivedRequest(
+                    request.method,
+                    request.path,
+                    request.query_string,
+                    _request_headers(request),
+                    body[:REQUEST_LOG_BODY_BYTES],
+                )
+            )
+        return await handler(request)
+
     async def token(self, request: web.Request) -> web.StreamResponse:
         params = {k: v for k, v in request.query.items()}
-        if request.can_read_body:
+        if request.body_exists:
             form = await request.post()
             params.update({k: v for k, v in form.items() if isinstance(v, str)})
         outcome = self.store.token_request(params)
-        if isinstance(outcome, _Reset):
-            return self._dropped(request)
-        return _to_response(outcome)
+        if isinstance(outcome, Answer):
+            return _to_response(outcome)
+        answer = await self._account_fault(outcome, request)
+        return self._dropped(request) if answer is None else await _send(request, answer)
+
+    async def _account_fault(self, fault: Fault, request: web.Request) -> Answer | Stream | None:
+        """The accounts server's answer to a scripted fault; None once the connection has been dropped."""
+        if fault.kind == "reset":
+            _abort_connection(request)
+            return None
+        if fault.kind == "echo":
+            status = fault.status if fault.status is not None else 500
+            return hostile.echo_page(
+                status, f"{request.method} {request.path_qs}", _request_headers(request), await request.read()
+            )
+        if fault.kind == "bad_token":
+            return Answer(200, hostile.bad_token_body(fault, self.store.base_url))
+        if fault.kind in ("throttle", "invalid_code", "invalid_client", "server_error"):
+            return _account_fault_answer(fault)
+        return await _hostile_anywhere(fault)
 
     def _status_handler(self, dialect: Dialect) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -428,7 +580,7 @@ class _Server:
         if isinstance(outcome.step, str):
             return _to_response(dialect.state(outcome.spec, outcome.step))
         answer = await _FAULT_HANDLERS[outcome.step.kind](dialect, outcome, request, self)
-        return self._dropped(request) if answer is None else _to_response(answer)
+        return self._dropped(request) if answer is None else await _send(request, answer)
 
     @staticmethod
     def _dropped(request: web.Request) -> web.StreamResponse:
@@ -495,12 +647,24 @@ class ZohoEmulator:
         token_limit_per_window: int = 10,
         token_window_seconds: float = 600,
         live_token_limit: int = DEFAULT_LIVE_TOKEN_LIMIT,
+        request_log_size: int = REQUEST_LOG_SIZE,
     ) -> None:
-        if token_ttl <= 0 or token_limit_per_window < 1 or token_window_seconds <= 0 or live_token_limit < 1:
-            raise ValueError("token_ttl, token_limit_per_window, token_window_seconds, live_token_limit must be > 0")
+        if (
+            token_ttl <= 0
+            or token_limit_per_window < 1
+            or token_window_seconds <= 0
+            or live_token_limit < 1
+            or request_log_size < 1
+        ):
+            raise ValueError(
+                "token_ttl, token_limit_per_window, token_window_seconds, live_token_limit and request_log_size"
+                " must be > 0"
+            )
         self.host = host
         self.port = port
-        self._store = _Store(token_ttl, token_limit_per_window, token_window_seconds, live_token_limit)
+        self._store = _Store(
+            token_ttl, token_limit_per_window, token_window_seconds, live_token_limit, request_log_size
+        )
         self._lifecycle = threading.Lock()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -757,8 +921,18 @@ class ZohoEmulator:
         """The counters as ``GET /__emulator__/stats`` reports them."""
         return self._store.stats()
 
+    def received_requests(self) -> list[ReceivedRequest]:
+        """Every request received so far, oldest first (a copy): the last ``request_log_size`` (10,000 by
+        default), each body cut at 64 KiB.
+
+        Includes what was answered with a fault or dropped, and admin-API calls; ``reset_counters`` clears it.
+        """
+        with self._store.lock:
+            return list(self._store.requests)
+
     def reset_counters(self) -> None:
-        """Zero the request counters and the connection high-water mark (tokens and throttling are kept)."""
+        """Zero the request counters, the connection high-water mark and the request log (tokens and
+        throttling are kept)."""
         self._store.reset_counters()
 
 
