@@ -250,10 +250,20 @@ def _first(document: Any, path: str | None) -> Any:
     return found[0] if found else None
 
 
+def _count(value: Any) -> int | None:
+    """A count as Zoho writes it (a number or digits), or ``None``; one no job has (5,000 digits) is left
+    out rather than raising from ``int()`` or ``str()``, which refuse numbers past 4,300 digits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if abs(value) < 10**18 else None
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value):
+        return int(value)
+    return None
+
+
 def _counts(kind: JobKind, body: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name, path in kind.counts.items():
-        numbers = [int(value) for value in values_at(body, path) if re.fullmatch(r"-?[0-9]+", str(value))]
+        numbers = [number for value in values_at(body, path) if (number := _count(value)) is not None]
         if numbers:
             counts[name] = sum(numbers)
     return counts

@@ -171,6 +171,17 @@ SCENARIOS: dict[str, Scenario] = {
         sensor_options={"timeout": 0.4},
     ),
     "wrong client secret": Scenario(("COMPLETED",), raises=AirflowFailException, gets_token=False, wrong_password=True),
+    # A token endpoint (or a proxy before it) that answers an HTML 500 holding the form it was sent.
+    "token refresh echoes the form": Scenario(
+        ("IN PROGRESS", Fault("invalid_token"), "IN PROGRESS", "COMPLETED"), accounts=(Fault("echo"),)
+    ),
+    # An API that returns the request headers: in an error message, then in the final answer (and so XCom).
+    "status answers echo the request headers": Scenario(
+        ("IN PROGRESS", Fault("echo", status=502), Fault("echo", value="COMPLETED"))
+    ),
+    "a failed job's answer echoes the request headers": Scenario(
+        ("IN PROGRESS", Fault("echo", value="FAILED")), raises=AirflowFailException
+    ),
 }
 
 

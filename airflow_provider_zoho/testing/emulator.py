@@ -460,7 +460,8 @@ async def _fault_echo(d: Dialect, p: _Poll, r: web.Request, _s: _Server) -> Answ
     headers = _request_headers(r)
     if p.step.status is not None and p.step.status >= 400:
         return hostile.echo_error(d, p.step, headers)
-    normal = d.state(p.spec, p.current)
+    # ``value`` may name the state to answer, so a final answer (a COMPLETED job) can carry the echo too.
+    normal = d.state(p.spec, p.step.value if isinstance(p.step.value, str) else p.current)
     if p.step.status is not None:
         normal = dataclasses.replace(normal, status=p.step.status)
     return hostile.with_echo(d, normal, headers, await r.read())

@@ -95,7 +95,8 @@ class Fault:
       ``status`` (default 500) with an HTML page holding the raw request line, body (the form with the
       client secret and refresh token) and every request header.  Jobs: with no ``status`` or a 2xx, the
       kind's normal answer for the job's current state plus ``"echo": {"headers": {...}, "body": "..."}``
-      (inside ``data`` for Analytics and Creator, at the top for CRM and Bigin); with a 4xx/5xx ``status``
+      (inside ``data`` for Analytics and Creator, at the top for CRM and Bigin), for the state named by
+      ``value`` when it is a string (e.g. ``"COMPLETED"``: a final answer that echoes); with a 4xx/5xx ``status``
       the dialect's error body (``code``, default the kind's server-error code) whose message holds the
       request headers.
     * ``huge``: a 200 whose body is ``size`` bytes (default 50,000,000) of ``{"pad":"xxxx...`` that never
