@@ -8,6 +8,7 @@ any module a triggerer can import.
 
 from __future__ import annotations
 
+import functools
 import math
 import pkgutil
 import re
@@ -120,7 +121,16 @@ class JobKind:
         return (*self.path_coordinates, *self.optional_coordinates)
 
     def url_path(self, coordinates: Mapping[str, str | None]) -> str:
-        return self.path.format(**{name: quote(str(coordinates[name]), safe="") for name in self.path_coordinates})
+        """The status path, each coordinate quoted into one segment.
+
+        The hooks are public and take coordinates unchecked: whatever else a caller skipped, a '.' or '..'
+        segment (which quoting leaves as is, and which would move the token's request to another path) is
+        refused here.
+        """
+        segments = {name: quote(str(coordinates[name]), safe="") for name in self.path_coordinates}
+        if dots := [name for name, segment in segments.items() if segment in (".", "..")]:
+            raise ValueError(f"{self.label}: {', '.join(dots)} must be a name, not '.' or '..'")
+        return self.path.format(**segments)
 
     def request_headers(self, coordinates: Mapping[str, str | None]) -> dict[str, str]:
         return {header: str(value) for header, name in self.headers.items() if (value := coordinates.get(name))}
@@ -275,6 +285,7 @@ def get_job_kind(reference: str) -> JobKind:
     return found
 
 
+@functools.cache  # asked once per module, not for every sensor of every DAG parse
 def importable_elsewhere(module_name: str) -> bool:
     """Whether another process, such as a triggerer, could import the module by this name.
 

@@ -317,6 +317,14 @@ def test_urls_quote_each_coordinate() -> None:
     assert path == "/creator/v2.1/bulk/jason%2018/zylker-store/form/Emp/insert/7"
 
 
+@pytest.mark.parametrize("name", [".", ".."])
+def test_urls_never_hold_a_dot_segment_whoever_calls(name: str) -> None:
+    """The hooks take coordinates unchecked: the path itself refuses what quoting would leave as is."""
+    coordinates = {"account_owner_name": "o", "app_link_name": name, "form_link_name": "f", "job_id": "7"}
+    with pytest.raises(ValueError, match=re.escape("app_link_name must be a name, not '.' or '..'")):
+        CREATOR_BULK_INSERT.url_path(coordinates)
+
+
 def test_odd_numbers_in_counts_are_skipped_not_raised() -> None:
     body = creator_body("Completed")
     body["data"]["record_details"].update(total_records="\u00b2", failed_records="n/a")

@@ -217,6 +217,22 @@ def test_a_sensor_subclass_is_its_kind_plus_a_docstring() -> None:
         ExportSensor(task_id="wait", workspace_id="sales", job_id="1")
 
 
+def test_a_subclass_with_its_own_constructor_still_passes_a_coordinates_mapping() -> None:
+    """The way sensors were written before their constructors were derived from the kind."""
+
+    class HandWritten(ZohoJobSensor):
+        job_kind = CRM_BULK_WRITE
+
+        def __init__(self, *, crm: dict[str, Any], **kwargs: Any) -> None:
+            super().__init__(coordinates=crm, **kwargs)
+
+    assert HandWritten(task_id="wait", crm={"job_id": 4242}).coordinates == {"job_id": "4242"}
+    with pytest.raises(TypeError, match=r"^wait \(HandWritten\): Zoho CRM bulk write job has no coordinate jobid"):
+        HandWritten(task_id="wait", crm={"job_id": "1", "jobid": "1"})
+    with pytest.raises(TypeError, match=r"^wait \(HandWritten\): missing keyword argument 'job_id'"):
+        HandWritten(task_id="wait", crm={})
+
+
 def test_a_job_kind_that_is_not_a_job_kind_fails_when_the_class_is_defined() -> None:
     with pytest.raises(TypeError, match=r"BrokenSensor.job_kind must be a JobKind .*, got str 'crm_bulk_write'"):
 

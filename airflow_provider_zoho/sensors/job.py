@@ -161,7 +161,7 @@ class ZohoJobSensor(BaseSensorOperator):
                 "module): define the kind and its sensor in a module on the PYTHONPATH, such as a package or "
                 "plugins/, or use poke or reschedule mode."
             )
-        if get_job_kind(reference) != self.job_kind:
+        if get_job_kind(reference) is not self.job_kind:
             raise ValueError(f"{self.task_id} ({type(self).__name__}): {reference!r} is not this sensor's job_kind.")
 
     @cached_property
