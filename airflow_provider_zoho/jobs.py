@@ -2,13 +2,18 @@
 
 In the spirit of botocore's declarative waiters: a ``JobKind`` says where to GET, which fields hold the
 state, which states mean success, failure or pending, and what the summary counts are. One sensor base
-class and one trigger serve every kind; adding a kind is one ``JobKind(...)`` entry.
+class and one trigger serve every kind; adding a kind is one ``JobKind(...)`` entry, in this module or in
+any module a triggerer can import.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import pkgutil
 import re
+import string
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -38,7 +43,8 @@ def normalize_state(state: object) -> str:
     return re.sub(r"[\s_\-]+", "", str(state)).upper()
 
 
-def _states(*names: str) -> frozenset[str]:
+def states(*names: str) -> frozenset[str]:
+    """A kind's set of states as Zoho spells them, normalised once for comparison."""
     return frozenset(normalize_state(name) for name in names)
 
 
@@ -70,9 +76,10 @@ class JobKind:
     """Where a kind's status lives and how to read it.
 
     ``path`` is formatted with the path coordinates (URL-quoted); ``headers`` maps a header to the optional
-    coordinate that supplies it. ``state_fields[0]`` is the job's own state; any later field (such as a
-    CRM resource's status) can only turn the job into a failure. ``counts`` maps a summary name to the
-    field(s) holding it, summed across list elements.
+    coordinate that supplies it. ``id_coordinate`` is the path coordinate holding the job's own id.
+    ``state_fields[0]`` is the job's own state; any later field (such as a CRM resource's status) can only
+    turn the job into a failure. ``counts`` maps a summary name to the field(s) holding it, summed across
+    list elements. A kind that contradicts itself is refused when it is created, not when a job is polled.
     """
 
     name: str
@@ -93,10 +100,20 @@ class JobKind:
     failure_message_field: str | None = None
     state_notes: Mapping[str, str] = field(default_factory=dict)
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    id_coordinate: str = "job_id"
+
+    def __post_init__(self) -> None:
+        if problems := _kind_problems(self):
+            raise ValueError(f"JobKind {self.name!r}: " + "; ".join(problems))
 
     @property
     def optional_coordinates(self) -> tuple[str, ...]:
         return tuple(self.headers.values())
+
+    @property
+    def header_of(self) -> dict[str, str]:
+        """The header each optional coordinate is sent in."""
+        return {name: header for header, name in self.headers.items()}
 
     @property
     def coordinate_names(self) -> tuple[str, ...]:
@@ -104,10 +121,62 @@ class JobKind:
         return (*self.path_coordinates, *self.optional_coordinates)
 
     def url_path(self, coordinates: Mapping[str, str | None]) -> str:
-        return self.path.format(**{name: quote(str(coordinates[name]), safe="") for name in self.path_coordinates})
+        """The status path, each coordinate quoted into one segment.
+
+        The hooks are public and take coordinates unchecked: whatever else a caller skipped, a '.' or '..'
+        segment (which quoting leaves as is, and which would move the token's request to another path) is
+        refused here.
+        """
+        segments = {name: quote(str(coordinates[name]), safe="") for name in self.path_coordinates}
+        if dots := [name for name, segment in segments.items() if segment in (".", "..")]:
+            raise ValueError(f"{self.label}: {', '.join(dots)} must be a name, not '.' or '..'")
+        return self.path.format(**segments)
 
     def request_headers(self, coordinates: Mapping[str, str | None]) -> dict[str, str]:
         return {header: str(value) for header, name in self.headers.items() if (value := coordinates.get(name))}
+
+    def job_id_of(self, coordinates: Mapping[str, object]) -> str:
+        """The job's own id among its coordinates, as Zoho knows it (for logs, events and the summary)."""
+        value = coordinates.get(self.id_coordinate)
+        if value is None:
+            raise ValueError(f"{self.label}: no {self.id_coordinate} among the coordinates {sorted(coordinates)}")
+        return str(value)
+
+
+def _kind_problems(kind: JobKind) -> list[str]:
+    """What makes a kind unusable, found when it is created rather than at the first poll of a job."""
+    problems: list[str] = []
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", kind.name):
+        problems.append("name must be a lowercase identifier such as 'crm_bulk_read'")
+    placeholders = [name for _, name, _, _ in string.Formatter().parse(kind.path) if name is not None]
+    problems += [
+        f"path uses {{{name}}}, which path_coordinates does not list"
+        for name in placeholders
+        if name not in kind.path_coordinates
+    ]
+    problems += [
+        f"path_coordinates lists {name}, which path does not use"
+        for name in kind.path_coordinates
+        if name not in placeholders
+    ]
+    if kind.id_coordinate not in kind.path_coordinates:
+        problems.append(f"id_coordinate {kind.id_coordinate!r} is not one of path_coordinates {kind.path_coordinates}")
+    problems += [
+        f"headers take {name}, which is already a path coordinate"
+        for name in kind.optional_coordinates
+        if name in kind.path_coordinates
+    ]
+    problems += [
+        f"numeric_coordinates lists {name}, which is not a coordinate (it defaults to ('job_id',): set it)"
+        for name in kind.numeric_coordinates
+        if name not in kind.coordinate_names
+    ]
+    problems += [
+        f"choices lists {name}, which is not a coordinate" for name in kind.choices if name not in kind.coordinate_names
+    ]
+    if not kind.state_fields:
+        problems.append("state_fields must name at least the job's own state")
+    return problems
 
 
 ANALYTICS_IMPORT = JobKind(
@@ -120,9 +189,9 @@ ANALYTICS_IMPORT = JobKind(
     numeric_coordinates=("workspace_id", "job_id"),
     headers={"ZANALYTICS-ORGID": "org_id"},
     state_fields=("data.jobCode",),
-    succeeded=_states("1004"),
-    failed=_states("1003", "1005"),
-    pending=_states("1001", "1002"),
+    succeeded=states("1004"),
+    failed=states("1003", "1005"),
+    pending=states("1001", "1002"),
     counts={
         "total_rows": "data.jobInfo.importSummary.totalRowCount",
         "success_rows": "data.jobInfo.importSummary.successRowCount",
@@ -146,9 +215,9 @@ CRM_BULK_WRITE = JobKind(
     path_coordinates=("job_id",),
     # Zoho marks failure per resource and per file, not always on the job itself.
     state_fields=("status", "resource[].status", "resource[].file.status"),
-    succeeded=_states("COMPLETED"),
-    failed=_states("FAILED"),
-    pending=_states("ADDED", "IN PROGRESS"),
+    succeeded=states("COMPLETED"),
+    failed=states("FAILED"),
+    pending=states("ADDED", "IN PROGRESS"),
     counts={
         "added": "resource[].file.added_count",
         "updated": "resource[].file.updated_count",
@@ -172,9 +241,9 @@ CREATOR_BULK_INSERT = JobKind(
     headers={"environment": "environment"},
     choices={"environment": CREATOR_ENVIRONMENTS},
     state_fields=("data.api_status",),
-    succeeded=_states("Completed"),
-    failed=_states("Failed", "Aborted", "User Aborted", "System Aborted", "Expired"),
-    pending=_states("Ready-to-upload", "In-progress"),
+    succeeded=states("Completed"),
+    failed=states("Failed", "Aborted", "User Aborted", "System Aborted", "Expired"),
+    pending=states("Ready-to-upload", "In-progress"),
     counts={
         "total": "data.record_details.total_records",
         "success": "data.record_details.success_records",
@@ -193,11 +262,43 @@ JOB_KINDS: Mapping[str, JobKind] = {
 }
 
 
-def get_job_kind(name: str) -> JobKind:
+def get_job_kind(reference: str) -> JobKind:
+    """The kind a trigger names: a built-in kind's name, or ``"module:attribute"`` for any importable kind.
+
+    Trigger rows written before kinds could be imported hold the bare built-in names; they still work.
+    """
+    if ":" not in reference:
+        try:
+            return JOB_KINDS[reference]
+        except KeyError:
+            raise ValueError(
+                f"Unknown Zoho job kind {reference!r}: use one of {', '.join(JOB_KINDS)}, "
+                "or 'module:attribute' naming a JobKind of your own."
+            ) from None
     try:
-        return JOB_KINDS[name]
-    except KeyError:
-        raise ValueError(f"Unknown Zoho job kind {name!r}: use one of {', '.join(JOB_KINDS)}.") from None
+        found = pkgutil.resolve_name(reference)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ValueError(f"Zoho job kind: cannot import {reference!r} ({type(error).__name__}: {error}).") from None
+    if not isinstance(found, JobKind):
+        what = "a class" if isinstance(found, type) else f"a {type(found).__name__}"
+        raise ValueError(f"Zoho job kind {reference!r} names {what}, not a JobKind.")
+    return found
+
+
+@functools.cache  # asked once per module, not for every sensor of every DAG parse
+def importable_elsewhere(module_name: str) -> bool:
+    """Whether another process, such as a triggerer, could import the module by this name.
+
+    Asks the import system's finders rather than ``sys.modules``: Airflow loads a DAG file under a made-up
+    module name that is in this process's ``sys.modules`` and nowhere else.
+    """
+    parent = sys.modules.get(module_name.rpartition(".")[0]) if "." in module_name else None
+    path = getattr(parent, "__path__", None)
+    return any(
+        finder.find_spec(module_name, path) is not None
+        for finder in sys.meta_path
+        if callable(getattr(finder, "find_spec", None))
+    )
 
 
 @dataclass(frozen=True)
@@ -302,11 +403,17 @@ def is_template(value: str) -> bool:
     return "{{" in value or "{%" in value
 
 
-def coordinate_problems(kind: JobKind, coordinates: Mapping[str, Any]) -> list[str]:
+# A Zoho link name (Creator's owner, application and form names): no '/', no '.' or '..' path segment, nothing
+# to quote. Zoho's own are letters, digits and '_' (app names also '-'); '.' is allowed inside for owner names.
+_LINK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]+")
+
+
+def coordinate_problems(kind: JobKind, coordinates: Mapping[str, Any], *, rendered: bool = False) -> list[str]:
     """What is wrong with a sensor's job coordinates, as messages that say how to fix it.
 
-    Values that are not known yet (Jinja templates, XComArgs) are skipped here and checked again after
-    rendering, when the sensor runs.
+    Values that are not known yet (Jinja templates, XComArgs) are skipped at parse time; once ``rendered``,
+    a value that is still a template or is not text or a whole number is a problem, not something to send.
     """
     problems: list[str] = []
     for name in kind.coordinate_names:
@@ -316,17 +423,41 @@ def coordinate_problems(kind: JobKind, coordinates: Mapping[str, Any]) -> list[s
             continue
         if value is None or (isinstance(value, str) and not value.strip()):
             problems.append(f"{name} is required: pass the {kind.label}'s {name.replace('_', ' ')}")
-            continue
-        if not isinstance(value, str) or is_template(value):
-            continue
-        # Zoho ids are ASCII digits; str.isdigit() would also let superscripts and other scripts' digits through.
-        if name in kind.numeric_coordinates and not re.fullmatch(r"[0-9]+", value.strip()):
-            problems.append(f"{name} must be Zoho's numeric id (digits only), got {value!r}")
-        elif "/" in value:
-            problems.append(f"{name} must be a single link name without '/', got {value!r}")
-        elif name in kind.choices and value not in kind.choices[name]:
-            problems.append(f"{name} must be one of {', '.join(kind.choices[name])}, got {value!r}")
+        elif not isinstance(value, str) or is_template(value):
+            if rendered:
+                problems.append(_unrendered(name, value))
+        elif problem := _value_problem(kind, name, value):
+            problems.append(problem)
     return problems
+
+
+def _unrendered(name: str, value: object) -> str:
+    if isinstance(value, str):
+        return f"{name} is still a template after rendering ({value!r}): it must render to the value itself"
+    return f"{name} must render to text or a whole number, got {type(value).__name__} {value!r}"
+
+
+def _value_problem(kind: JobKind, name: str, given: str) -> str | None:
+    """The problem with one known coordinate value, if any; surrounding spaces are not sent, so not checked."""
+    value = given.strip()
+    # Even a trailing newline is refused in a header value: it says the value came from somewhere unexpected.
+    if name in kind.optional_coordinates and not _HEADER_VALUE.fullmatch(given.strip(" ")):
+        return (
+            f"{name} is sent in the {kind.header_of[name]} header: it must be printable ASCII, without control "
+            f"characters such as CR or LF, got {given!r}"
+        )
+    # Zoho ids are ASCII digits; str.isdigit() would also let superscripts and other scripts' digits through.
+    if name in kind.numeric_coordinates:
+        if not re.fullmatch(r"[0-9]+", value):
+            return f"{name} must be Zoho's numeric id (digits only), got {value!r}"
+    elif name in kind.path_coordinates and not _LINK_NAME.fullmatch(value):
+        return (
+            f"{name} must be a plain Zoho link name (ASCII letters, digits, '_', '-' and '.', not starting with "
+            f"'.' or '-'), got {value!r}"
+        )
+    if name in kind.choices and value not in kind.choices[name]:
+        return f"{name} must be one of {', '.join(kind.choices[name])}, got {value!r}"
+    return None
 
 
 def check_positive_seconds(what: str, value: object) -> float:

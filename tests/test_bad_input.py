@@ -59,8 +59,12 @@ def test_every_sensor_checks_its_job_id_at_parse_time(kind: str, job_id: Any, me
     [
         ("analytics_import", {"workspace_id": "sales"}, "workspace_id must be Zoho's numeric id (digits only)"),
         ("analytics_import", {"workspace_id": ""}, "workspace_id is required: pass the Zoho Analytics import job's"),
-        ("creator_bulk_insert", {"account_owner_name": "jason/18"}, "account_owner_name must be a single link name"),
-        ("creator_bulk_insert", {"form_link_name": "Emp/x"}, "form_link_name must be a single link name without '/'"),
+        ("creator_bulk_insert", {"account_owner_name": "jason/18"}, "account_owner_name must be a plain Zoho link"),
+        ("creator_bulk_insert", {"form_link_name": "Emp/x"}, "form_link_name must be a plain Zoho link name"),
+        ("creator_bulk_insert", {"app_link_name": ".."}, "app_link_name must be a plain Zoho link name"),
+        ("creator_bulk_insert", {"form_link_name": "."}, "form_link_name must be a plain Zoho link name"),
+        ("creator_bulk_insert", {"environment": "stage\r\nX-Injected: 1"}, "environment is sent in the environment"),
+        ("analytics_import", {"org_id": "555\r\nX-Injected: 1"}, "org_id is sent in the ZANALYTICS-ORGID header"),
         ("creator_bulk_insert", {"form_link_name": " "}, "form_link_name is required"),
         ("creator_bulk_insert", {"environment": "production"}, "environment must be one of development, stage"),
         ("creator_bulk_insert", {"environment": "Stage"}, "environment must be one of development, stage"),
@@ -117,7 +121,11 @@ TEMPLATED: list[tuple[str, str, str, str]] = [  # kind, field, rendered to, mess
     ("bigin_bulk_write", "job_id", "", "job_id is required"),
     ("analytics_import", "workspace_id", "ws-1", "workspace_id must be Zoho's numeric id"),
     ("analytics_import", "job_id", "12 34", "job_id must be Zoho's numeric id"),
-    ("creator_bulk_insert", "app_link_name", "zylker/store", "app_link_name must be a single link name without '/'"),
+    ("creator_bulk_insert", "app_link_name", "zylker/store", "app_link_name must be a plain Zoho link name"),
+    ("creator_bulk_insert", "app_link_name", "..", "app_link_name must be a plain Zoho link name"),
+    ("creator_bulk_insert", "form_link_name", ".", "form_link_name must be a plain Zoho link name"),
+    ("creator_bulk_insert", "account_owner_name", "{{ '{{' }} x }}", "account_owner_name is still a template"),
+    ("analytics_import", "org_id", "555\r\nX-Injected: 1", "org_id is sent in the ZANALYTICS-ORGID header"),
     ("creator_bulk_insert", "account_owner_name", "", "account_owner_name is required"),
     ("creator_bulk_insert", "environment", "qa", "environment must be one of development, stage"),
 ]
@@ -135,6 +143,19 @@ def test_templated_values_are_checked_when_airflow_renders_them(
         sensor.execute(context={})  # type: ignore[arg-type]
     assert zoho_conn.status_requests() == 0  # failed before asking Zoho anything
     assert zoho_conn.token_requests() == 0
+
+
+@MODES
+@pytest.mark.parametrize(("value", "message"), [([1, 2], "got list"), ({"id": 1}, "got dict"), (1.5, "got float")])
+def test_native_rendering_to_something_other_than_text_or_a_number_fails_the_task(
+    zoho_conn: ZohoEmulator, value: Any, message: str, deferrable: bool
+) -> None:
+    """With ``render_template_as_native_obj`` a template can render to a list: an error, not sent as ``[1, 2]``."""
+    sensor = ZohoCRMBulkWriteJobSensor(task_id="wait", job_id="{{ params.value }}", deferrable=deferrable)
+    sensor.job_id = value  # what native rendering gives
+    with pytest.raises(AirflowFailException, match="job_id must render to text or a whole number, " + message):
+        sensor.execute(context={})  # type: ignore[arg-type]
+    assert zoho_conn.status_requests() == 0
 
 
 @MODES

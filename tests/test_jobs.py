@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from airflow_provider_zoho.jobs import (
     get_job_kind,
     normalize_state,
     read_job_status,
+    states,
     values_at,
 )
 
@@ -154,7 +156,7 @@ def test_values_at_walks_lists_and_skips_missing() -> None:
         (
             CREATOR_BULK_INSERT,
             {"account_owner_name": "a/b", "app_link_name": "app", "form_link_name": "f", "job_id": "1"},
-            "account_owner_name must be a single link name without '/'",
+            "account_owner_name must be a plain Zoho link name",
         ),
         (
             CREATOR_BULK_INSERT,
@@ -180,8 +182,132 @@ def test_templates_ints_and_good_values_pass() -> None:
 
 
 def test_unknown_kind_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match="use one of analytics_import, crm_bulk_write"):
+    with pytest.raises(ValueError, match=r"use one of analytics_import, crm_bulk_write.*or 'module:attribute'"):
         get_job_kind("crm_bulk_read")
+
+
+def test_built_in_kinds_resolve_by_name_and_by_import() -> None:
+    for name, kind in JOB_KINDS.items():
+        assert get_job_kind(name) is kind  # the bare names that trigger rows already in databases hold
+    assert get_job_kind("airflow_provider_zoho.jobs:CRM_BULK_WRITE") is CRM_BULK_WRITE
+    assert get_job_kind("airflow_provider_zoho.sensors:ZohoBiginBulkWriteJobSensor.job_kind") is BIGIN_BULK_WRITE
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("no_such_module_anywhere:KIND", "cannot import 'no_such_module_anywhere:KIND'"),
+        ("airflow_provider_zoho.jobs:NO_SUCH_KIND", "cannot import 'airflow_provider_zoho.jobs:NO_SUCH_KIND'"),
+        ("airflow_provider_zoho.jobs:normalize_state", "names a function, not a JobKind"),
+        ("airflow_provider_zoho.jobs:", "names a module, not a JobKind"),
+    ],
+)
+def test_a_bad_kind_reference_says_what_it_found(reference: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        get_job_kind(reference)
+
+
+def test_each_kind_names_the_coordinate_holding_its_job_id() -> None:
+    for kind in JOB_KINDS.values():
+        assert kind.id_coordinate == "job_id"
+        assert kind.job_id_of({"job_id": 4242, "workspace_id": "1"}) == "4242"
+    read = make_kind(
+        path="/r/{read_id}", path_coordinates=("read_id",), id_coordinate="read_id", numeric_coordinates=("read_id",)
+    )
+    assert read.job_id_of({"read_id": "99"}) == "99"
+    with pytest.raises(ValueError, match="no read_id among the coordinates"):
+        read.job_id_of({"job_id": "99"})
+
+
+def make_kind(**overrides: Any) -> JobKind:
+    fields: dict[str, Any] = {
+        "name": "test_kind",
+        "label": "Test job",
+        "service": CRM_BULK_WRITE.service,
+        "dialect": CRM_BULK_WRITE.dialect,
+        "path": "/jobs/{job_id}",
+        "path_coordinates": ("job_id",),
+        "state_fields": ("state",),
+        "succeeded": states("DONE"),
+        "failed": states("FAILED"),
+        "pending": states("RUNNING"),
+        "counts": {},
+        **overrides,
+    }
+    return JobKind(**fields)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"path": "/jobs/{id}"}, "path uses {id}, which path_coordinates does not list"),
+        ({"path": "/jobs"}, "path_coordinates lists job_id, which path does not use"),
+        ({"id_coordinate": "read_id"}, "id_coordinate 'read_id' is not one of path_coordinates"),
+        (
+            {"path": "/r/{read_id}", "path_coordinates": ("read_id",), "id_coordinate": "read_id"},
+            "numeric_coordinates lists job_id, which is not a coordinate",
+        ),
+        ({"headers": {"X-Org": "job_id"}}, "headers take job_id, which is already a path coordinate"),
+        ({"choices": {"region": ("eu",)}}, "choices lists region, which is not a coordinate"),
+        ({"state_fields": ()}, "state_fields must name at least the job's own state"),
+        ({"name": "bad name"}, "name must be a lowercase identifier"),
+    ],
+)
+def test_a_kind_that_contradicts_itself_is_refused_when_created(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=r"^JobKind '.*': .*" + re.escape(message)):
+        make_kind(**overrides)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [".", "..", ".hidden", "a b", "a/b", "a\\b", "a%2Fb", "a?b", "a#b", "a\r\nb", "caf\u00e9", "-", "a;b"],
+)
+def test_link_names_are_plain_names(name: str) -> None:
+    coordinates = {"account_owner_name": name, "app_link_name": "app", "form_link_name": "f", "job_id": "1"}
+    [problem] = coordinate_problems(CREATOR_BULK_INSERT, coordinates)
+    assert problem.startswith("account_owner_name must be a plain Zoho link name")
+    assert repr(name) in problem
+
+
+@pytest.mark.parametrize("name", ["jason18", "zylker-store", "Employee_Details", "john.doe", "_x", "A1-b_c.d"])
+def test_real_link_names_pass(name: str) -> None:
+    coordinates = {"account_owner_name": name, "app_link_name": name, "form_link_name": name, "job_id": "1"}
+    assert coordinate_problems(CREATOR_BULK_INSERT, coordinates) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "value"),
+    [
+        (ANALYTICS_IMPORT, "org_id", "555\r\nX-Injected: 1"),
+        (ANALYTICS_IMPORT, "org_id", "555\n"),
+        (ANALYTICS_IMPORT, "org_id", "55\x0052"),
+        (ANALYTICS_IMPORT, "org_id", "55\u00a0522"),
+        (CREATOR_BULK_INSERT, "environment", "stage\r\nX-Injected: 1"),
+    ],
+)
+def test_header_coordinates_refuse_control_characters(kind: JobKind, name: str, value: str) -> None:
+    coordinates = {"workspace_id": "1", "account_owner_name": "o", "app_link_name": "a", "form_link_name": "f"}
+    problems = coordinate_problems(kind, {**coordinates, "job_id": "1", name: value})
+    assert problems
+    assert problems[0].startswith(f"{name} is sent in the")
+    assert "printable ASCII" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{{ params.job_id }}", "job_id is still a template after rendering"),
+        ("{% raw %}1{% endraw %}", "job_id is still a template after rendering"),
+        ([1], "job_id must render to text or a whole number, got list"),
+        (1.5, "job_id must render to text or a whole number, got float"),
+        (True, "job_id must render to text or a whole number, got bool"),
+        ({"id": 1}, "job_id must render to text or a whole number, got dict"),
+    ],
+)
+def test_rendered_values_must_be_text_or_whole_numbers(value: Any, message: str) -> None:
+    assert coordinate_problems(CRM_BULK_WRITE, {"job_id": value}) == []  # at parse time: not known yet
+    [problem] = coordinate_problems(CRM_BULK_WRITE, {"job_id": value}, rendered=True)
+    assert problem.startswith(message)
 
 
 def test_urls_quote_each_coordinate() -> None:
@@ -189,6 +315,14 @@ def test_urls_quote_each_coordinate() -> None:
         {"account_owner_name": "jason 18", "app_link_name": "zylker-store", "form_link_name": "Emp", "job_id": "7"}
     )
     assert path == "/creator/v2.1/bulk/jason%2018/zylker-store/form/Emp/insert/7"
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_urls_never_hold_a_dot_segment_whoever_calls(name: str) -> None:
+    """The hooks take coordinates unchecked: the path itself refuses what quoting would leave as is."""
+    coordinates = {"account_owner_name": "o", "app_link_name": name, "form_link_name": "f", "job_id": "7"}
+    with pytest.raises(ValueError, match=re.escape("app_link_name must be a name, not '.' or '..'")):
+        CREATOR_BULK_INSERT.url_path(coordinates)
 
 
 def test_odd_numbers_in_counts_are_skipped_not_raised() -> None:

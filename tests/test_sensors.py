@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_zoho.compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+from airflow_provider_zoho.jobs import ANALYTICS_IMPORT, CRM_BULK_WRITE
 from airflow_provider_zoho.sensors import ZohoCreatorBulkInsertJobSensor, ZohoCRMBulkWriteJobSensor, ZohoJobSensor
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
 from tests.helpers import FINAL_STATES, JOB_COORDINATES, KINDS, SENSORS, run_sensor
@@ -141,7 +144,7 @@ def test_bad_arguments_fail_at_parse_time(kwargs: dict[str, Any], message: str) 
 
 
 def test_creator_names_with_a_slash_fail_at_parse_time() -> None:
-    with pytest.raises(ValueError, match="app_link_name must be a single link name"):
+    with pytest.raises(ValueError, match="app_link_name must be a plain Zoho link name"):
         ZohoCreatorBulkInsertJobSensor(
             task_id="wait", account_owner_name="o", app_link_name="a/b", form_link_name="f", job_id="1"
         )
@@ -158,6 +161,104 @@ def test_template_fields_are_the_job_coordinates() -> None:
     for sensor_class in SENSORS.values():
         kind = sensor_class.job_kind
         assert tuple(sensor_class.template_fields) == kind.coordinate_names
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_sensor_takes_its_coordinates_as_keyword_arguments(kind: str) -> None:
+    """The constructors as DAG authors and Airflow (default_args, partial/expand) see them."""
+    job_kind = SENSORS[kind].job_kind
+    parameters = inspect.signature(SENSORS[kind]).parameters
+    for name in job_kind.coordinate_names:
+        assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
+        required = name in job_kind.path_coordinates
+        assert (parameters[name].default is inspect.Parameter.empty) is required, name
+    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_missing_coordinate_is_a_type_error_naming_it(kind: str) -> None:
+    arguments = {"task_id": "wait", "job_id": "1", **JOB_COORDINATES[kind]}
+    for name in SENSORS[kind].job_kind.path_coordinates:
+        with pytest.raises(TypeError, match=f"missing keyword argument '{name}'"):
+            SENSORS[kind](**{key: value for key, value in arguments.items() if key != name})
+
+
+def test_an_unknown_coordinate_is_a_type_error_naming_it() -> None:
+    with pytest.raises(TypeError, match="workspace_id"):
+        ZohoCRMBulkWriteJobSensor(task_id="wait", job_id="1", workspace_id="2")
+
+
+def test_coordinates_come_from_default_args_and_map_over_expand() -> None:
+    from airflow.sdk import DAG
+
+    with DAG("coordinates", default_args={"account_owner_name": "jason18", "app_link_name": "zylker-store"}):
+        sensor = ZohoCreatorBulkInsertJobSensor(task_id="wait", form_link_name="Emp", job_id="1")
+        mapped = ZohoCRMBulkWriteJobSensor.partial(task_id="wait_many").expand(job_id=["1", "2"])
+    assert sensor.coordinates["account_owner_name"] == "jason18"
+    assert mapped.expand_input.value == {"job_id": ["1", "2"]}  # type: ignore[attr-defined]
+
+
+def test_a_sensor_subclass_is_its_kind_plus_a_docstring() -> None:
+    kind = replace(
+        ANALYTICS_IMPORT,
+        name="analytics_export",
+        path="/restapi/v2/bulk/workspaces/{workspace_id}/exportjobs/{job_id}",
+    )
+
+    class ExportSensor(ZohoJobSensor):
+        """Waits for an Analytics export job."""
+
+        job_kind = kind
+
+    assert ExportSensor.template_fields == ("workspace_id", "job_id", "org_id")
+    sensor = ExportSensor(task_id="wait", workspace_id=" 35130000001055707 ", job_id=4242)
+    assert sensor.coordinates == {"workspace_id": "35130000001055707", "job_id": "4242", "org_id": None}
+    with pytest.raises(ValueError, match="workspace_id must be Zoho's numeric id"):
+        ExportSensor(task_id="wait", workspace_id="sales", job_id="1")
+
+
+def test_a_subclass_with_its_own_constructor_still_passes_a_coordinates_mapping() -> None:
+    """The way sensors were written before their constructors were derived from the kind."""
+
+    class HandWritten(ZohoJobSensor):
+        job_kind = CRM_BULK_WRITE
+
+        def __init__(self, *, crm: dict[str, Any], **kwargs: Any) -> None:
+            super().__init__(coordinates=crm, **kwargs)
+
+    assert HandWritten(task_id="wait", crm={"job_id": 4242}).coordinates == {"job_id": "4242"}
+    with pytest.raises(TypeError, match=r"^wait \(HandWritten\): Zoho CRM bulk write job has no coordinate jobid"):
+        HandWritten(task_id="wait", crm={"job_id": "1", "jobid": "1"})
+    with pytest.raises(TypeError, match=r"^wait \(HandWritten\): missing keyword argument 'job_id'"):
+        HandWritten(task_id="wait", crm={})
+
+
+def test_a_job_kind_that_is_not_a_job_kind_fails_when_the_class_is_defined() -> None:
+    with pytest.raises(TypeError, match=r"BrokenSensor.job_kind must be a JobKind .*, got str 'crm_bulk_write'"):
+
+        class BrokenSensor(ZohoJobSensor):
+            job_kind = "crm_bulk_write"  # type: ignore[assignment]
+
+
+def test_explicit_template_fields_must_keep_every_coordinate() -> None:
+    with pytest.raises(TypeError, match=r"template_fields must include every coordinate of .*: job_id"):
+
+        class PartlyTemplated(ZohoCRMBulkWriteJobSensor):
+            job_kind = CRM_BULK_WRITE
+            template_fields = ("poll_interval",)
+
+
+def test_a_kind_the_triggerer_cannot_import_fails_when_a_deferrable_sensor_is_built() -> None:
+    """A kind defined in a function (or a DAG file) works in poke mode; deferring would strand the task."""
+    kind = replace(CRM_BULK_WRITE, name="crm_local")
+
+    class LocalSensor(ZohoJobSensor):
+        job_kind = kind
+
+    LocalSensor(task_id="poke", job_id="1")
+    LocalSensor(task_id="reschedule", job_id="1", mode="reschedule")
+    with pytest.raises(ValueError, match=r"^defer \(LocalSensor\): .*cannot be imported by the triggerer"):
+        LocalSensor(task_id="defer", job_id="1", deferrable=True)
 
 
 def test_bad_connection_fails_the_task_naming_the_field(

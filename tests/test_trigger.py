@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import time
 
 import pytest
@@ -118,3 +120,47 @@ async def test_missing_connection_is_an_error_event(zoho_conn: ZohoEmulator) -> 
 def test_trigger_rejects_intervals_that_would_busy_loop(argument: str, value: float) -> None:
     with pytest.raises(ValueError, match=f"{argument} must be a positive number of seconds"):
         ZohoJobTrigger(kind="crm_bulk_write", coordinates={"job_id": "1"}, end_time=time.time(), **{argument: value})
+
+
+def test_a_row_from_a_newer_version_runs_ignoring_the_arguments_it_does_not_know(
+    zoho_conn: ZohoEmulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A downgrade or a mixed fleet: a triggerer meets a row with keys a later release added."""
+    zoho_conn.add_job("crm_bulk_write", "77", ["IN PROGRESS", "COMPLETED"])
+    _, kwargs = make_trigger().serialize()
+    stored = json.loads(json.dumps({**kwargs, "max_polls": 9, "region_hint": "eu"}))
+    caplog.set_level(logging.WARNING)
+    trigger = ZohoJobTrigger(**stored)
+    event = asyncio.run(first_event(trigger))
+    assert event["status"] == "success"
+    assert zoho_conn.status_requests("77") == 2
+    out, err = capfd.readouterr()
+    warnings = [line for line in (caplog.text + out + err).splitlines() if "max_polls" in line]
+    assert len(set(warnings)) == 1  # said once (a line may reach both the log capture and stderr)
+    assert "region_hint" in warnings[0]
+    assert trigger.serialize() == ("airflow_provider_zoho.triggers.job.ZohoJobTrigger", kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("crm_bulk_read", "Unknown Zoho job kind 'crm_bulk_read'"),
+        ("airflow_provider_zoho.jobs:JobKind", "names a class, not a JobKind"),
+    ],
+)
+def test_a_bad_kind_fails_when_the_trigger_is_built(kind: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ZohoJobTrigger(kind=kind, coordinates={"job_id": "1"}, end_time=time.time())
+
+
+def test_the_trigger_checks_its_coordinates_too() -> None:
+    """Built by hand, not by a sensor: a '..' link name must not reach a URL here either."""
+    coordinates = {"account_owner_name": "..", "app_link_name": "a", "form_link_name": "f", "job_id": "1"}
+    with pytest.raises(ValueError, match="account_owner_name must be a plain Zoho link name"):
+        ZohoJobTrigger(kind="creator_bulk_insert", coordinates=coordinates, end_time=time.time())
+
+
+def test_description_and_repr_name_the_job_by_its_id_coordinate() -> None:
+    trigger = make_trigger("4242")
+    assert trigger.description == "Zoho CRM bulk write job 4242"
+    assert repr(trigger) == "ZohoJobTrigger(kind='crm_bulk_write', job_id='4242', zoho_conn_id='zoho_default')"

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from airflow_provider_zoho.jobs import ANALYTICS_IMPORT
 from airflow_provider_zoho.sensors.job import ZohoJobSensor
 
@@ -19,7 +16,3 @@ class ZohoAnalyticsImportJobSensor(ZohoJobSensor):
     """
 
     job_kind = ANALYTICS_IMPORT
-    template_fields: Sequence[str] = ("workspace_id", "job_id", "org_id")
-
-    def __init__(self, *, workspace_id: str, job_id: str, org_id: str | None = None, **kwargs: Any) -> None:
-        super().__init__(coordinates={"workspace_id": workspace_id, "job_id": job_id, "org_id": org_id}, **kwargs)

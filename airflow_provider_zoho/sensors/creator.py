@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from airflow_provider_zoho.jobs import CREATOR_BULK_INSERT
 from airflow_provider_zoho.sensors.job import ZohoJobSensor
 
@@ -20,25 +17,3 @@ class ZohoCreatorBulkInsertJobSensor(ZohoJobSensor):
     """
 
     job_kind = CREATOR_BULK_INSERT
-    template_fields: Sequence[str] = ("account_owner_name", "app_link_name", "form_link_name", "job_id", "environment")
-
-    def __init__(
-        self,
-        *,
-        account_owner_name: str,
-        app_link_name: str,
-        form_link_name: str,
-        job_id: str,
-        environment: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            coordinates={
-                "account_owner_name": account_owner_name,
-                "app_link_name": app_link_name,
-                "form_link_name": form_link_name,
-                "job_id": job_id,
-                "environment": environment,
-            },
-            **kwargs,
-        )

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from airflow_provider_zoho.jobs import CRM_BULK_WRITE
 from airflow_provider_zoho.sensors.job import ZohoJobSensor
 
@@ -14,7 +11,3 @@ class ZohoCRMBulkWriteJobSensor(ZohoJobSensor):
     """
 
     job_kind = CRM_BULK_WRITE
-    template_fields: Sequence[str] = ("job_id",)
-
-    def __init__(self, *, job_id: str, **kwargs: Any) -> None:
-        super().__init__(coordinates={"job_id": job_id}, **kwargs)

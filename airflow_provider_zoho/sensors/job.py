@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar, NoReturn
@@ -24,7 +25,16 @@ from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
 from airflow_provider_zoho.events import EventStatus, JobEvent
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
 from airflow_provider_zoho.hooks.zoho import ZohoHook
-from airflow_provider_zoho.jobs import JobKind, JobStatus, Phase, check_positive_seconds, coordinate_problems
+from airflow_provider_zoho.jobs import (
+    JOB_KINDS,
+    JobKind,
+    JobStatus,
+    Phase,
+    check_positive_seconds,
+    coordinate_problems,
+    get_job_kind,
+    importable_elsewhere,
+)
 from airflow_provider_zoho.triggers.job import ZohoJobTrigger
 
 # How long past its own deadline a deferred sensor waits for its trigger before Airflow times it out.
@@ -34,7 +44,8 @@ DEFERRAL_GRACE_SECONDS = 300.0
 class ZohoJobSensor(BaseSensorOperator):
     """Waits for one Zoho bulk job to finish and returns its summary (so it lands in XCom).
 
-    Subclasses only name their ``job_kind`` and pass their coordinates; everything else is shared.
+    A subclass is its ``job_kind`` and a docstring: each coordinate of the kind becomes a keyword argument
+    (required for path coordinates, optional for header ones) and a templated field.
 
     :param zoho_conn_id: the ``zoho`` connection to use.
     :param poll_interval: seconds between polls in the triggerer (deferrable mode); ``poke_interval``
@@ -49,6 +60,8 @@ class ZohoJobSensor(BaseSensorOperator):
         failure rather than ``AirflowSensorTimeout``, ``execute_complete`` overrides do not run, the outcome
         is logged in the trigger's log, and Airflow listeners are not told. Off by default; ignored in poke
         and reschedule mode.
+    :param coordinates: the job's coordinates as one mapping, for a subclass that writes its own
+        ``__init__``; leave it out to pass them as keyword arguments.
 
     A job in a failure state and every Zoho error no retry can change (wrong scope, unknown job, revoked
     refresh token...) fail the task at once with Zoho's code and message, without retries. Throttling,
@@ -57,18 +70,55 @@ class ZohoJobSensor(BaseSensorOperator):
     """
 
     job_kind: ClassVar[JobKind]
+    # How the trigger names job_kind in the database: a built-in kind's name, else the attribute itself.
+    job_kind_reference: ClassVar[str]
     ui_color = "#f0e4e4"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Derive what a subclass that sets ``job_kind`` would otherwise repeat: fields and constructor."""
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("job_kind")
+        if kind is None:
+            return
+        if not isinstance(kind, JobKind):
+            raise TypeError(
+                f"{cls.__qualname__}.job_kind must be a JobKind (airflow_provider_zoho.jobs.JobKind), "
+                f"got {type(kind).__name__} {kind!r}"
+            )
+        builtin = JOB_KINDS.get(kind.name) is kind
+        cls.job_kind_reference = kind.name if builtin else f"{cls.__module__}:{cls.__qualname__}.job_kind"
+        if "template_fields" not in cls.__dict__:
+            cls.template_fields = kind.coordinate_names
+        elif missing := [name for name in kind.coordinate_names if name not in cls.template_fields]:
+            raise TypeError(
+                f"{cls.__qualname__}.template_fields must include every coordinate of {kind.label}: "
+                + ", ".join(missing)
+            )
+        if "__init__" not in cls.__dict__:
+            cls.__init__ = _coordinate_constructor(cls, kind)  # type: ignore[method-assign]
 
     def __init__(
         self,
         *,
-        coordinates: Mapping[str, Any],
+        coordinates: Mapping[str, Any] | None = None,
         zoho_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 30.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         end_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
+        kind = getattr(self, "job_kind", None)
+        if kind is None:
+            raise TypeError(f"{type(self).__name__} has no job_kind: subclass ZohoJobSensor with one")
+        if coordinates is None:
+            coordinates = {name: kwargs.pop(name) for name in kind.coordinate_names if name in kwargs}
+        where = f"{kwargs.get('task_id')} ({type(self).__name__})"
+        if unknown := [name for name in coordinates if name not in kind.coordinate_names]:
+            raise TypeError(
+                f"{where}: {kind.label} has no coordinate {', '.join(unknown)}; it takes {', '.join(kind.coordinate_names)}"
+            )
+        if missing := [name for name in kind.path_coordinates if name not in coordinates]:
+            raise TypeError(f"{where}: missing keyword argument {', '.join(repr(name) for name in missing)}")
         super().__init__(**kwargs)
         if end_from_trigger and not SUPPORTS_END_FROM_TRIGGER:
             raise ValueError(
@@ -76,25 +126,43 @@ class ZohoJobSensor(BaseSensorOperator):
                 "task; remove it to resume the task on a worker instead."
             )
         check_positive_seconds(f"{self.task_id}: poll_interval", poll_interval)
-        for name, value in coordinates.items():
-            setattr(self, name, value)
+        # Template fields must be attributes: Airflow renders them in place.
+        for name in kind.coordinate_names:
+            setattr(self, name, coordinates.get(name))
         self.zoho_conn_id = zoho_conn_id
         self.poll_interval = poll_interval
         self.deferrable = deferrable
         # Read by Airflow too: it warns at parse time that listeners are not told about such tasks.
         self.end_from_trigger = bool(end_from_trigger)
         self._raise_for_bad_coordinates(ValueError)
+        if deferrable:
+            self._check_the_triggerer_can_find_the_kind()
+
+    def _raw_coordinates(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.job_kind.coordinate_names}
 
     @property
     def coordinates(self) -> dict[str, str | None]:
-        names = self.job_kind.coordinate_names
-        return {name: None if (value := getattr(self, name)) is None else str(value).strip() for name in names}
+        return {name: None if value is None else str(value).strip() for name, value in self._raw_coordinates().items()}
 
-    def _raise_for_bad_coordinates(self, error_class: type[Exception]) -> None:
-        raw = {name: getattr(self, name) for name in self.job_kind.coordinate_names}
-        problems = coordinate_problems(self.job_kind, raw)
+    def _raise_for_bad_coordinates(self, error_class: type[Exception], *, rendered: bool = False) -> None:
+        problems = coordinate_problems(self.job_kind, self._raw_coordinates(), rendered=rendered)
         if problems:
             raise error_class(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
+
+    def _check_the_triggerer_can_find_the_kind(self) -> None:
+        """A deferred task whose trigger cannot load its kind would fail in the triggerer: say so now."""
+        reference = self.job_kind_reference
+        module = reference.partition(":")[0]
+        if ":" in reference and ("<locals>" in reference or not importable_elsewhere(module)):
+            raise ValueError(
+                f"{self.task_id} ({type(self).__name__}): deferrable mode needs the job kind {reference!r}, but "
+                f"module {module!r} cannot be imported by the triggerer (a DAG file or a function is not a "
+                "module): define the kind and its sensor in a module on the PYTHONPATH, such as a package or "
+                "plugins/, or use poke or reschedule mode."
+            )
+        if get_job_kind(reference) is not self.job_kind:
+            raise ValueError(f"{self.task_id} ({type(self).__name__}): {reference!r} is not this sensor's job_kind.")
 
     @cached_property
     def hook(self) -> ZohoHook:
@@ -104,7 +172,7 @@ class ZohoJobSensor(BaseSensorOperator):
         # The deadline counts from now, not from after the first poll below, which can itself be slow.
         started = time.time()
         # Templates are rendered now: a bad value can no longer be skipped over, and no retry would fix it.
-        self._raise_for_bad_coordinates(AirflowFailException)
+        self._raise_for_bad_coordinates(AirflowFailException, rendered=True)
         if not self.deferrable:
             return super().execute(context)
         try:
@@ -116,7 +184,7 @@ class ZohoJobSensor(BaseSensorOperator):
         end_time = started + float(self.timeout)
         self.defer(
             trigger=ZohoJobTrigger(
-                kind=self.job_kind.name,
+                kind=self.job_kind_reference,
                 coordinates=self.coordinates,
                 end_time=end_time,
                 zoho_conn_id=self.zoho_conn_id,
@@ -135,7 +203,8 @@ class ZohoJobSensor(BaseSensorOperator):
         try:
             job = self.hook.get_job_status(self.job_kind, self.coordinates)
         except ZohoTransientError as error:
-            self.log.warning("%s %s: %s; poking again", self.job_kind.label, self.coordinates["job_id"], error)
+            job_id = self.job_kind.job_id_of(self.coordinates)
+            self.log.warning("%s %s: %s; poking again", self.job_kind.label, job_id, error)
             return False
         except (ZohoError, ZohoConnectionError) as error:
             # Logged here: with soft_fail, Airflow replaces the exception's message when it skips the task.
@@ -174,3 +243,32 @@ class ZohoJobSensor(BaseSensorOperator):
             flag = "soft_fail" if self.soft_fail else "never_fail"
             raise AirflowSkipException(f"Skipping due to {flag}: {message}") from cause
         raise AirflowFailException(message) from cause
+
+
+def _coordinate_constructor(owner: type[ZohoJobSensor], kind: JobKind) -> Callable[..., None]:
+    """An ``__init__`` whose signature names the kind's coordinates, for a subclass that only sets its kind.
+
+    Airflow reads that signature: to fill arguments from ``default_args``, to name a missing one, and to
+    accept ``partial(...).expand(job_id=[...])``. The body only passes everything on; the base class
+    takes the coordinates out of the keyword arguments.
+    """
+
+    def __init__(self: ZohoJobSensor, **kwargs: Any) -> None:
+        super(owner, self).__init__(**kwargs)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(inspect.Parameter(name, keyword, annotation="str") for name in kind.path_coordinates),
+            *(
+                inspect.Parameter(name, keyword, default=None, annotation="str | None")
+                for name in kind.optional_coordinates
+            ),
+            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD, annotation="Any"),
+        ],
+        return_annotation="None",
+    )
+    __init__.__qualname__ = f"{owner.__qualname__}.__init__"
+    __init__.__module__ = owner.__module__
+    return __init__

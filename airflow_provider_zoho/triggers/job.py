@@ -23,7 +23,7 @@ from airflow_provider_zoho.events import EventStatus, JobEvent, error_event, fin
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
 from airflow_provider_zoho.hooks.exchange import network_error
 from airflow_provider_zoho.hooks.zoho_async import ZohoAsyncHook
-from airflow_provider_zoho.jobs import JobStatus, Phase, check_positive_seconds, get_job_kind
+from airflow_provider_zoho.jobs import JobStatus, Phase, check_positive_seconds, coordinate_problems, get_job_kind
 
 # Each wait is stretched or shrunk by up to this fraction, so that triggers deferred together (a mapped
 # sensor, a backfill) spread their polls instead of hitting Zoho in lockstep.
@@ -44,6 +44,11 @@ class ZohoJobTrigger(BaseTrigger):
     pushes the job summary as the ``return_value`` XCom (unless ``do_xcom_push`` is off), anything else
     fails the task, or skips it with ``soft_fail``. Those three fields are serialized only when
     ``end_from_trigger`` is set, so the stored form of a default trigger is unchanged.
+
+    ``kind`` is a built-in kind's name or ``"module:attribute"`` naming any importable ``JobKind``; it is
+    stored as given. Arguments this version does not know (a row a newer version wrote, read after a
+    downgrade or by an older triggerer of a mixed fleet) are ignored with a warning rather than stranding
+    the deferred task.
     """
 
     def __init__(
@@ -58,30 +63,41 @@ class ZohoJobTrigger(BaseTrigger):
         end_from_trigger: bool = False,
         soft_fail: bool = False,
         do_xcom_push: bool = True,
+        **unknown: Any,
     ) -> None:
         super().__init__()
+        if unknown:
+            self.log.warning(
+                "Ignoring trigger arguments this version of airflow-provider-zoho does not know: %s "
+                "(written by a newer version?)",
+                ", ".join(sorted(unknown)),
+            )
         if end_from_trigger and not SUPPORTS_END_FROM_TRIGGER:
             raise ValueError("end_from_trigger=True needs an Airflow whose triggers can end tasks (2.10 or later)")
         self.kind = get_job_kind(kind)
+        self._kind_reference = kind
         self.coordinates = dict(coordinates)
+        # The sensor checked them; a trigger built by hand must not send a '..' link name either.
+        if problems := coordinate_problems(self.kind, self.coordinates, rendered=True):
+            raise ValueError(f"{self.kind.label}: " + "; ".join(problems))
         self.end_time = float(end_time)
         self.zoho_conn_id = zoho_conn_id
         self.poll_interval = check_positive_seconds("poll_interval", poll_interval)
         self.max_backoff = check_positive_seconds("max_backoff", max_backoff)
-        self._job_id = str(self.coordinates.get("job_id"))
+        self._job_id = self.kind.job_id_of(self.coordinates)
         self.end_from_trigger = bool(end_from_trigger)
         self.soft_fail = bool(soft_fail)
         self.do_xcom_push = bool(do_xcom_push)
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(kind={self.kind.name!r}, job_id={self.coordinates.get('job_id')!r}, "
+            f"{type(self).__name__}(kind={self.kind.name!r}, job_id={self._job_id!r}, "
             f"zoho_conn_id={self.zoho_conn_id!r})"
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         kwargs: dict[str, Any] = {
-            "kind": self.kind.name,
+            "kind": self._kind_reference,
             "coordinates": self.coordinates,
             "end_time": self.end_time,
             "zoho_conn_id": self.zoho_conn_id,
@@ -94,7 +110,7 @@ class ZohoJobTrigger(BaseTrigger):
 
     @property
     def description(self) -> str:
-        return f"{self.kind.label} {self.coordinates.get('job_id')}"
+        return f"{self.kind.label} {self._job_id}"
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         event = await self.wait_for_job(ZohoAsyncHook(self.zoho_conn_id))
