@@ -1013,6 +1013,13 @@ def test_hostile_faults_only_where_they_make_sense() -> None:
             emu.add_job("crm_bulk_write", "j", [Fault(accounts_only)])
     with pytest.raises(ValueError, match="not an accounts fault"):
         emu.script_accounts([Fault("huge_count")])
+    with pytest.raises(ValueError, match="integers"):  # an echoed error's code is checked like an error's
+        emu.add_job(
+            "creator_bulk_insert",
+            "j",
+            [Fault("echo", status=500, code="X")],
+            **FACTS["creator_bulk_insert"].coordinates,
+        )
     assert HOSTILE_FAULT_KINDS <= JOB_FAULT_KINDS | ACCOUNT_FAULT_KINDS
     assert HOSTILE_FAULT_KINDS - {"odd_expiry", "bad_token"} <= JOB_FAULT_KINDS
     assert HOSTILE_FAULT_KINDS - {"huge_count"} <= ACCOUNT_FAULT_KINDS

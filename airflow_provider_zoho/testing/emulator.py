@@ -728,6 +728,8 @@ class ZohoEmulator:
         finally:
             with contextlib.suppress(Exception):
                 loop.run_until_complete(loop.shutdown_asyncgens())
+                # A gzip bomb being compressed in the default executor: finish it, leave no thread behind.
+                loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
     async def _serve(self) -> None:
@@ -956,8 +958,7 @@ def _as_step(product: EmulatedProduct, step: Step | int | Mapping[str, Any]) -> 
     fault = _as_fault(step)
     if fault.kind not in JOB_FAULT_KINDS:
         raise ValueError(f"{fault.kind!r} is not a job fault; expected one of {sorted(JOB_FAULT_KINDS)}")
-    if fault.kind == "error":
-        assert fault.code is not None
+    if fault.code is not None and fault.kind in ("error", "echo"):
         fault = dataclasses.replace(fault, code=product.coerce_code(fault.code))
     return fault
 

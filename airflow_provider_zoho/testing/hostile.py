@@ -161,7 +161,7 @@ def echo_error(product: EmulatedProduct, fault: Fault, headers: Mapping[str, str
     assert fault.status is not None
     code = fault.code if fault.code is not None else product.server_error_code
     message = f"Error processing request with headers {json.dumps(dict(headers))}"
-    return product.error(product.coerce_code(code), fault.status, message=message)
+    return product.error(code, fault.status, message=message)
 
 
 def _mark_counts(node: Any, count_keys: frozenset[str]) -> tuple[Any, int]:
