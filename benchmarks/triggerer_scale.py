@@ -46,39 +46,16 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_zoho.testing import ClientCredentials, airflow_connection_json
+from airflow_provider_zoho.testing.kinds import KIND_FACTS
 
 REPO = Path(__file__).resolve().parents[1]
 # Airflow reads its home when first imported; keep the benchmark's inside the repo (as the tests do).
 os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".airflow"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-KINDS: tuple[str, ...] = ("analytics_import", "crm_bulk_write", "bigin_bulk_write", "creator_bulk_insert")
-# Job coordinates per kind, as both the trigger and the emulator name them (``job_id`` is added per job).
-COORDINATES: Mapping[str, Mapping[str, str | None]] = {
-    "analytics_import": {"workspace_id": "35130000001055707", "org_id": "55522777"},
-    "crm_bulk_write": {},
-    "bigin_bulk_write": {},
-    "creator_bulk_insert": {
-        "account_owner_name": "jason18",
-        "app_link_name": "zylker-store",
-        "form_link_name": "Emp",
-        "environment": None,
-    },
-}
-# kind -> (a pending state, the succeeded state), as each product spells them.
-STATES: Mapping[str, tuple[str, str]] = {
-    "analytics_import": ("1002", "1004"),
-    "crm_bulk_write": ("IN PROGRESS", "COMPLETED"),
-    "bigin_bulk_write": ("IN PROGRESS", "COMPLETED"),
-    "creator_bulk_insert": ("In-progress", "Completed"),
-}
-# A documented "not found" code per kind: what the HTTP variant's jobs answer (as 404) while pending.
-NOT_FOUND_CODES: Mapping[str, str | int] = {
-    "analytics_import": 7103,
-    "crm_bulk_write": "RESOURCE_NOT_FOUND",
-    "bigin_bulk_write": "RESOURCE_NOT_FOUND",
-    "creator_bulk_insert": 1000,
-}
+# Kinds, sample coordinates, states to script and a "not found" code per kind come from the per-kind
+# test facts (airflow_provider_zoho/testing/kinds.py), shared with the test suite.
+KINDS: tuple[str, ...] = tuple(KIND_FACTS)
 ZOHO = "zoho"
 HTTP = "http"
 ZOHO_TRIGGER = "airflow_provider_zoho.triggers.job.ZohoJobTrigger"
@@ -128,7 +105,7 @@ def plan_jobs(workload: Workload, variant: str) -> list[PlannedJob]:
     for number in range(workload.triggers):
         kind = KINDS[number % len(KINDS)]
         job_id = str(base + number)
-        coordinates = {**COORDINATES[kind], "job_id": job_id}
+        coordinates = {**KIND_FACTS[kind].all_coordinates, "job_id": job_id}
         jobs.append(PlannedJob(kind, job_id, (number // len(KINDS)) % workload.connections, coordinates))
     return jobs
 
@@ -137,11 +114,12 @@ def job_definitions(jobs: Sequence[PlannedJob], workload: Workload, variant: str
     """The emulator's JSON job definitions (``ZohoEmulator.add_jobs`` / ``POST /__emulator__/jobs``)."""
     definitions = []
     for job in jobs:
-        pending, done = STATES[job.kind]
+        facts = KIND_FACTS[job.kind]
+        pending, done = facts.pending, facts.succeeded
         if variant == ZOHO:
             waiting: list[Any] = [pending] * (workload.polls - 1)
         else:
-            waiting = [{"fault": "error", "code": NOT_FOUND_CODES[job.kind], "status": 404}] * (workload.polls - 1)
+            waiting = [{"fault": "error", "code": facts.not_found_code, "status": 404}] * (workload.polls - 1)
         coordinates = {name: value for name, value in job.coordinates.items() if name != "job_id"}
         definitions.append({"kind": job.kind, "job_id": job.job_id, "script": [*waiting, done], **coordinates})
     return definitions

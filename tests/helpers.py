@@ -12,34 +12,17 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_zoho.compat import BaseTrigger
 from airflow_provider_zoho.hooks.zoho_async import close_shared_session
-from airflow_provider_zoho.sensors import (
-    ZohoAnalyticsImportJobSensor,
-    ZohoBiginBulkWriteJobSensor,
-    ZohoCreatorBulkInsertJobSensor,
-    ZohoCRMBulkWriteJobSensor,
-    ZohoJobSensor,
-)
+from airflow_provider_zoho.sensors import ZohoJobSensor
+from airflow_provider_zoho.testing.kinds import KIND_FACTS
 
-SENSORS: dict[str, type[ZohoJobSensor]] = {
-    "analytics_import": ZohoAnalyticsImportJobSensor,
-    "crm_bulk_write": ZohoCRMBulkWriteJobSensor,
-    "bigin_bulk_write": ZohoBiginBulkWriteJobSensor,
-    "creator_bulk_insert": ZohoCreatorBulkInsertJobSensor,
-}
-KINDS = sorted(SENSORS)
-MODES = pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
-JOB_COORDINATES: dict[str, dict[str, str]] = {
-    "analytics_import": {"workspace_id": "35130000001055707", "org_id": "55522777"},
-    "crm_bulk_write": {},
-    "bigin_bulk_write": {},
-    "creator_bulk_insert": {"account_owner_name": "jason18", "app_link_name": "zylker-store", "form_link_name": "Emp"},
-}
+# Views of the per-kind test facts (airflow_provider_zoho/testing/kinds.py), in the shapes tests use.
+KINDS = sorted(KIND_FACTS)
+SENSORS: dict[str, type[ZohoJobSensor]] = {kind: import_string(facts.sensor) for kind, facts in KIND_FACTS.items()}
+JOB_COORDINATES: dict[str, dict[str, str]] = {kind: dict(facts.coordinates) for kind, facts in KIND_FACTS.items()}
 FINAL_STATES: dict[str, tuple[str, str]] = {  # kind -> (pending state, succeeded state)
-    "analytics_import": ("1002", "1004"),
-    "crm_bulk_write": ("IN PROGRESS", "COMPLETED"),
-    "bigin_bulk_write": ("IN PROGRESS", "COMPLETED"),
-    "creator_bulk_insert": ("In-progress", "Completed"),
+    kind: (facts.pending, facts.succeeded) for kind, facts in KIND_FACTS.items()
 }
+MODES = pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
 
 
 def rebuild(trigger: BaseTrigger) -> BaseTrigger:

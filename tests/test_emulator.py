@@ -33,8 +33,9 @@ import aiohttp
 import pytest
 import requests
 
-from airflow_provider_zoho.testing import HOSTILE_FAULT_KINDS, JOB_KINDS, Fault, ZohoEmulator
+from airflow_provider_zoho.testing import HOSTILE_FAULT_KINDS, Fault, ZohoEmulator
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, JOB_FAULT_KINDS
+from airflow_provider_zoho.testing.kinds import KIND_FACTS, at
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CLIENT = ZohoEmulator.DEFAULT_CLIENT
@@ -86,37 +87,13 @@ def new_token(emu: ZohoEmulator) -> str:
     return token
 
 
-COORDS: dict[str, dict[str, Any]] = {
-    "analytics_import": {"workspace_id": "35130000001055707", "org_id": "55522777"},
-    "crm_bulk_write": {},
-    "bigin_bulk_write": {},
-    "creator_bulk_insert": {
-        "account_owner_name": "jason18",
-        "app_link_name": "zylker-store",
-        "form_link_name": "Employee_Details",
-    },
-}
-# (in-progress state, success state) as each product spells them
-STATES = {
-    "analytics_import": ("1002", "1004"),
-    "crm_bulk_write": ("IN PROGRESS", "COMPLETED"),
-    "bigin_bulk_write": ("IN PROGRESS", "COMPLETED"),
-    "creator_bulk_insert": ("In-progress", "Completed"),
-}
+# Per-kind facts (coordinates, states, paths, codes) are written from ZOHO_API.md in testing/kinds.py,
+# independently of the emulator's product table.
+FACTS = KIND_FACTS
 
 
 def status_url(emu: ZohoEmulator, kind: str, job_id: str, coords: dict[str, str] | None = None) -> str:
-    c = COORDS[kind] if coords is None else coords
-    path = {
-        "analytics_import": lambda: f"/restapi/v2/bulk/workspaces/{c['workspace_id']}/importjobs/{job_id}",
-        "crm_bulk_write": lambda: f"/crm/bulk/v8/write/{job_id}",
-        "bigin_bulk_write": lambda: f"/bigin/bulk/v2/write/{job_id}",
-        "creator_bulk_insert": lambda: (
-            f"/creator/v2.1/bulk/{c['account_owner_name']}/{c['app_link_name']}"
-            f"/form/{c['form_link_name']}/insert/{job_id}"
-        ),
-    }[kind]()
-    return emu.base_url + path
+    return emu.base_url + FACTS[kind].status_path(job_id, coords)
 
 
 def poll(
@@ -129,50 +106,25 @@ def poll(
     extra_headers: dict[str, str] | None = None,
 ) -> Reply:
     headers = {} if token is None else {"Authorization": f"Zoho-oauthtoken {token}"}
-    if kind == "analytics_import":
-        headers["ZANALYTICS-ORGID"] = (COORDS[kind] if coords is None else coords)["org_id"]
+    headers.update(FACTS[kind].request_headers(coords))
     headers.update(extra_headers or {})
     return http("GET", status_url(emu, kind, job_id, coords), headers=headers)
 
 
 def state_of(kind: str, body: dict[str, Any]) -> str:
-    if kind == "analytics_import":
-        code: str = body["data"]["jobCode"]
-        return code
-    if kind == "creator_bulk_insert":
-        api_status: str = body["data"]["api_status"]
-        return api_status
-    status: str = body["status"]
-    return status
+    state: str = FACTS[kind].state_of(body)
+    return state
 
 
 def add(emu: ZohoEmulator, kind: str, job_id: str, script: list[Any], **kwargs: Any) -> None:
-    emu.add_job(kind, job_id, script, **COORDS[kind], **kwargs)
+    emu.add_job(kind, job_id, script, **FACTS[kind].coordinates, **kwargs)
 
 
 def error_code_of(kind: str, body: dict[str, Any]) -> Any:
-    return body["data"]["errorCode"] if kind == "analytics_import" else body["code"]
+    return FACTS[kind].error_code_of(body)
 
 
-INVALID_TOKEN = {
-    "analytics_import": (401, 8535),
-    "crm_bulk_write": (401, "INVALID_TOKEN"),
-    "bigin_bulk_write": (401, "INVALID_TOKEN"),
-    "creator_bulk_insert": (401, 1030),
-}
-RATE_LIMIT_CODE = {
-    "analytics_import": 6045,
-    "crm_bulk_write": "TOO_MANY_REQUESTS",
-    "bigin_bulk_write": "TOO_MANY_REQUESTS",
-    "creator_bulk_insert": 2955,
-}
-SERVER_ERROR_CODE = {
-    "analytics_import": 7005,
-    "crm_bulk_write": "INTERNAL_ERROR",
-    "bigin_bulk_write": "INTERNAL_ERROR",
-    "creator_bulk_insert": 2945,
-}
-all_kinds = pytest.mark.parametrize("kind", JOB_KINDS)
+all_kinds = pytest.mark.parametrize("kind", list(KIND_FACTS))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -247,11 +199,11 @@ def test_access_token_expires_after_ttl() -> None:
 def test_revoked_missing_and_malformed_tokens_get_the_kinds_invalid_token_error(
     zoho_emulator: ZohoEmulator, kind: str
 ) -> None:
-    add(zoho_emulator, kind, "j1", [STATES[kind][0], STATES[kind][1]])
+    add(zoho_emulator, kind, "j1", [FACTS[kind].pending, FACTS[kind].succeeded])
     token = new_token(zoho_emulator)
     assert poll(zoho_emulator, kind, "j1", token).status == 200
     zoho_emulator.revoke_tokens()
-    status, code = INVALID_TOKEN[kind]
+    status, code = FACTS[kind].invalid_token
     for reply in (
         poll(zoho_emulator, kind, "j1", token),
         poll(zoho_emulator, kind, "j1", None),
@@ -260,13 +212,13 @@ def test_revoked_missing_and_malformed_tokens_get_the_kinds_invalid_token_error(
         assert reply.status == status
         assert error_code_of(kind, reply.json()) == code
     # Rejected polls do not consume script steps.
-    assert state_of(kind, poll(zoho_emulator, kind, "j1", new_token(zoho_emulator)).json()) == STATES[kind][1]
+    assert state_of(kind, poll(zoho_emulator, kind, "j1", new_token(zoho_emulator)).json()) == FACTS[kind].succeeded
 
 
 def test_invalid_token_bodies_are_exact(zoho_emulator: ZohoEmulator) -> None:
-    for kind in JOB_KINDS:
-        add(zoho_emulator, kind, "j", ["COMPLETED" if "write" in kind else STATES[kind][1]])
-    bodies = {kind: poll(zoho_emulator, kind, "j", "nope").json() for kind in JOB_KINDS}
+    for kind in FACTS:
+        add(zoho_emulator, kind, "j", [FACTS[kind].succeeded])
+    bodies = {kind: poll(zoho_emulator, kind, "j", "nope").json() for kind in FACTS}
     assert bodies["crm_bulk_write"] == {
         "code": "INVALID_TOKEN",
         "details": {},
@@ -358,10 +310,10 @@ def test_analytics_failed_job_and_request_errors(zoho_emulator: ZohoEmulator) ->
     assert missing_org.json()["summary"] == "ORGID_NOT_PRESENT_IN_THE_HEADER"
     assert missing_org.json()["data"]["errorCode"] == 8083
 
-    wrong_ws = poll(zoho_emulator, kind, "bad", token, coords={**COORDS[kind], "workspace_id": "999"})
+    wrong_ws = poll(zoho_emulator, kind, "bad", token, coords={**FACTS[kind].coordinates, "workspace_id": "999"})
     assert (wrong_ws.status, wrong_ws.json()["data"]["errorCode"]) == (404, 7103)
 
-    wrong_org = poll(zoho_emulator, kind, "bad", token, coords={**COORDS[kind], "org_id": "1"})
+    wrong_org = poll(zoho_emulator, kind, "bad", token, coords={**FACTS[kind].coordinates, "org_id": "1"})
     assert wrong_org.status >= 400
     assert wrong_org.json()["status"] == "failure"
 
@@ -425,7 +377,7 @@ def test_creator_lifecycle_environment_and_path_errors(zoho_emulator: ZohoEmulat
     kind = "creator_bulk_insert"
     add(zoho_emulator, kind, "3888833000000114027", ["Ready-to-upload", "In-progress", "Completed"])
     zoho_emulator.add_job(
-        kind, "dev-job", ["Failed"], counts={"failed_records": 3}, environment="development", **COORDS[kind]
+        kind, "dev-job", ["Failed"], counts={"failed_records": 3}, environment="development", **FACTS[kind].coordinates
     )
     token = new_token(zoho_emulator)
     bodies = [poll(zoho_emulator, kind, "3888833000000114027", token).json() for _ in range(3)]
@@ -445,9 +397,13 @@ def test_creator_lifecycle_environment_and_path_errors(zoho_emulator: ZohoEmulat
     assert with_env.json()["data"]["api_status"] == "Failed"
     assert with_env.json()["data"]["record_details"]["failed_records"] == 3
 
-    wrong_owner = poll(zoho_emulator, kind, "dev-job", token, coords={**COORDS[kind], "account_owner_name": "x"})
+    wrong_owner = poll(
+        zoho_emulator, kind, "dev-job", token, coords={**FACTS[kind].coordinates, "account_owner_name": "x"}
+    )
     assert (wrong_owner.status, wrong_owner.json()["code"]) == (404, 1040)
-    wrong_form = poll(zoho_emulator, kind, "3888833000000114027", token, coords={**COORDS[kind], "form_link_name": "F"})
+    wrong_form = poll(
+        zoho_emulator, kind, "3888833000000114027", token, coords={**FACTS[kind].coordinates, "form_link_name": "F"}
+    )
     assert (wrong_form.status, wrong_form.json()["code"]) == (404, 1000)
     unknown = poll(zoho_emulator, kind, "nope", token)
     assert (unknown.status, unknown.json()["code"]) == (404, 1000)
@@ -458,12 +414,12 @@ def test_creator_lifecycle_environment_and_path_errors(zoho_emulator: ZohoEmulat
 # ---------------------------------------------------------------------------------------------------------
 @all_kinds
 def test_fault_rate_limited(zoho_emulator: ZohoEmulator, kind: str) -> None:
-    done = STATES[kind][1]
+    done = FACTS[kind].succeeded
     add(zoho_emulator, kind, "j", [Fault("rate_limited", retry_after=2), Fault("rate_limited"), done])
     token = new_token(zoho_emulator)
     first = poll(zoho_emulator, kind, "j", token)
     assert (first.status, first.headers["Retry-After"]) == (429, "2")
-    assert error_code_of(kind, first.json()) == RATE_LIMIT_CODE[kind]
+    assert error_code_of(kind, first.json()) == FACTS[kind].rate_limit_code
     second = poll(zoho_emulator, kind, "j", token)
     assert second.status == 429
     assert "Retry-After" not in second.headers
@@ -473,12 +429,15 @@ def test_fault_rate_limited(zoho_emulator: ZohoEmulator, kind: str) -> None:
 @all_kinds
 def test_fault_server_error_json_and_html(zoho_emulator: ZohoEmulator, kind: str) -> None:
     add(
-        zoho_emulator, kind, "j", [Fault("server_error", status=502), Fault("server_error", html=True), STATES[kind][1]]
+        zoho_emulator,
+        kind,
+        "j",
+        [Fault("server_error", status=502), Fault("server_error", html=True), FACTS[kind].succeeded],
     )
     token = new_token(zoho_emulator)
     as_json = poll(zoho_emulator, kind, "j", token)
     assert as_json.status == 502
-    assert error_code_of(kind, as_json.json()) == SERVER_ERROR_CODE[kind]
+    assert error_code_of(kind, as_json.json()) == FACTS[kind].server_error_code
     as_html = poll(zoho_emulator, kind, "j", token)
     assert as_html.status == 500
     assert as_html.headers.get_content_type() == "text/html"
@@ -487,11 +446,11 @@ def test_fault_server_error_json_and_html(zoho_emulator: ZohoEmulator, kind: str
 
 @all_kinds
 def test_fault_reset_drops_the_connection(zoho_emulator: ZohoEmulator, kind: str) -> None:
-    add(zoho_emulator, kind, "j", [Fault("reset"), STATES[kind][1]])
+    add(zoho_emulator, kind, "j", [Fault("reset"), FACTS[kind].succeeded])
     token = new_token(zoho_emulator)
     with pytest.raises((urllib.error.URLError, ConnectionError)):
         poll(zoho_emulator, kind, "j", token)
-    assert state_of(kind, poll(zoho_emulator, kind, "j", token).json()) == STATES[kind][1]
+    assert state_of(kind, poll(zoho_emulator, kind, "j", token).json()) == FACTS[kind].succeeded
     assert zoho_emulator.status_requests("j") == 2
 
 
@@ -516,7 +475,7 @@ async def test_fault_reset_with_aiohttp_clients(zoho_emulator: ZohoEmulator) -> 
 
 @all_kinds
 def test_fault_slow_answers_the_current_state_late(zoho_emulator: ZohoEmulator, kind: str) -> None:
-    pending, done = STATES[kind]
+    pending, done = FACTS[kind].pending, FACTS[kind].succeeded
     add(zoho_emulator, kind, "j", [pending, Fault("slow", delay=0.25), done])
     token = new_token(zoho_emulator)
     assert state_of(kind, poll(zoho_emulator, kind, "j", token).json()) == pending
@@ -529,7 +488,7 @@ def test_fault_slow_answers_the_current_state_late(zoho_emulator: ZohoEmulator, 
 
 @all_kinds
 def test_fault_non_json_and_missing_fields(zoho_emulator: ZohoEmulator, kind: str) -> None:
-    add(zoho_emulator, kind, "j", [Fault("non_json"), Fault("missing_fields"), STATES[kind][1]])
+    add(zoho_emulator, kind, "j", [Fault("non_json"), Fault("missing_fields"), FACTS[kind].succeeded])
     token = new_token(zoho_emulator)
     garbage = poll(zoho_emulator, kind, "j", token)
     assert garbage.status == 200
@@ -537,22 +496,16 @@ def test_fault_non_json_and_missing_fields(zoho_emulator: ZohoEmulator, kind: st
         garbage.json()
     missing = poll(zoho_emulator, kind, "j", token)
     assert missing.status == 200
-    expected = {
-        "analytics_import": {"status": "success", "summary": "Fetch import job info", "data": {}},
-        "crm_bulk_write": {},
-        "bigin_bulk_write": {},
-        "creator_bulk_insert": {"code": 3000, "data": {}},
-    }[kind]
-    assert missing.json() == expected
+    assert missing.json() == FACTS[kind].missing_fields_body
 
 
 @all_kinds
 def test_fault_invalid_token_revokes_the_presented_token(zoho_emulator: ZohoEmulator, kind: str) -> None:
-    pending, done = STATES[kind]
+    pending, done = FACTS[kind].pending, FACTS[kind].succeeded
     add(zoho_emulator, kind, "j", [pending, Fault("invalid_token"), done])
     token = new_token(zoho_emulator)
     assert state_of(kind, poll(zoho_emulator, kind, "j", token).json()) == pending
-    status, code = INVALID_TOKEN[kind]
+    status, code = FACTS[kind].invalid_token
     for _ in range(2):  # the token stays dead; the dead-token poll does not consume the next step
         reply = poll(zoho_emulator, kind, "j", token)
         assert (reply.status, error_code_of(kind, reply.json())) == (status, code)
@@ -574,7 +527,7 @@ def test_fault_invalid_token_revokes_the_presented_token(zoho_emulator: ZohoEmul
 def test_fault_error_uses_documented_statuses(
     zoho_emulator: ZohoEmulator, kind: str, fault: Fault, expected_status: int
 ) -> None:
-    add(zoho_emulator, kind, "j", [fault, STATES[kind][1]])
+    add(zoho_emulator, kind, "j", [fault, FACTS[kind].succeeded])
     token = new_token(zoho_emulator)
     reply = poll(zoho_emulator, kind, "j", token)
     assert reply.status == expected_status
@@ -584,7 +537,7 @@ def test_fault_error_uses_documented_statuses(
         assert body["status"] == "failure"
     elif kind != "creator_bulk_insert":
         assert body["status"] == "error"
-    assert state_of(kind, poll(zoho_emulator, kind, "j", token).json()) == STATES[kind][1]
+    assert state_of(kind, poll(zoho_emulator, kind, "j", token).json()) == FACTS[kind].succeeded
 
 
 def test_fault_expired_answers_job_not_found(zoho_emulator: ZohoEmulator) -> None:
@@ -611,29 +564,10 @@ TOKEN_FORM = {
     "client_secret": CLIENT.client_secret,
     "refresh_token": CLIENT.refresh_token,
 }
-# Each kind's count fields of a finished job (the test's own reading of the doc samples).
-COUNT_FIELDS = {
-    "analytics_import": ("data.jobInfo.importSummary", {"totalRowCount", "successRowCount", "warnings"}),
-    "crm_bulk_write": ("resource.0.file", {"added_count", "skipped_count", "updated_count", "total_count"}),
-    "bigin_bulk_write": ("resource.0.file", {"added_count", "skipped_count", "updated_count", "total_count"}),
-    "creator_bulk_insert": (
-        "data.record_details",
-        {"total_records", "failed_records", "unprocessed_records", "success_records"},
-    ),
-}
-
-
-def at(document: Any, path: str) -> Any:
-    for step in path.split("."):
-        document = document[int(step)] if isinstance(document, list) else document[step]
-    return document
 
 
 def status_headers(kind: str, token: str) -> dict[str, str]:
-    headers = {"Authorization": f"Zoho-oauthtoken {token}"}
-    if kind == "analytics_import":
-        headers["ZANALYTICS-ORGID"] = COORDS[kind]["org_id"]
-    return headers
+    return {"Authorization": f"Zoho-oauthtoken {token}", **FACTS[kind].request_headers()}
 
 
 @pytest.fixture
@@ -677,21 +611,21 @@ def test_fault_redirect_on_status_gets(zoho_emulator: ZohoEmulator, other_host: 
         kind,
         "j",
         [
-            STATES[kind][0],
+            FACTS[kind].pending,
             Fault("redirect", location=target),
             Fault("redirect", status=308, location=target),
-            STATES[kind][1],
+            FACTS[kind].succeeded,
         ],
     )
     token = new_token(zoho_emulator)
     url = status_url(zoho_emulator, kind, "j")
     with session() as client:
-        assert state_of(kind, client.get(url, headers=status_headers(kind, token)).json()) == STATES[kind][0]
+        assert state_of(kind, client.get(url, headers=status_headers(kind, token)).json()) == FACTS[kind].pending
         first = client.get(url, headers=status_headers(kind, token), allow_redirects=False)
         assert (first.status_code, first.headers["Location"]) == (307, target)
         followed = client.get(url, headers=status_headers(kind, token))
         assert [r.status_code for r in followed.history] == [308]
-        assert state_of(kind, client.get(url, headers=status_headers(kind, token)).json()) == STATES[kind][1]
+        assert state_of(kind, client.get(url, headers=status_headers(kind, token)).json()) == FACTS[kind].succeeded
     [arrived] = other_host.received_requests()
     assert (arrived.method, arrived.path) == ("GET", "/elsewhere")
     assert arrived.header("Authorization") is None, "requests drops Authorization on a cross-host redirect"
@@ -715,24 +649,22 @@ def test_fault_echo_on_the_token_endpoint_shows_the_form_and_headers(
 def test_fault_echo_on_status_gets_answers_normally_and_carries_the_headers(
     zoho_emulator: ZohoEmulator, kind: str
 ) -> None:
-    pending, done = STATES[kind]
+    pending, done = FACTS[kind].pending, FACTS[kind].succeeded
     add(zoho_emulator, kind, "j", [pending, Fault("echo"), done, Fault("echo", status=200), Fault("echo", status=502)])
     token = new_token(zoho_emulator)
     url = status_url(zoho_emulator, kind, "j")
-    payload_key = {"analytics_import": "data", "creator_bulk_insert": "data"}.get(kind)
     with session() as client:
         replies = [client.get(url, headers=status_headers(kind, token)) for _ in range(5)]
     assert [r.status_code for r in replies] == [200, 200, 200, 200, 502]
     assert [state_of(kind, r.json()) for r in replies[:4]] == [pending, pending, done, done]
     for reply in replies[1], replies[3]:
         body = reply.json()
-        echo = (body[payload_key] if payload_key else body)["echo"]
+        echo = FACTS[kind].payload_of(body)["echo"]
         assert echo["headers"]["Authorization"] == f"Zoho-oauthtoken {token}"
         assert echo["body"] == ""
     error = replies[4].json()
-    assert error_code_of(kind, error) == SERVER_ERROR_CODE[kind]
-    message = error["data"]["errorMessage"] if kind == "analytics_import" else error["message"]
-    assert f"Zoho-oauthtoken {token}" in message
+    assert error_code_of(kind, error) == FACTS[kind].server_error_code
+    assert f"Zoho-oauthtoken {token}" in FACTS[kind].error_message_of(error)
 
 
 def test_fault_echo_error_takes_a_code(zoho_emulator: ZohoEmulator) -> None:
@@ -893,10 +825,10 @@ def test_fault_deep_json(zoho_emulator: ZohoEmulator, endpoint: str) -> None:
 
 @all_kinds
 def test_fault_huge_count_makes_every_count_a_huge_number(zoho_emulator: ZohoEmulator, kind: str) -> None:
-    done = STATES[kind][1]
+    done = FACTS[kind].succeeded
     add(zoho_emulator, kind, "j", [done, Fault("huge_count"), Fault("huge_count", size=30)])
     token = new_token(zoho_emulator)
-    path, names = COUNT_FIELDS[kind]
+    path, names = FACTS[kind].counts_field, FACTS[kind].count_names
     normal = poll(zoho_emulator, kind, "j", token)
     huge = poll(zoho_emulator, kind, "j", token)
     small = poll(zoho_emulator, kind, "j", token)
@@ -1081,6 +1013,13 @@ def test_hostile_faults_only_where_they_make_sense() -> None:
             emu.add_job("crm_bulk_write", "j", [Fault(accounts_only)])
     with pytest.raises(ValueError, match="not an accounts fault"):
         emu.script_accounts([Fault("huge_count")])
+    with pytest.raises(ValueError, match="integers"):  # an echoed error's code is checked like an error's
+        emu.add_job(
+            "creator_bulk_insert",
+            "j",
+            [Fault("echo", status=500, code="X")],
+            **FACTS["creator_bulk_insert"].coordinates,
+        )
     assert HOSTILE_FAULT_KINDS <= JOB_FAULT_KINDS | ACCOUNT_FAULT_KINDS
     assert HOSTILE_FAULT_KINDS - {"odd_expiry", "bad_token"} <= JOB_FAULT_KINDS
     assert HOSTILE_FAULT_KINDS - {"huge_count"} <= ACCOUNT_FAULT_KINDS
@@ -1093,7 +1032,7 @@ def test_add_job_rejects_mistakes_early() -> None:
     with pytest.raises(ValueError, match="not a crm_bulk_write state"):
         emu.add_job("crm_bulk_write", "j", ["Completed!"])
     with pytest.raises(ValueError, match="not a creator_bulk_insert state"):
-        emu.add_job("creator_bulk_insert", "j", ["1004"], **COORDS["creator_bulk_insert"])
+        emu.add_job("creator_bulk_insert", "j", ["1004"], **FACTS["creator_bulk_insert"].coordinates)
     with pytest.raises(TypeError, match="workspace_id"):
         emu.add_job("analytics_import", "j", ["1004"], org_id="1")
     with pytest.raises(TypeError, match="not"):
@@ -1107,7 +1046,12 @@ def test_add_job_rejects_mistakes_early() -> None:
     with pytest.raises(ValueError, match="strings"):
         emu.add_job("crm_bulk_write", "j", [Fault("error", code=8138)])
     with pytest.raises(ValueError, match="integers"):
-        emu.add_job("creator_bulk_insert", "j", [Fault("error", code="NO_PERMISSION")], **COORDS["creator_bulk_insert"])
+        emu.add_job(
+            "creator_bulk_insert",
+            "j",
+            [Fault("error", code="NO_PERMISSION")],
+            **FACTS["creator_bulk_insert"].coordinates,
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1177,7 +1121,7 @@ def test_admin_api(zoho_emulator: ZohoEmulator) -> None:
             "kind": "analytics_import",
             "job_id": "a1",
             "script": ["1002", {"fault": "rate_limited", "retry_after": 1}, "1004"],
-            **COORDS["analytics_import"],
+            **FACTS["analytics_import"].coordinates,
         },
         {"kind": "crm_bulk_write", "job_id": "c1", "script": ["COMPLETED"], "counts": {"added_count": 7}},
     ]
@@ -1244,6 +1188,19 @@ def test_stop_does_not_wait_for_in_flight_slow_answers() -> None:
     assert time.monotonic() - started < 5
 
 
+def test_the_testing_package_imports_without_airflow() -> None:
+    """The pytest plugin loads in every test session of every user; the benchmark reads the kind facts."""
+    modules = ["pytest_plugin", "kinds", "hostile", "__main__"]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module('airflow_provider_zoho.testing.' + name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'airflow'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 @pytest.fixture
 def jobs_file(tmp_path: Path) -> Path:
     path = tmp_path / "jobs.json"
@@ -1254,7 +1211,7 @@ def jobs_file(tmp_path: Path) -> Path:
                     "kind": "creator_bulk_insert",
                     "job_id": "77",
                     "script": ["In-progress", {"fault": "rate_limited", "retry_after": 1}, "Completed"],
-                    **COORDS["creator_bulk_insert"],
+                    **FACTS["creator_bulk_insert"].coordinates,
                 }
             ]
         )
@@ -1300,7 +1257,7 @@ def test_cli_serves_until_signalled(jobs_file: Path, stop_signal: signal.Signals
             base = line.split("=", 1)[1]
             params = "grant_type=refresh_token&client_id=cli-id&client_secret=cli-secret&refresh_token=cli-refresh"
             token = http("POST", f"{base}/oauth/v2/token?{params}").json()["access_token"]
-            url = f"{base}/creator/v2.1/bulk/jason18/zylker-store/form/Employee_Details/insert/77"
+            url = base + FACTS["creator_bulk_insert"].status_path("77")
             auth = {"Authorization": f"Zoho-oauthtoken {token}"}
             assert http("GET", url, headers=auth).json()["data"]["api_status"] == "In-progress"
             limited = http("GET", url, headers=auth)

@@ -25,7 +25,7 @@ from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE
 from airflow_provider_zoho.jobs import get_job_kind
 from airflow_provider_zoho.sensors import ZohoJobSensor
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
-from airflow_provider_zoho.testing.dialects import DIALECTS
+from airflow_provider_zoho.testing.kinds import KIND_FACTS
 from airflow_provider_zoho.triggers import ZohoJobTrigger
 from tests.conftest import connection_uri_json
 from tests.helpers import FINAL_STATES, JOB_COORDINATES, KINDS, MODES, SENSORS, first_event, rebuild, run_sensor
@@ -161,14 +161,6 @@ def test_permanent_zoho_errors_fail_at_once(
     assert zoho.token_requests() == 1
 
 
-EXPIRED_CODES = {  # what each product answers once a job's summary has expired
-    "analytics_import": "1005",
-    "crm_bulk_write": "RESOURCE_NOT_FOUND",
-    "bigin_bulk_write": "RESOURCE_NOT_FOUND",
-    "creator_bulk_insert": "1000",
-}
-
-
 @MODES
 @pytest.mark.parametrize("kind", KINDS)
 def test_expired_job_summary_fails_at_once(zoho: ZohoEmulator, kind: str, deferrable: bool) -> None:
@@ -176,7 +168,7 @@ def test_expired_job_summary_fails_at_once(zoho: ZohoEmulator, kind: str, deferr
     job_id = add_job(zoho, kind, [pending, Fault("expired"), done])
     with pytest.raises(AirflowFailException) as failed:
         run_sensor(make_sensor(kind, job_id, deferrable))
-    assert EXPIRED_CODES[kind] in str(failed.value)
+    assert str(KIND_FACTS[kind].expired) in str(failed.value)  # what the product answers once it expired
     if kind == "analytics_import":  # a job state, described with the job's id
         assert job_id in str(failed.value)
     assert zoho.status_requests(job_id) == 2
@@ -189,7 +181,7 @@ def test_token_rejected_twice_fails_with_zoho_code(zoho: ZohoEmulator, kind: str
     job_id = add_job(zoho, kind, [pending, Fault("invalid_token"), Fault("invalid_token"), done])
     with pytest.raises(AirflowFailException) as failed:
         run_sensor(make_sensor(kind, job_id, deferrable))
-    assert str(DIALECTS[kind].invalid_token_code) in str(failed.value)
+    assert str(KIND_FACTS[kind].invalid_token[1]) in str(failed.value)
     assert zoho.status_requests(job_id) == 3  # the poll, and the one retry with a fresh token
     assert zoho.token_requests() == 2
 

@@ -26,8 +26,9 @@ from airflow_provider_zoho.hooks import throttle, token_cache
 from airflow_provider_zoho.hooks.throttle import THROTTLE
 from airflow_provider_zoho.jobs import get_job_kind, normalize_state
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
-from airflow_provider_zoho.testing.dialects import DIALECTS, Step
+from airflow_provider_zoho.testing.dialects import Step
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, HOSTILE_FAULT_KINDS, JOB_FAULT_KINDS
+from airflow_provider_zoho.testing.kinds import KIND_FACTS
 from airflow_provider_zoho.triggers import ZohoJobTrigger
 from tests.conftest import connection_uri_json
 from tests.helpers import JOB_COORDINATES, first_event, rebuild
@@ -36,35 +37,8 @@ CONN_ID = "zoho_properties"
 REQUEST_TIMEOUT = 0.5
 _job_ids = itertools.count(900_000)
 
-# States as each product spells them (the emulator's vocabulary); what they mean comes from the provider.
-STATES: dict[str, tuple[str, ...]] = {
-    "analytics_import": ("1001", "1002", "1003", "1004", "1005"),
-    "crm_bulk_write": ("ADDED", "IN PROGRESS", "COMPLETED", "FAILED"),
-    "bigin_bulk_write": ("ADDED", "IN PROGRESS", "COMPLETED", "FAILED"),
-    "creator_bulk_insert": (
-        "Ready-to-upload",
-        "In-progress",
-        "Completed",
-        "Failed",
-        "Aborted",
-        "User Aborted",
-        "System Aborted",
-        "Expired",
-    ),
-}
-# What each product answers for a job whose summary expired: a state (Analytics) or an error code.
-EXPIRED: dict[str, str | int] = {
-    "analytics_import": "1005",
-    "crm_bulk_write": "RESOURCE_NOT_FOUND",
-    "bigin_bulk_write": "RESOURCE_NOT_FOUND",
-    "creator_bulk_insert": 1000,
-}
-UNKNOWN_CODES: dict[str, str | int] = {  # codes in no table: the HTTP status must decide
-    "analytics_import": 9999,
-    "crm_bulk_write": "SOMETHING_NEW",
-    "bigin_bulk_write": "SOMETHING_NEW",
-    "creator_bulk_insert": 9999,
-}
+# States as each product spells them, what it answers once a job's summary expired, and a code in no
+# table: the per-kind test facts (testing/kinds.py). What states and codes mean comes from the provider.
 
 
 def _phase(kind: str, state: str) -> str:
@@ -79,9 +53,9 @@ def _phase(kind: str, state: str) -> str:
 def _error_codes(kind: str) -> list[str | int]:
     """Every code the provider's table or the emulator's dialect knows for this kind, plus an unknown one."""
     dialect = get_job_kind(kind).dialect
-    emulator_dialect = DIALECTS[kind]
-    table = [emulator_dialect.coerce_code(rule.code) for rule in ERROR_RULES if rule.dialect is dialect]
-    return sorted({*table, *emulator_dialect.errors, UNKNOWN_CODES[kind]}, key=str)
+    product = KIND_FACTS[kind].product
+    table = [product.coerce_code(rule.code) for rule in ERROR_RULES if rule.dialect is dialect]
+    return sorted({*table, *product.errors, KIND_FACTS[kind].unknown_code}, key=str)
 
 
 # The job and accounts faults the strategies draw and the model predicts. The hostile-endpoint faults
@@ -103,9 +77,10 @@ def test_every_fault_but_the_hostile_ones_is_modelled() -> None:
 # -- strategies -------------------------------------------------------------------------------------------
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[str, list[Step], list[Fault]]:
-    kind = draw(st.sampled_from(sorted(STATES)))
-    pending = [state for state in STATES[kind] if _phase(kind, state) == "pending"]
-    terminal = [state for state in STATES[kind] if _phase(kind, state) != "pending"]
+    kind = draw(st.sampled_from(sorted(KIND_FACTS)))
+    states = KIND_FACTS[kind].states
+    pending = [state for state in states if _phase(kind, state) == "pending"]
+    terminal = [state for state in states if _phase(kind, state) != "pending"]
     fault = st.one_of(
         st.builds(Fault, st.just("rate_limited"), retry_after=st.sampled_from([None, 0.0, 0.01])),
         st.builds(Fault, st.just("server_error"), status=st.sampled_from([500, 502, 503, 504]), html=st.booleans()),
@@ -159,24 +134,25 @@ def answer(kind: str, step: Step) -> Answer:
     """What the provider must make of the emulator's answer to ``step``, by the tables alone."""
     if isinstance(step, str):
         return Answer(None, phase=_phase(kind, step))
-    dialect, zoho = get_job_kind(kind).dialect, DIALECTS[kind]
+    dialect = get_job_kind(kind).dialect  # the provider's error table for the kind
+    emulated = KIND_FACTS[kind].product  # the emulator's model of the kind: which code and status Zoho sends
     if step.kind == "rate_limited":
-        return _classified(dialect, zoho.rate_limit_code, 429)
+        return _classified(dialect, emulated.rate_limit_code, 429)
     if step.kind == "server_error":
         status = step.status or 500
         if step.html:
             return _classified(Dialect.HTTP, http_fallback_code(status), status)
-        return _classified(dialect, zoho.server_error_code, status)
+        return _classified(dialect, emulated.server_error_code, status)
     if step.kind == "invalid_token":
-        return _classified(dialect, zoho.invalid_token_code, zoho.invalid_token().status)
+        return _classified(dialect, emulated.invalid_token_code, emulated.invalid_token().status)
     if step.kind == "error":
         assert step.code is not None
-        return _classified(dialect, step.code, zoho.error(step.code, step.status).status)
+        return _classified(dialect, step.code, emulated.error(step.code, step.status).status)
     if step.kind == "expired":
-        gone = EXPIRED[kind]
-        if isinstance(gone, str) and gone in STATES[kind]:
+        gone = KIND_FACTS[kind].expired
+        if isinstance(gone, str) and gone in KIND_FACTS[kind].states:
             return Answer(None, phase=_phase(kind, gone))
-        return _classified(dialect, gone, zoho.error(gone).status)
+        return _classified(dialect, gone, emulated.error(gone).status)
     if step.kind == "missing_fields":
         return Answer(None, phase="pending")  # no state in the body: unknown, so still running
     if step.kind == "non_json":

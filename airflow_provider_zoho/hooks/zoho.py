@@ -159,7 +159,7 @@ class ZohoHook(ZohoBaseHook):
 
     def get_job_status(self, kind: JobKind, coordinates: Mapping[str, str | None]) -> JobStatus:
         request = job_status_request(self.config, kind, coordinates)
-        return read_job_status(kind, str(coordinates["job_id"]), self.get_json(request))
+        return read_job_status(kind, kind.job_id_of(coordinates), self.get_json(request))
 
     def test_connection(self) -> tuple[bool, str]:
         """Refresh a token for real, so a wrong secret, refresh token or data center shows up here."""

@@ -208,4 +208,4 @@ class ZohoAsyncHook(ZohoBaseHook):
         request = self._status_requests.get(memo_key)
         if request is None:
             request = self._status_requests[memo_key] = job_status_request(await self.get_config(), kind, coordinates)
-        return read_job_status(kind, str(coordinates["job_id"]), await self.get_json(request))
+        return read_job_status(kind, kind.job_id_of(coordinates), await self.get_json(request))

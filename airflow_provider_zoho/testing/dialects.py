@@ -1,9 +1,14 @@
-"""How each Zoho product speaks: paths, states, status bodies and error bodies, as one table keyed by kind.
+"""How each emulated Zoho product speaks: paths, states, status bodies and error bodies, one table by kind.
 
 Zoho's four bulk-job APIs disagree on almost everything a poller sees: where the job lives, how a state is
 spelled, how an error is shaped, which HTTP status an error code comes with.  Rather than spread
-``if kind == ...`` branches through the server, every difference is data in a :class:`Dialect`; the
-server only ever asks "what does *this* dialect answer for X".
+``if kind == ...`` branches through the server, every difference is data in an :class:`EmulatedProduct`;
+the server only ever asks "what does *this* product answer for X".
+
+The emulator is an independent model of Zoho, so nothing here is shared with the provider, and the names
+say so: :class:`EmulatedProduct` (not the provider's error ``Dialect``), :data:`EMULATED_KINDS` and
+:data:`EMULATED_PRODUCTS` (not ``airflow_provider_zoho.jobs.JOB_KINDS``), :func:`emulator_state_key` (not
+``jobs.normalize_state``).
 
 Facts come from ``/work/shared/ZOHO_API.md`` and the doc samples it cites.  Anything marked *unverified*
 is a plausible guess (Zoho does not document it); the provider must not rely on those exact values.
@@ -22,14 +27,14 @@ from typing import Any, Literal
 from airflow_provider_zoho.testing.faults import Fault
 
 __all__ = [
-    "DIALECTS",
-    "JOB_KINDS",
+    "EMULATED_KINDS",
+    "EMULATED_PRODUCTS",
     "Answer",
-    "Dialect",
+    "EmulatedProduct",
     "ErrorInfo",
     "JobSpec",
     "Step",
-    "normalize_state",
+    "emulator_state_key",
 ]
 
 JSON = dict[str, Any]
@@ -37,12 +42,13 @@ JSON = dict[str, Any]
 Step = str | Fault
 CodeT = str | int
 
-JOB_KINDS: tuple[str, ...] = ("analytics_import", "crm_bulk_write", "bigin_bulk_write", "creator_bulk_insert")
+#: The job kinds the emulator serves, by the provider's kind names (the emulator's own list).
+EMULATED_KINDS: tuple[str, ...] = ("analytics_import", "crm_bulk_write", "bigin_bulk_write", "creator_bulk_insert")
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """An HTTP answer, independent of the web framework, so dialect code stays pure and testable."""
+    """An HTTP answer, independent of the web framework, so product code stays pure and testable."""
 
     status: int
     body: Any  # a JSON-able value, or a ``str`` sent verbatim
@@ -76,7 +82,7 @@ class JobSpec:
 _NORMALIZE_RE = re.compile(r"[\s_\-]+")
 
 
-def normalize_state(state: str) -> str:
+def emulator_state_key(state: str) -> str:
     """Fold case, spaces, hyphens and underscores, the way ZOHO_API.md says states must be compared.
 
     Scripts may therefore spell a state the way a sample does (``"INPROGRESS"``, ``"IN_PROGRESS"``) and the
@@ -90,8 +96,8 @@ Source = tuple[Literal["path", "header"], str]
 
 
 @dataclass(frozen=True, slots=True)
-class Dialect:
-    """Everything the server needs to know to impersonate one Zoho bulk-job API."""
+class EmulatedProduct:
+    """Everything the server needs to know to impersonate one Zoho bulk-job API (one job kind)."""
 
     kind: str
     #: aiohttp route of the job-status GET; ``{job_id}`` plus the path coordinates.
@@ -117,9 +123,9 @@ class Dialect:
     scopes: tuple[tuple[tuple[str, ...], CodeT], ...]
     error_body: Callable[[CodeT, ErrorInfo], JSON]
     render: Callable[[JobSpec, str, str], JSON]
-    not_found_body: Callable[[Dialect, str], Answer]
+    not_found_body: Callable[[EmulatedProduct, str], Answer]
     missing_fields_body: Callable[[], JSON]
-    #: keys of ``counts=`` this dialect understands (a typo should fail at ``add_job`` time); also the
+    #: keys of ``counts=`` this product understands (a typo should fail at ``add_job`` time); also the
     #: count fields of a status body.
     count_keys: frozenset[str] = field(default_factory=frozenset)
     #: the key of the status body's payload object (what a client returns as the job's response), or
@@ -130,7 +136,7 @@ class Dialect:
     def canonical_state(self, state: str) -> str:
         """The canonical name of a script state string; ``ValueError`` if the product has no such state."""
         try:
-            return self.states[normalize_state(state)]
+            return self.states[emulator_state_key(state)]
         except KeyError:
             raise ValueError(
                 f"{state!r} is not a {self.kind} state; expected one of {sorted(set(self.states.values()))}"
@@ -293,13 +299,13 @@ def _analytics_render(job: JobSpec, written: str, canonical: str) -> JSON:
     return {"status": "success", "summary": _ANALYTICS_SUMMARY, "data": data}
 
 
-def _analytics_not_found(_dialect: Dialect, job_id: str) -> Answer:
+def _analytics_not_found(_product: EmulatedProduct, job_id: str) -> Answer:
     # Zoho documents an unknown job id as a *successful* envelope with jobCode 1005.
     data = {"jobId": job_id, "jobCode": "1005", "jobStatus": _ANALYTICS_STATUS_TEXT["1005"]}
     return Answer(200, {"status": "success", "summary": _ANALYTICS_SUMMARY, "data": data})
 
 
-ANALYTICS = Dialect(
+ANALYTICS = EmulatedProduct(
     kind="analytics_import",
     route="/restapi/v2/bulk/workspaces/{workspace_id}/importjobs/{job_id}",
     coordinates={"workspace_id": ("path", "workspace_id"), "org_id": ("header", "ZANALYTICS-ORGID")},
@@ -403,7 +409,7 @@ def _bulk_write_renderer(download_prefix: str) -> Callable[[JobSpec, str, str], 
             "resource": [resource],
             "id": job.job_id,
         }
-        if normalize_state(job_status) == "COMPLETED":
+        if emulator_state_key(job_status) == "COMPLETED":
             body["result"] = {"download_url": f"{download_prefix}/bulk-write/{job.job_id}/{job.job_id}.zip"}
         body["created_by"] = {"id": "111111000000035795", "name": "Patricia Boyle"}
         body["operation"] = "insert"
@@ -413,12 +419,12 @@ def _bulk_write_renderer(download_prefix: str) -> Callable[[JobSpec, str, str], 
     return render
 
 
-def _bulk_write_not_found(dialect: Dialect, _job_id: str) -> Answer:
-    return dialect.error("RESOURCE_NOT_FOUND")
+def _bulk_write_not_found(product: EmulatedProduct, _job_id: str) -> Answer:
+    return product.error("RESOURCE_NOT_FOUND")
 
 
-def _bulk_write_dialect(kind: str, route: str, download_prefix: str) -> Dialect:
-    return Dialect(
+def _bulk_write_product(kind: str, route: str, download_prefix: str) -> EmulatedProduct:
+    return EmulatedProduct(
         kind=kind,
         route=route,
         coordinates={},
@@ -442,15 +448,15 @@ def _bulk_write_dialect(kind: str, route: str, download_prefix: str) -> Dialect:
     )
 
 
-CRM = _bulk_write_dialect("crm_bulk_write", "/crm/bulk/v8/write/{job_id}", "/v8/crm/org6196138")
-BIGIN = _bulk_write_dialect("bigin_bulk_write", "/bigin/bulk/v2/write/{job_id}", "/v2/bigin/org6196138")
+CRM = _bulk_write_product("crm_bulk_write", "/crm/bulk/v8/write/{job_id}", "/v8/crm/org6196138")
+BIGIN = _bulk_write_product("bigin_bulk_write", "/bigin/bulk/v2/write/{job_id}", "/v2/bigin/org6196138")
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Zoho Creator: bulk insert jobs
 # ---------------------------------------------------------------------------------------------------------
 _CREATOR_STATES = {
-    normalize_state(s): s
+    emulator_state_key(s): s
     for s in (
         "Ready-to-upload",
         "In-progress",
@@ -504,11 +510,11 @@ def _creator_render(job: JobSpec, written: str, canonical: str) -> JSON:
     return {"code": 3000, "data": data}
 
 
-def _creator_not_found(dialect: Dialect, _job_id: str) -> Answer:
-    return dialect.error(1000)
+def _creator_not_found(product: EmulatedProduct, _job_id: str) -> Answer:
+    return product.error(1000)
 
 
-CREATOR = Dialect(
+CREATOR = EmulatedProduct(
     kind="creator_bulk_insert",
     route="/creator/v2.1/bulk/{account_owner_name}/{app_link_name}/form/{form_link_name}/insert/{job_id}",
     coordinates={
@@ -538,6 +544,8 @@ CREATOR = Dialect(
     payload_key="data",
 )
 
-#: The one table the server consults: kind -> dialect.
-DIALECTS: Mapping[str, Dialect] = {d.kind: d for d in (ANALYTICS, CRM, BIGIN, CREATOR)}
-assert tuple(DIALECTS) == JOB_KINDS
+#: The one table the server consults: kind -> product.
+EMULATED_PRODUCTS: Mapping[str, EmulatedProduct] = {
+    product.kind: product for product in (ANALYTICS, CRM, BIGIN, CREATOR)
+}
+assert tuple(EMULATED_PRODUCTS) == EMULATED_KINDS

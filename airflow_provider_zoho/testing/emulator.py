@@ -43,7 +43,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 from aiohttp import web
 
 from airflow_provider_zoho.testing import hostile
-from airflow_provider_zoho.testing.dialects import DIALECTS, Answer, Dialect, JobSpec, Step
+from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec, Step
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, JOB_FAULT_KINDS, Fault
 from airflow_provider_zoho.testing.hostile import Stream
 
@@ -51,7 +51,7 @@ __all__ = ["ClientCredentials", "ReceivedRequest", "ZohoEmulator", "airflow_conn
 
 log = logging.getLogger(__name__)
 
-TOKEN_PATH = "/oauth/v2/token"
+EMULATED_TOKEN_PATH = "/oauth/v2/token"
 ADMIN_PREFIX = "/__emulator__"
 # Zoho's accounts server lets at most this many access tokens per refresh token be live; the next one
 # issued invalidates the oldest (ZOHO_API.md, "OAuth").
@@ -243,11 +243,11 @@ class _Store:
             self.status_total += 1
             self.status_by_job[job_id] += 1
 
-    def poll(self, dialect: Dialect, job_id: str, coords: Mapping[str, str | None]) -> _Poll | Answer:
+    def poll(self, product: EmulatedProduct, job_id: str, coords: Mapping[str, str | None]) -> _Poll | Answer:
         """Find the job the request names and consume one script step, or say why it is not there."""
         with self.lock:
-            state = self.jobs.get((dialect.kind, job_id))
-            if state is not None and all(state.spec.coordinates.get(n) == coords[n] for n in dialect.coordinates):
+            state = self.jobs.get((product.kind, job_id))
+            if state is not None and all(state.spec.coordinates.get(n) == coords[n] for n in product.coordinates):
                 script = state.spec.script
                 index = min(state.position, len(script) - 1)
                 state.position = index + 1
@@ -255,16 +255,16 @@ class _Store:
                 if isinstance(step, str):
                     state.current = step
                 return _Poll(state.spec, step, state.current)
-            for names, code in dialect.scopes:
-                if (dialect.kind, names, tuple(coords[n] for n in names)) not in self.scopes:
-                    return dialect.error(code)
-        return dialect.not_found(job_id)
+            for names, code in product.scopes:
+                if (product.kind, names, tuple(coords[n] for n in names)) not in self.scopes:
+                    return product.error(code)
+        return product.not_found(job_id)
 
-    def add_job(self, spec: JobSpec, dialect: Dialect) -> None:
-        first_state = next((s for s in spec.script if isinstance(s, str)), dialect.initial_state)
+    def add_job(self, spec: JobSpec, product: EmulatedProduct) -> None:
+        first_state = next((s for s in spec.script if isinstance(s, str)), product.initial_state)
         with self.lock:
             self.jobs[(spec.kind, spec.job_id)] = _JobState(spec, first_state)
-            for names, _code in dialect.scopes:
+            for names, _code in product.scopes:
                 self.scopes.add((spec.kind, names, tuple(spec.coordinates.get(n) for n in names)))
 
     # -- connections ------------------------------------------------------------------------------------
@@ -385,54 +385,54 @@ def _access_token(request: web.Request) -> str | None:
     return token.strip() or None if scheme == "Zoho-oauthtoken" else None
 
 
-# A fault handler: (dialect, poll, request) -> the answer (None once the connection has been dropped).
-_FaultHandler = Callable[[Dialect, _Poll, web.Request, "_Server"], Awaitable[Answer | Stream | None]]
+# A fault handler: (product, poll, request) -> the answer (None once the connection has been dropped).
+_FaultHandler = Callable[[EmulatedProduct, _Poll, web.Request, "_Server"], Awaitable[Answer | Stream | None]]
 
 
-async def _fault_rate_limited(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+async def _fault_rate_limited(product: EmulatedProduct, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
     assert isinstance(p.step, Fault)
-    return d.rate_limited(p.step.retry_after)
+    return product.rate_limited(p.step.retry_after)
 
 
-async def _fault_server_error(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+async def _fault_server_error(product: EmulatedProduct, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
     assert isinstance(p.step, Fault)
-    return d.server_error(p.step.status, p.step.html)
+    return product.server_error(p.step.status, p.step.html)
 
 
-async def _fault_reset(_d: Dialect, _p: _Poll, r: web.Request, _s: _Server) -> None:
+async def _fault_reset(_product: EmulatedProduct, _p: _Poll, r: web.Request, _s: _Server) -> None:
     _abort_connection(r)
 
 
-async def _fault_slow(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+async def _fault_slow(product: EmulatedProduct, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
     # The step was consumed before sleeping, so concurrent pollers are never blocked and the next poll
     # moves on in the script; the slow answer reports the job's current state.
     assert isinstance(p.step, Fault)
     await asyncio.sleep(p.step.effective_delay)
-    return d.state(p.spec, p.current)
+    return product.state(p.spec, p.current)
 
 
-async def _fault_non_json(_d: Dialect, _p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+async def _fault_non_json(_product: EmulatedProduct, _p: _Poll, _r: web.Request, _s: _Server) -> Answer:
     return Answer(200, "Service is temporarily unavailable; this is not JSON.", content_type="text/plain")
 
 
-async def _fault_missing_fields(d: Dialect, _p: _Poll, _r: web.Request, _s: _Server) -> Answer:
-    return d.missing_fields()
+async def _fault_missing_fields(product: EmulatedProduct, _p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+    return product.missing_fields()
 
 
-async def _fault_invalid_token(d: Dialect, _p: _Poll, r: web.Request, s: _Server) -> Answer:
+async def _fault_invalid_token(product: EmulatedProduct, _p: _Poll, r: web.Request, s: _Server) -> Answer:
     s.store.revoke(_access_token(r))
-    return d.invalid_token()
+    return product.invalid_token()
 
 
-async def _fault_error(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+async def _fault_error(product: EmulatedProduct, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
     assert isinstance(p.step, Fault)
     assert p.step.code is not None
-    return d.error(p.step.code, p.step.status)
+    return product.error(p.step.code, p.step.status)
 
 
-async def _fault_expired(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
+async def _fault_expired(product: EmulatedProduct, p: _Poll, _r: web.Request, _s: _Server) -> Answer:
     # The summary is gone: every product answers as for an unknown job (Analytics: jobCode 1005).
-    return d.not_found(p.spec.job_id)
+    return product.not_found(p.spec.job_id)
 
 
 async def _hostile_anywhere(fault: Fault) -> Answer | Stream:
@@ -450,26 +450,26 @@ async def _hostile_anywhere(fault: Fault) -> Answer | Stream:
     return hostile.gzip_bomb(compressed)
 
 
-async def _fault_hostile(_d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Answer | Stream:
+async def _fault_hostile(_product: EmulatedProduct, p: _Poll, _r: web.Request, _s: _Server) -> Answer | Stream:
     assert isinstance(p.step, Fault)
     return await _hostile_anywhere(p.step)
 
 
-async def _fault_echo(d: Dialect, p: _Poll, r: web.Request, _s: _Server) -> Answer:
+async def _fault_echo(product: EmulatedProduct, p: _Poll, r: web.Request, _s: _Server) -> Answer:
     assert isinstance(p.step, Fault)
     headers = _request_headers(r)
     if p.step.status is not None and p.step.status >= 400:
-        return hostile.echo_error(d, p.step, headers)
+        return hostile.echo_error(product, p.step, headers)
     # ``value`` may name the state to answer, so a final answer (a COMPLETED job) can carry the echo too.
-    normal = d.state(p.spec, p.step.value if isinstance(p.step.value, str) else p.current)
+    normal = product.state(p.spec, p.step.value if isinstance(p.step.value, str) else p.current)
     if p.step.status is not None:
         normal = dataclasses.replace(normal, status=p.step.status)
-    return hostile.with_echo(d, normal, headers, await r.read())
+    return hostile.with_echo(product, normal, headers, await r.read())
 
 
-async def _fault_huge_count(d: Dialect, p: _Poll, _r: web.Request, _s: _Server) -> Stream:
+async def _fault_huge_count(product: EmulatedProduct, p: _Poll, _r: web.Request, _s: _Server) -> Stream:
     assert isinstance(p.step, Fault)
-    return hostile.huge_counts(d, d.state(p.spec, p.current), p.step.effective_size)
+    return hostile.huge_counts(product, product.state(p.spec, p.current), p.step.effective_size)
 
 
 _FAULT_HANDLERS: Mapping[str, _FaultHandler] = {
@@ -498,9 +498,9 @@ class _Server:
 
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[self.record])
-        app.router.add_post(TOKEN_PATH, self.token)
-        for dialect in DIALECTS.values():
-            app.router.add_get(dialect.route, self._status_handler(dialect))
+        app.router.add_post(EMULATED_TOKEN_PATH, self.token)
+        for product in EMULATED_PRODUCTS.values():
+            app.router.add_get(product.route, self._status_handler(product))
         app.router.add_post(f"{ADMIN_PREFIX}/clients", self.admin_clients)
         app.router.add_post(f"{ADMIN_PREFIX}/jobs", self.admin_jobs)
         app.router.add_post(f"{ADMIN_PREFIX}/accounts", self.admin_accounts)
@@ -557,30 +557,30 @@ class _Server:
             return _account_fault_answer(fault)
         return await _hostile_anywhere(fault)
 
-    def _status_handler(self, dialect: Dialect) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def _status_handler(self, product: EmulatedProduct) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request) -> web.StreamResponse:
-            return await self.status(dialect, request)
+            return await self.status(product, request)
 
         return handler
 
-    async def status(self, dialect: Dialect, request: web.Request) -> web.StreamResponse:
+    async def status(self, product: EmulatedProduct, request: web.Request) -> web.StreamResponse:
         job_id = request.match_info["job_id"]
         self.store.count_status(job_id)
         if not self.store.token_valid(_access_token(request)):
-            return _to_response(dialect.invalid_token())
-        if dialect.required_header is not None and not request.headers.get(dialect.required_header):
-            assert dialect.missing_header_code is not None
-            return _to_response(dialect.error(dialect.missing_header_code))
+            return _to_response(product.invalid_token())
+        if product.required_header is not None and not request.headers.get(product.required_header):
+            assert product.missing_header_code is not None
+            return _to_response(product.error(product.missing_header_code))
         coords = {
             name: (request.match_info[key] if where == "path" else request.headers.get(key) or None)
-            for name, (where, key) in dialect.coordinates.items()
+            for name, (where, key) in product.coordinates.items()
         }
-        outcome = self.store.poll(dialect, job_id, coords)
+        outcome = self.store.poll(product, job_id, coords)
         if isinstance(outcome, Answer):
             return _to_response(outcome)
         if isinstance(outcome.step, str):
-            return _to_response(dialect.state(outcome.spec, outcome.step))
-        answer = await _FAULT_HANDLERS[outcome.step.kind](dialect, outcome, request, self)
+            return _to_response(product.state(outcome.spec, outcome.step))
+        answer = await _FAULT_HANDLERS[outcome.step.kind](product, outcome, request, self)
         return self._dropped(request) if answer is None else await _send(request, answer)
 
     @staticmethod
@@ -729,6 +729,8 @@ class ZohoEmulator:
         finally:
             with contextlib.suppress(Exception):
                 loop.run_until_complete(loop.shutdown_asyncgens())
+                # A gzip bomb being compressed in the default executor: finish it, leave no thread behind.
+                loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
     async def _serve(self) -> None:
@@ -845,27 +847,27 @@ class ZohoEmulator:
         as the product spells it (``"1002"``, ``"IN PROGRESS"``, ``"In-progress"``; spelling variants such
         as ``"INPROGRESS"`` are accepted and reported verbatim), a :class:`Fault`, or a fault dict.
         """
-        dialect = DIALECTS.get(kind)
-        if dialect is None:
-            raise ValueError(f"unknown job kind {kind!r}; expected one of {list(DIALECTS)}")
+        product = EMULATED_PRODUCTS.get(kind)
+        if product is None:
+            raise ValueError(f"unknown job kind {kind!r}; expected one of {list(EMULATED_PRODUCTS)}")
         if isinstance(job_id, int) and not isinstance(job_id, bool):
             job_id = str(job_id)
         if not isinstance(job_id, str) or not job_id or "/" in job_id:
             raise ValueError(f"job_id must be a non-empty string without '/', got {job_id!r}")
-        steps = tuple(_as_step(dialect, step) for step in script) if not isinstance(script, str | bytes) else ()
+        steps = tuple(_as_step(product, step) for step in script) if not isinstance(script, str | bytes) else ()
         if not steps:
             raise ValueError("a job script needs at least one step")
         spec = JobSpec(
             kind=kind,
             job_id=job_id,
             script=steps,
-            coordinates=_check_coordinates(dialect, coordinates),
-            counts=_check_counts(dialect, counts or {}),
+            coordinates=_check_coordinates(product, coordinates),
+            counts=_check_counts(product, counts or {}),
             error_message=error_message,
-            error_code=None if error_code is None else dialect.coerce_code(error_code),
+            error_code=None if error_code is None else product.coerce_code(error_code),
             created_at=time.time(),
         )
-        self._store.add_job(spec, dialect)
+        self._store.add_job(spec, product)
 
     def add_jobs(self, definitions: Iterable[Mapping[str, Any]]) -> None:
         """Register jobs from their JSON form (``--jobs`` files and ``POST /__emulator__/jobs``).
@@ -945,46 +947,45 @@ def _as_fault(step: Fault | Mapping[str, Any]) -> Fault:
     raise ValueError(f"expected a Fault or a fault dict, got {step!r}")
 
 
-def _as_step(dialect: Dialect, step: Step | int | Mapping[str, Any]) -> Step:
-    """Validate one script step against its dialect so mistakes fail at add_job, not mid-test."""
+def _as_step(product: EmulatedProduct, step: Step | int | Mapping[str, Any]) -> Step:
+    """Validate one script step against its product so mistakes fail at add_job, not mid-test."""
     if isinstance(step, bool):
         raise ValueError(f"invalid script step {step!r}")
     if isinstance(step, int):
         step = str(step)  # Analytics job codes written as numbers in JSON
     if isinstance(step, str):
-        dialect.canonical_state(step)
+        product.canonical_state(step)
         return step
     fault = _as_fault(step)
     if fault.kind not in JOB_FAULT_KINDS:
         raise ValueError(f"{fault.kind!r} is not a job fault; expected one of {sorted(JOB_FAULT_KINDS)}")
-    if fault.kind == "error":
-        assert fault.code is not None
-        fault = dataclasses.replace(fault, code=dialect.coerce_code(fault.code))
+    if fault.code is not None and fault.kind in ("error", "echo"):
+        fault = dataclasses.replace(fault, code=product.coerce_code(fault.code))
     return fault
 
 
-def _check_coordinates(dialect: Dialect, given: Mapping[str, str | None]) -> dict[str, str | None]:
-    unknown = set(given) - set(dialect.coordinates)
+def _check_coordinates(product: EmulatedProduct, given: Mapping[str, str | None]) -> dict[str, str | None]:
+    unknown = set(given) - set(product.coordinates)
     if unknown:
-        raise TypeError(f"{dialect.kind} jobs take coordinates {sorted(dialect.coordinates)}, not {sorted(unknown)}")
+        raise TypeError(f"{product.kind} jobs take coordinates {sorted(product.coordinates)}, not {sorted(unknown)}")
     coords: dict[str, str | None] = {}
-    for name in dialect.coordinates:
+    for name in product.coordinates:
         value = given.get(name)
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)  # ids written as numbers in JSON
-        if value is None and name in dialect.optional_coordinates:
+        if value is None and name in product.optional_coordinates:
             coords[name] = None
         elif isinstance(value, str) and value:
             coords[name] = value
         else:
-            raise TypeError(f"{dialect.kind} job needs a non-empty string {name}=, got {value!r}")
+            raise TypeError(f"{product.kind} job needs a non-empty string {name}=, got {value!r}")
     return coords
 
 
-def _check_counts(dialect: Dialect, counts: Mapping[str, int]) -> dict[str, int]:
-    unknown = set(counts) - dialect.count_keys
+def _check_counts(product: EmulatedProduct, counts: Mapping[str, int]) -> dict[str, int]:
+    unknown = set(counts) - product.count_keys
     if unknown:
-        raise ValueError(f"{dialect.kind} counts are {sorted(dialect.count_keys)}, not {sorted(unknown)}")
+        raise ValueError(f"{product.kind} counts are {sorted(product.count_keys)}, not {sorted(unknown)}")
     for key, value in counts.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"count {key} must be a non-negative int, got {value!r}")

@@ -27,7 +27,7 @@ HOSTILE_FAULT_KINDS: frozenset[str] = frozenset(
 )
 # Hostile faults that answer the same whatever the endpoint.
 _HOSTILE_ANYWHERE = frozenset({"redirect", "echo", "huge", "gzip_bomb", "drip", "deep_json"})
-#: Faults that may appear in a job's status script (each answered in the job kind's own dialect).
+#: Faults that may appear in a job's status script (each answered the way the job kind's product would).
 JOB_FAULT_KINDS: frozenset[str] = frozenset(
     {
         "rate_limited",
@@ -75,14 +75,14 @@ class Fault:
 
     What Zoho itself does (job scripts unless noted):
 
-    * ``rate_limited``: HTTP 429 in the kind's dialect; ``retry_after`` seconds go in ``Retry-After``.
+    * ``rate_limited``: HTTP 429 in the product's own format; ``retry_after`` seconds go in ``Retry-After``.
     * ``server_error`` (jobs and accounts): a 5xx, ``status`` (default 500), with the product's JSON error
       body, or with ``html=True`` the HTML page a load balancer serves.
     * ``reset`` (jobs and accounts): the connection is dropped with an RST.
     * ``slow``: the job's current state, ``delay`` seconds late (default 0).
     * ``non_json``, ``missing_fields``: a 200 that is not JSON / that lacks the state field.
     * ``invalid_token``: the presented access token is revoked and the kind's invalid-token error answered.
-    * ``error``: the dialect error ``code`` (``"NO_PERMISSION"`` for CRM/Bigin, ``8138`` for Analytics,
+    * ``error``: the product's error ``code`` (``"NO_PERMISSION"`` for CRM/Bigin, ``8138`` for Analytics,
       ``4000`` for Creator), with Zoho's documented status for it unless ``status`` is given.
     * ``expired``: what the product answers once a job summary is gone.
     * ``throttle``, ``invalid_code``, ``invalid_client`` (accounts): Zoho's HTTP-200 error bodies.
@@ -97,7 +97,7 @@ class Fault:
       kind's normal answer for the job's current state plus ``"echo": {"headers": {...}, "body": "..."}``
       (inside ``data`` for Analytics and Creator, at the top for CRM and Bigin), for the state named by
       ``value`` when it is a string (e.g. ``"COMPLETED"``: a final answer that echoes); with a 4xx/5xx ``status``
-      the dialect's error body (``code``, default the kind's server-error code) whose message holds the
+      the product's error body (``code``, default the kind's server-error code) whose message holds the
       request headers.
     * ``huge``: a 200 whose body is ``size`` bytes (default 50,000,000) of ``{"pad":"xxxx...`` that never
       becomes valid JSON, streamed in chunks; with a ``Content-Length``, or with ``chunked=True`` in

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_zoho.testing.dialects import Answer, Dialect
+from airflow_provider_zoho.testing.dialects import Answer, EmulatedProduct
 from airflow_provider_zoho.testing.faults import Fault
 
 __all__ = [
@@ -144,7 +144,7 @@ def echo_page(status: int, request_line: str, headers: Mapping[str, str], body: 
     return Answer(status, text, content_type="text/html")
 
 
-def with_echo(product: Dialect, answer: Answer, headers: Mapping[str, str], body: bytes) -> Answer:
+def with_echo(product: EmulatedProduct, answer: Answer, headers: Mapping[str, str], body: bytes) -> Answer:
     """A status answer whose payload also carries ``"echo": {"headers": ..., "body": ...}``."""
     assert isinstance(answer.body, dict)
     echo = {"headers": dict(headers), "body": body.decode(errors="replace")}
@@ -156,12 +156,12 @@ def with_echo(product: Dialect, answer: Answer, headers: Mapping[str, str], body
     return Answer(answer.status, document, answer.content_type, answer.headers)
 
 
-def echo_error(product: Dialect, fault: Fault, headers: Mapping[str, str]) -> Answer:
+def echo_error(product: EmulatedProduct, fault: Fault, headers: Mapping[str, str]) -> Answer:
     """The product's error body for a 4xx/5xx echo, its message holding the request headers."""
     assert fault.status is not None
     code = fault.code if fault.code is not None else product.server_error_code
     message = f"Error processing request with headers {json.dumps(dict(headers))}"
-    return product.error(product.coerce_code(code), fault.status, message=message)
+    return product.error(code, fault.status, message=message)
 
 
 def _mark_counts(node: Any, count_keys: frozenset[str]) -> tuple[Any, int]:
@@ -183,7 +183,7 @@ def _mark_counts(node: Any, count_keys: frozenset[str]) -> tuple[Any, int]:
     return node, 0
 
 
-def huge_counts(product: Dialect, answer: Answer, digits: int) -> Stream:
+def huge_counts(product: EmulatedProduct, answer: Answer, digits: int) -> Stream:
     """``answer`` with every count field a JSON number of ``digits`` digits, streamed.
 
     Python refuses to print an int of more than 4300 digits, and the point is not to build it anyway: the
