@@ -1,0 +1,36 @@
+"""Sensors polling an endpoint that echoes the request, for the end-to-end secrets test.
+
+Every path a Zoho answer can take out of the provider is here: a deferrable sensor resumed on a worker
+(``wait_deferred``, and ``wait_failed`` whose job fails), one ended by the trigger (``wait_ended_by_trigger``)
+and one in poke mode (``wait_poking``). The test scripts each job's answers to echo the request headers,
+which carry the access token, and then looks for the connection's secrets everywhere Airflow keeps text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.providers.common.compat.sdk import dag
+
+from airflow_provider_zoho.sensors import ZohoCRMBulkWriteJobSensor
+
+COMMON: dict[str, Any] = {"poll_interval": 2, "poke_interval": 2, "timeout": timedelta(minutes=5)}
+
+
+@dag(dag_id="e2e_echo", schedule=None, start_date=datetime(2025, 1, 1), catchup=False)
+def e2e_echo() -> None:
+    conf = "{{{{ dag_run.conf['{}'] }}}}"
+    ZohoCRMBulkWriteJobSensor(task_id="wait_deferred", job_id=conf.format("deferred"), deferrable=True, **COMMON)
+    ZohoCRMBulkWriteJobSensor(task_id="wait_failed", job_id=conf.format("failed"), deferrable=True, **COMMON)
+    ZohoCRMBulkWriteJobSensor(
+        task_id="wait_ended_by_trigger",
+        job_id=conf.format("ended_by_trigger"),
+        deferrable=True,
+        end_from_trigger=True,
+        **COMMON,
+    )
+    ZohoCRMBulkWriteJobSensor(task_id="wait_poking", job_id=conf.format("poking"), deferrable=False, **COMMON)
+
+
+e2e_echo()
