@@ -8,13 +8,21 @@ the field to fix.
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
-from airflow_provider_zoho.data_centers import DEFAULT_DATA_CENTER, DataCenter, Service, get_data_center
+from airflow_provider_zoho.data_centers import (
+    DATA_CENTERS,
+    DEFAULT_DATA_CENTER,
+    DataCenter,
+    Service,
+    get_data_center,
+)
 
 CREATOR_ENVIRONMENTS = ("development", "stage")
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -22,6 +30,10 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 # Below the smallest concurrency any Zoho edition allows one app (CRM Standard: 5).
 DEFAULT_MAX_CONCURRENT_REQUESTS = 5
+# Beyond about 1e9 seconds sockets raise OverflowError; a day is already far more than one request needs.
+MAX_REQUEST_TIMEOUT = 86_400.0
+_SCHEMES = ("https", "http")
+_MAX_PORT = 65_535
 
 
 class ZohoConnectionError(ValueError):
@@ -47,43 +59,38 @@ class ZohoConnectionConfig:
         cls,
         conn_id: str,
         *,
-        login: str | None,
-        password: str | None,
-        host: str | None,
-        extra: Mapping[str, Any],
+        login: object,
+        password: object,
+        host: object,
+        extra: object,
+        port: object = None,
+        schema: object = None,
     ) -> ZohoConnectionConfig:
+        """Check a connection's fields as Airflow hands them over and build the config, or say what to fix.
+
+        Fields are typed ``object``: a connection written as JSON or a URI reaches here unchecked by Airflow,
+        so an ``extra`` that decoded to a list or a ``timeout`` of ``"nan"`` is this function's to reject.
+        ``port`` and ``schema`` (the URL scheme, as Airflow's HTTP connections use it) complete ``host``.
+        """
         where = f"Zoho connection {conn_id!r}"
-        # Forms of Airflow before 2.3 stored custom fields as ``extra__zoho__<name>``; accept both spellings.
-        extra = {key.removeprefix("extra__zoho__"): value for key, value in extra.items()}
-        if not login:
-            raise ZohoConnectionError(f"{where} has no client id: set its Client ID (login) field.")
-        if not password:
-            raise ZohoConnectionError(f"{where} has no client secret: set its Client Secret (password) field.")
-        refresh_token = str(extra.get("refresh_token") or "")
-        if not refresh_token:
-            raise ZohoConnectionError(f"{where} has no refresh token: set the extra field 'refresh_token'.")
-        try:
-            data_center = get_data_center(str(extra.get("data_center") or DEFAULT_DATA_CENTER))
-        except ValueError as error:
-            raise ZohoConnectionError(f"{where}: {error}") from None
-        environment = extra.get("creator_environment") or None
-        if environment is not None and environment not in CREATOR_ENVIRONMENTS:
-            raise ZohoConnectionError(
-                f"{where}: creator_environment must be one of {', '.join(CREATOR_ENVIRONMENTS)} "
-                f"(leave it empty for production), not {environment!r}."
-            )
+        extra = _extra_object(where, extra)
+        login = _credential(where, "client id (login)", login, "client id: set its Client ID (login) field")
+        password = _credential(
+            where, "client secret (password)", password, "client secret: set its Client Secret (password) field"
+        )
+        refresh_token = _credential(
+            where, "refresh_token", extra.get("refresh_token"), "refresh token: set the extra field 'refresh_token'"
+        )
         return cls(
             conn_id=conn_id,
             client_id=login,
             client_secret=password,
             refresh_token=refresh_token,
-            data_center=data_center,
-            base_url_override=_base_url(where, host),
-            analytics_org_id=str(extra["analytics_org_id"]) if extra.get("analytics_org_id") else None,
-            creator_environment=environment,
-            request_timeout=_positive_float(
-                where, "timeout", _unless_blank(extra.get("timeout"), DEFAULT_REQUEST_TIMEOUT)
-            ),
+            data_center=_data_center(where, extra.get("data_center")),
+            base_url_override=_base_url(where, host, port, schema),
+            analytics_org_id=_analytics_org_id(where, extra.get("analytics_org_id")),
+            creator_environment=_creator_environment(where, extra.get("creator_environment")),
+            request_timeout=_request_timeout(where, extra.get("timeout")),
             max_response_bytes=_positive_int(
                 where, "max_response_bytes", _unless_blank(extra.get("max_response_bytes"), DEFAULT_MAX_RESPONSE_BYTES)
             ),
@@ -120,19 +127,96 @@ class ZohoConnectionConfig:
         return {"org_id": self.analytics_org_id, "environment": self.creator_environment}
 
 
-def _base_url(where: str, host: str | None) -> str | None:
-    if not host:
+def _extra_object(where: str, extra: object) -> dict[str, Any]:
+    """The extra as a dict; null (Airflow's "no extra") is empty, so the missing refresh token is what is named."""
+    if extra is None:
+        return {}
+    if not isinstance(extra, Mapping):
+        # Only the type is named: a string extra may well be a pasted refresh token.
+        raise ZohoConnectionError(
+            f'{where}: extra must be a JSON object such as {{"refresh_token": "1000.xxx", "data_center": "eu"}}, '
+            f"not a {type(extra).__name__}."
+        )
+    # Forms of Airflow before 2.3 stored custom fields as ``extra__zoho__<name>``; accept both spellings.
+    return {str(key).removeprefix("extra__zoho__"): value for key, value in extra.items()}
+
+
+def _credential(where: str, label: str, value: object, missing: str) -> str:
+    """A value sent in the token form: required text without the invisible characters pasting often adds.
+
+    The value itself is never part of the message; it is a secret, or sits next to one.
+    """
+    if value is None or value == "":
+        raise ZohoConnectionError(f"{where} has no {missing}.")
+    if not isinstance(value, str):
+        raise ZohoConnectionError(f"{where}: {label} must be text, not a {type(value).__name__}.")
+    if not value.isprintable():
+        raise ZohoConnectionError(
+            f"{where}: {label} contains a line break or control character (or another invisible one): "
+            "copy the value again without it."
+        )
+    return value
+
+
+def _data_center(where: str, value: object) -> DataCenter:
+    if value is None or value == "":
+        return get_data_center(DEFAULT_DATA_CENTER)
+    valid = ", ".join(DATA_CENTERS)
+    if not isinstance(value, str):
+        raise ZohoConnectionError(
+            f"{where}: extra data_center must be one of {valid} as text, not a {type(value).__name__}."
+        )
+    try:
+        return get_data_center(value)
+    except ValueError as error:
+        raise ZohoConnectionError(f"{where}: {error}") from None
+
+
+def _analytics_org_id(where: str, value: object) -> str | None:
+    """Zoho's organization id, sent as the ``ZANALYTICS-ORGID`` header: digits, so nothing can split the header."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if value is None or value == "":
         return None
-    url = host.strip().rstrip("/")
-    if "://" not in url:
-        url = f"https://{url}"
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        # It would be logged with every token request; credentials belong in login and password.
-        raise ZohoConnectionError(f"{where}: host must not contain credentials; put them in login and password.")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ZohoConnectionError(f"{where}: host must be a base URL such as https://proxy.example.com, not {host!r}.")
-    return url
+    # ASCII digits only: str.isdigit() would also let superscripts and other scripts' digits through.
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip(" ")):
+        return value.strip(" ")
+    raise ZohoConnectionError(
+        f"{where}: extra analytics_org_id must be Zoho's numeric organization id (digits only, sent as the "
+        f"ZANALYTICS-ORGID header), not {value!r}."
+    )
+
+
+def _creator_environment(where: str, value: object) -> str | None:
+    """Creator's ``environment`` header: one of the known names, which also keeps line breaks out of it."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value in CREATOR_ENVIRONMENTS:
+        return value
+    raise ZohoConnectionError(
+        f"{where}: creator_environment must be one of {', '.join(CREATOR_ENVIRONMENTS)} "
+        f"(leave it empty for production), not {value!r}."
+    )
+
+
+def _request_timeout(where: str, value: object) -> float:
+    """Seconds per request: a finite positive number, or numeric text (Airflow 2.11's form has only text fields).
+
+    NaN and infinity would never time out, and beyond a day the sockets overflow: both are refused here, by name.
+    """
+    value = _unless_blank(value, DEFAULT_REQUEST_TIMEOUT)
+    number: float | None = None
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            number = None
+    if number is None or not math.isfinite(number) or not 0 < number <= MAX_REQUEST_TIMEOUT:
+        raise ZohoConnectionError(
+            f"{where}: extra 'timeout' must be a positive number of seconds, at most {MAX_REQUEST_TIMEOUT:.0f} "
+            f"(one day), not {value!r}."
+        )
+    return number
 
 
 def _unless_blank(value: Any, default: Any) -> Any:
@@ -140,13 +224,86 @@ def _unless_blank(value: Any, default: Any) -> Any:
     return default if value is None or value == "" else value
 
 
-def _positive_float(where: str, name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if number <= 0:
-        raise ZohoConnectionError(f"{where}: extra {name!r} must be a positive number of seconds, not {value!r}.")
+def _base_url(where: str, host: object, port: object, schema: object) -> str | None:
+    """The one base URL replacing every Zoho host, from ``host`` completed by the ``port`` and ``schema`` fields.
+
+    A URI connection ``zoho://id:secret@127.0.0.1:8080/http?...`` arrives as host ``127.0.0.1``, port 8080 and
+    schema ``http``; JSON connections usually write it all in host (``http://127.0.0.1:8080``). Both give the
+    same URL. Anything that would be silently misread (a query glued into every path, a second port, a
+    scheme the two fields disagree on) is refused with the way to write it.
+    """
+    scheme_field = _schema_field(where, schema)
+    port_field = _port_field(where, port)
+    text = host.strip() if isinstance(host, str) else host
+    if text is None or text == "":
+        if scheme_field or port_field:
+            raise ZohoConnectionError(
+                f"{where}: port and schema apply to host, which is empty: set host (for example 127.0.0.1 with "
+                "port 8080 and schema http), or clear port and schema to use Zoho's own hosts."
+            )
+        return None
+    if not isinstance(text, str):
+        raise ZohoConnectionError(f"{where}: host must be text such as https://proxy.example.com.")
+    if not text.isprintable() or " " in text:
+        raise ZohoConnectionError(
+            f"{where}: host must not contain spaces or control characters, not {host!r}: "
+            "write a base URL such as https://proxy.example.com."
+        )
+    url = text if "://" in text else f"{scheme_field or 'https'}://{text}"
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        # It would be logged with every token request; credentials belong in login and password.
+        raise ZohoConnectionError(f"{where}: host must not contain credentials; put them in login and password.")
+    if parts.scheme not in _SCHEMES:
+        raise ZohoConnectionError(f"{where}: host must be a base URL such as https://proxy.example.com, not {host!r}.")
+    if "?" in url or "#" in url:
+        raise ZohoConnectionError(
+            f"{where}: host must not contain a query ('?') or fragment ('#'), not {host!r}: write only the base "
+            "URL, such as https://proxy.example.com/zoho; request paths are appended to it."
+        )
+    if not parts.hostname:
+        raise ZohoConnectionError(
+            f"{where}: host {host!r} has no hostname: write it as https://proxy.example.com or "
+            "http://127.0.0.1:8080 (or host 127.0.0.1 with port 8080 and schema http)."
+        )
+    host_port = _port_in_host(where, parts, host)
+    if port_field and host_port and port_field != host_port:
+        raise ZohoConnectionError(
+            f"{where}: host says port {host_port} but the port field says {port_field}: keep only one of them."
+        )
+    if scheme_field and "://" in text and scheme_field != parts.scheme:
+        raise ZohoConnectionError(
+            f"{where}: host says {parts.scheme}:// but the schema field says {schema!r}: keep only one of them "
+            "(schema is the URL scheme, http or https)."
+        )
+    netloc = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port_field or host_port:
+        netloc += f":{port_field or host_port}"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _schema_field(where: str, schema: object) -> str | None:
+    """Airflow's ``schema`` field (a URI connection's path) as a URL scheme, as Airflow's HTTP provider reads it."""
+    if schema is None or schema == "":
+        return None
+    if isinstance(schema, str) and schema.strip().lower() in _SCHEMES:
+        return schema.strip().lower()
+    raise ZohoConnectionError(
+        f"{where}: schema must be http or https (the URL scheme for host), not {schema!r}; leave it empty for "
+        "https. In a URI it is the path: zoho://ID:SECRET@127.0.0.1:8080/http?refresh_token=..."
+    )
+
+
+def _port_field(where: str, port: object) -> int | None:
+    if port is None or port == "":
+        return None
+    number: int | None = None
+    if isinstance(port, int) and not isinstance(port, bool):
+        number = port
+    elif isinstance(port, str) and re.fullmatch(r"[0-9]{1,5}", port.strip()):
+        number = int(port)
+    if number is None or not 1 <= number <= _MAX_PORT:
+        raise ZohoConnectionError(f"{where}: port must be a whole number from 1 to {_MAX_PORT}, not {port!r}.")
     return number
 
 
@@ -156,3 +313,16 @@ def _positive_int(where: str, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ZohoConnectionError(f"{where}: extra {name!r} must be a positive whole number, not {value!r}.")
     return value
+
+
+def _port_in_host(where: str, parts: SplitResult, host: object) -> int | None:
+    try:
+        port = parts.port
+    except ValueError:  # not digits, or beyond 65535
+        port = 0
+    if port == 0 or parts.netloc.endswith(":"):
+        raise ZohoConnectionError(
+            f"{where}: the port in host must be a whole number from 1 to {_MAX_PORT}, not {host!r}: "
+            "write host as http://127.0.0.1:8080, or put the port in the port field."
+        )
+    return port

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from airflow_provider_zoho.compat import BaseHook, Connection
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
 from airflow_provider_zoho.connection_form import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
@@ -26,8 +23,15 @@ class ZohoBaseHook(BaseHook):
         return f"{type(self).__name__}(zoho_conn_id={self.zoho_conn_id!r})"
 
     @staticmethod
-    def _config_from(conn: Connection, extra: Mapping[str, Any]) -> ZohoConnectionConfig:
+    def _config_from(conn: Connection, extra: object) -> ZohoConnectionConfig:
         # ``extra`` is passed in: the sync hook reads ``extra_dejson``, the async one must not (it blocks).
+        # Airflow types it as a dict but returns whatever the JSON held (a list, a string, None): checked there.
         return ZohoConnectionConfig.from_fields(
-            conn.conn_id, login=conn.login, password=conn.password, host=conn.host, extra=extra
+            conn.conn_id,
+            login=conn.login,
+            password=conn.password,
+            host=conn.host,
+            port=conn.port,
+            schema=conn.schema,
+            extra=extra,
         )
