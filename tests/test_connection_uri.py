@@ -16,7 +16,7 @@ import pytest
 from airflow_provider_zoho.compat import AirflowFailException
 from airflow_provider_zoho.connection_config import ZohoConnectionError
 from airflow_provider_zoho.hooks import ZohoAsyncHook, ZohoHook
-from airflow_provider_zoho.jobs import Phase
+from airflow_provider_zoho.jobs import ANALYTICS_IMPORT, BIGIN_BULK_WRITE, CRM_BULK_WRITE, Phase
 from airflow_provider_zoho.sensors import ZohoCRMBulkWriteJobSensor
 from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.triggers import ZohoJobTrigger
@@ -63,7 +63,7 @@ def test_sync_hook_reaches_the_port_of_a_uri_connection(
     zoho_emulator.add_job("crm_bulk_write", "12", ["COMPLETED"])
     hook = ZohoHook(CONN_ID)
     assert hook.config.base_url_override == zoho_emulator.base_url
-    assert hook.get_job_status("crm_bulk_write", {"job_id": "12"}).phase is Phase.SUCCEEDED
+    assert hook.get_job_status(CRM_BULK_WRITE, {"job_id": "12"}).phase is Phase.SUCCEEDED
     assert zoho_emulator.token_requests() == 1
 
 
@@ -75,7 +75,7 @@ async def test_async_hook_reaches_the_port_of_a_uri_connection(
         f"AIRFLOW_CONN_{CONN_ID.upper()}", _uri(zoho_emulator, scheme_in_host=scheme_in_host, query=_query())
     )
     zoho_emulator.add_job("bigin_bulk_write", "13", ["COMPLETED"])
-    job = await ZohoAsyncHook(CONN_ID).get_job_status("bigin_bulk_write", {"job_id": "13"})
+    job = await ZohoAsyncHook(CONN_ID).get_job_status(BIGIN_BULK_WRITE, {"job_id": "13"})
     assert job.phase is Phase.SUCCEEDED
     assert zoho_emulator.token_requests() == 1
 
@@ -86,7 +86,7 @@ def test_extra_given_whole_in_the_uri_is_read(zoho_emulator: ZohoEmulator, monke
         f"AIRFLOW_CONN_{CONN_ID.upper()}", _uri(zoho_emulator, scheme_in_host=False, query=_extra_query(extra))
     )
     zoho_emulator.add_job("analytics_import", "11", ["1004"], workspace_id="22", org_id="55522777")
-    job = ZohoHook(CONN_ID).get_job_status("analytics_import", {"workspace_id": "22", "job_id": "11"})
+    job = ZohoHook(CONN_ID).get_job_status(ANALYTICS_IMPORT, {"workspace_id": "22", "job_id": "11"})
     assert job.phase is Phase.SUCCEEDED
 
 
