@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_zoho.connection_config import CREATOR_ENVIRONMENTS, DEFAULT_REQUEST_TIMEOUT
+from airflow_provider_zoho.connection_config import (
+    CREATOR_ENVIRONMENTS,
+    DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_REQUEST_TIMEOUT,
+)
 from airflow_provider_zoho.data_centers import DATA_CENTERS, DEFAULT_DATA_CENTER
 
 CONN_TYPE = "zoho"
@@ -39,7 +44,17 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "timeout": {
         "label": "Request Timeout (seconds)",
         "schema": {"type": ["number", "null"], "default": DEFAULT_REQUEST_TIMEOUT},
-        "description": "How long one HTTP request to Zoho may take.",
+        "description": "How long one HTTP request to Zoho may take, whole.",
+    },
+    "max_response_bytes": {
+        "label": "Max Answer Size (bytes)",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_RESPONSE_BYTES},
+        "description": "The most bytes of one answer the hooks read (after decompression); larger is refused.",
+    },
+    "max_concurrent_requests": {
+        "label": "Max Concurrent Requests",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_MAX_CONCURRENT_REQUESTS},
+        "description": "Requests of this connection in flight at once per process; keep below your edition's limit.",
     },
 }
 
