@@ -140,15 +140,19 @@ def http_fallback_code(http_status: int) -> str:
     return "HTTP_5xx" if http_status >= 500 else "HTTP_4xx"
 
 
+def rule_for(dialect: Dialect, code: str, http_status: int | None) -> ErrorRule | None:
+    """The table's row for an error; an unknown code falls back on the row for its HTTP status."""
+    rule = _RULES.get((dialect, code))
+    if rule is None and http_status is not None and http_status >= 400:
+        rule = _RULES[(Dialect.HTTP, http_fallback_code(http_status))]
+    return rule
+
+
 def classify(dialect: Dialect, code: str, http_status: int | None) -> Outcome:
     """What to do about an error; an unknown code falls back on what its HTTP status says."""
-    rule = _RULES.get((dialect, code))
-    if rule is not None:
-        return rule.outcome
-    if http_status is not None and http_status >= 400:
-        return _RULES[(Dialect.HTTP, http_fallback_code(http_status))].outcome
+    rule = rule_for(dialect, code, http_status)
     # Zoho answered 200 with an error body we do not know: retrying the same request cannot help.
-    return Outcome.FAIL
+    return Outcome.FAIL if rule is None else rule.outcome
 
 
 def make_error(
@@ -160,9 +164,17 @@ def make_error(
     http_status: int | None = None,
     retry_after: float | None = None,
 ) -> ZohoError:
-    """Build the typed exception that the table assigns to ``code``."""
-    exception_class = _EXCEPTION_FOR_OUTCOME[classify(dialect, code, http_status)]
-    return exception_class(code, message, service=service, http_status=http_status, retry_after=retry_after)
+    """Build the typed exception that the table assigns to ``code``, carrying the table's meaning."""
+    rule = rule_for(dialect, code, http_status)
+    exception_class = _EXCEPTION_FOR_OUTCOME[Outcome.FAIL if rule is None else rule.outcome]
+    return exception_class(
+        code,
+        message,
+        service=service,
+        http_status=http_status,
+        retry_after=retry_after,
+        meaning=None if rule is None else rule.meaning,
+    )
 
 
 def _zoho_code_and_message(dialect: Dialect, body: Any) -> tuple[str, str] | None:

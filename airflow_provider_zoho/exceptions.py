@@ -35,19 +35,54 @@ class ZohoError(AirflowException):
         service: str,
         http_status: int | None = None,
         retry_after: float | None = None,
+        meaning: str | None = None,
+        where: str | None = None,
     ) -> None:
         self.code = bounded(code, 100)
         self.message = bounded(message)
         self.service = service
         self.http_status = http_status
         self.retry_after = retry_after
-        status = f", HTTP {http_status}" if http_status is not None else ""
-        super().__init__(f"Zoho {service} error {self.code}{status}: {self.message}")
+        self.meaning = meaning
+        self.where = where
+        super().__init__(self._sentence())
+
+    def _sentence(self) -> str:
+        """One line that says what was asked, what Zoho answered in its own words, and what that means."""
+        status = f" (HTTP {self.http_status})" if self.http_status is not None else ""
+        said = f"Zoho {self.service} answered {self.code}{status}: {self.message}"
+        if self.meaning and self.meaning.casefold() not in self.message.casefold():
+            said += f" [{self.meaning}]"
+        return f"{self.where}: {said}" if self.where else said
+
+    def located(self, where: str) -> ZohoError:
+        """The same error, saying which job or token request, and which connection, it is about.
+
+        Set once, by the innermost caller that knows: a token refused while polling a job names the token
+        request, not the job.
+        """
+        if self.where:
+            return self
+        return _rebuild(
+            type(self), self.code, self.message, self.service, self.http_status, self.retry_after, self.meaning, where
+        )
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (
+            type(self),
+            self.code,
+            self.message,
+            self.service,
+            self.http_status,
+            self.retry_after,
+            self.meaning,
+            self.where,
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The keyword-only arguments are not in ``args``: rebuild from the fields, so the error pickles
         # (multiprocessing, executors' result backends).
-        return (_rebuild, (type(self), self.code, self.message, self.service, self.http_status, self.retry_after))
+        return (_rebuild, self._fields())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, for trigger events and task logs."""
@@ -56,13 +91,23 @@ class ZohoError(AirflowException):
             "message": self.message,
             "service": self.service,
             "http_status": self.http_status,
+            "meaning": self.meaning,
         }
 
 
 def _rebuild(
-    cls: type[ZohoError], code: str, message: str, service: str, http_status: int | None, retry_after: float | None
+    cls: type[ZohoError],
+    code: str,
+    message: str,
+    service: str,
+    http_status: int | None,
+    retry_after: float | None,
+    meaning: str | None = None,
+    where: str | None = None,
 ) -> ZohoError:
-    return cls(code, message, service=service, http_status=http_status, retry_after=retry_after)
+    return cls(
+        code, message, service=service, http_status=http_status, retry_after=retry_after, meaning=meaning, where=where
+    )
 
 
 class ZohoTransientError(ZohoError):

@@ -4,8 +4,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_zoho.errors import Dialect, make_error
 from airflow_provider_zoho.events import EventStatus, JobEvent, error_event, finished_event, timeout_event
-from airflow_provider_zoho.exceptions import ZohoFatalError, ZohoTransientError
+from airflow_provider_zoho.exceptions import ZohoTransientError
 from airflow_provider_zoho.jobs import CREATOR_BULK_INSERT, read_job_status
 
 
@@ -20,12 +21,15 @@ def test_finished_events_round_trip_with_the_summary() -> None:
 
 
 def test_error_and_timeout_events_keep_zoho_code() -> None:
-    error = error_event(ZohoFatalError("NO_PERMISSION", "Permission denied to read", service="api", http_status=403))
+    error = error_event(
+        make_error(Dialect.CRM, "NO_PERMISSION", "Permission denied to read", service="api", http_status=403)
+    )
     assert error.error == {
         "code": "NO_PERMISSION",
         "message": "Permission denied to read",
         "service": "api",
         "http_status": 403,
+        "meaning": "the user may not read bulk jobs",  # the error table's row
     }
     timeout = timeout_event(
         "job 7", ZohoTransientError("TOO_MANY_REQUESTS", "slow down", service="api", http_status=429)

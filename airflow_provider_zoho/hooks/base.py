@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
 from airflow_provider_zoho.compat import BaseHook, Connection
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
 from airflow_provider_zoho.connection_form import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
+from airflow_provider_zoho.data_centers import Service
 from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE, TokenCache
+from airflow_provider_zoho.jobs import JobKind
 
 
 class ZohoBaseHook(BaseHook):
@@ -18,6 +23,14 @@ class ZohoBaseHook(BaseHook):
         super().__init__()
         self.zoho_conn_id = zoho_conn_id
         self._token_cache = token_cache
+
+    def about_job(self, kind: JobKind, coordinates: Mapping[str, str | None]) -> str:
+        """Which job, of which product, on which connection: what every error about a poll starts with."""
+        return f"{kind.label} {kind.job_id_of(coordinates)} (connection {self.zoho_conn_id!r})"
+
+    def about_token_request(self, config: ZohoConnectionConfig) -> str:
+        host = urlsplit(config.base_url(Service.ACCOUNTS)).netloc
+        return f"Token request to Zoho accounts at {host} (connection {self.zoho_conn_id!r})"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(zoho_conn_id={self.zoho_conn_id!r})"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import socket
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -181,9 +183,51 @@ def read_api_response(request: ApiRequest, answer: Answer) -> Any:
     return body
 
 
-def network_error(service: Service, error: BaseException, *, timed_out: bool) -> ZohoError:
-    """A failure below HTTP, named by its type only: its text can hold a URL we'd rather not log."""
+# What a failure below HTTP was, found by type anywhere in its chain of causes (requests and aiohttp wrap
+# the socket's own error in two or three layers). The first match wins, so the most specific come first.
+_NETWORK_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
+    (socket.gaierror, "the host name did not resolve (DNS)"),
+    (ssl.SSLError, "the TLS handshake failed"),
+    (ConnectionRefusedError, "the connection was refused"),
+    (ConnectionResetError, "the connection was reset"),
+    (TimeoutError, "no answer within the request timeout"),
+)
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and what it wraps: ``__cause__``, ``__context__``, and the attributes libraries use."""
+    found: list[BaseException] = []
+    pending = [error]
+    while pending and len(found) < 20:
+        current = pending.pop(0)
+        if current in found:
+            continue
+        found.append(current)
+        for linked in (
+            current.__cause__,
+            current.__context__,
+            getattr(current, "reason", None),  # urllib3's MaxRetryError
+            getattr(current, "os_error", None),  # aiohttp's ClientConnectorError
+            *current.args,
+        ):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+    return found
+
+
+def network_cause(error: BaseException) -> str:
+    """What went wrong below HTTP, in words, never the error's own text (it can hold a whole URL)."""
+    for cause in _causes(error):
+        for error_type, words in _NETWORK_CAUSES:
+            if isinstance(cause, error_type):
+                return words
+    return f"the connection failed ({type(error).__name__})"
+
+
+def network_error(service: Service, error: BaseException, *, timed_out: bool, url: str | None = None) -> ZohoError:
+    """A failure below HTTP, naming the host and the cause: DNS, refused, TLS, reset, timeout."""
     code = "TIMEOUT" if timed_out else "CONNECTION_ERROR"
-    return make_error(
-        Dialect.HTTP, code, f"{type(error).__name__} talking to Zoho {service.value}", service=service.value
-    )
+    host = urlsplit(url).hostname if url else None
+    cause = "no answer within the request timeout" if timed_out else network_cause(error)
+    where = f"talking to {host}" if host else f"talking to Zoho {service.value}"
+    return make_error(Dialect.HTTP, code, f"{cause}, {where}", service=service.value)

@@ -95,7 +95,12 @@ class ZohoHook(ZohoBaseHook):
 
     def _request_token(self) -> AccessToken:
         request = token_request(self.config)
-        token = read_token_response(self._send("POST", request.url, Service.ACCOUNTS, self.redactor, data=request.form))
+        try:
+            token = read_token_response(
+                self._send("POST", request.url, Service.ACCOUNTS, self.redactor, data=request.form)
+            )
+        except ZohoError as error:
+            raise error.located(self.about_token_request(self.config)) from None
         mask_secret(token.value)
         self.log.info("Got a Zoho access token for connection %s from %s", self.zoho_conn_id, request.url)
         return token
@@ -122,9 +127,9 @@ class ZohoHook(ZohoBaseHook):
                     location=response.headers.get("Location"),
                 )
         except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError) as error:
-            raise network_error(service, error, timed_out=True) from error
+            raise network_error(service, error, timed_out=True, url=url) from error
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
-            raise network_error(service, error, timed_out=False) from error
+            raise network_error(service, error, timed_out=False, url=url) from error
         except (ResponseTooLarge, UnsupportedEncoding) as error:
             raise invalid_answer(service, str(error)) from None
 
@@ -159,7 +164,11 @@ class ZohoHook(ZohoBaseHook):
 
     def get_job_status(self, kind: JobKind, coordinates: Mapping[str, str | None]) -> JobStatus:
         request = job_status_request(self.config, kind, coordinates)
-        return read_job_status(kind, kind.job_id_of(coordinates), self.get_json(request))
+        try:
+            body = self.get_json(request)
+        except ZohoError as error:
+            raise error.located(self.about_job(kind, coordinates)) from None
+        return read_job_status(kind, kind.job_id_of(coordinates), body)
 
     def test_connection(self) -> tuple[bool, str]:
         """Refresh a token for real, so a wrong secret, refresh token or data center shows up here."""

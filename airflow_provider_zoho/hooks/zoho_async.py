@@ -9,8 +9,9 @@ connection, and a cap bounds its requests in flight).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -26,7 +27,7 @@ from airflow_provider_zoho.compat import (
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
 from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
 from airflow_provider_zoho.data_centers import Service
-from airflow_provider_zoho.exceptions import ZohoTokenInvalidError, ZohoTransientError
+from airflow_provider_zoho.exceptions import ZohoError, ZohoTokenInvalidError, ZohoTransientError
 from airflow_provider_zoho.hooks.base import ZohoBaseHook
 from airflow_provider_zoho.hooks.body import ACCEPT_ENCODING, BoundedBody, ResponseTooLarge, UnsupportedEncoding
 from airflow_provider_zoho.hooks.exchange import (
@@ -50,6 +51,7 @@ from airflow_provider_zoho.jobs import JobKind, JobStatus, read_job_status
 MAX_REDIRECTS = 3
 
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
+_users: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
 
 
 def shared_session() -> aiohttp.ClientSession:
@@ -79,6 +81,25 @@ async def close_shared_session() -> None:
     session = _sessions.pop(asyncio.get_running_loop(), None)
     if session is not None:
         await session.close()
+
+
+@contextlib.asynccontextmanager
+async def shared_session_in_use() -> AsyncIterator[None]:
+    """Hold the loop's session open while in use; the last user out closes it.
+
+    A triggerer's loop never ends, but ``airflow dags test``, the demo and scripts run a trigger in a loop
+    that does: the session must be closed before the loop goes, or aiohttp reports it unclosed. Counting
+    users keeps it open while any trigger of the loop still polls; the next trigger opens a new one.
+    """
+    loop = asyncio.get_running_loop()
+    _users[loop] = _users.get(loop, 0) + 1
+    try:
+        yield
+    finally:
+        _users[loop] -= 1
+        if not _users[loop]:
+            del _users[loop]
+            await close_shared_session()
 
 
 class ZohoAsyncHook(ZohoBaseHook):
@@ -129,16 +150,18 @@ class ZohoAsyncHook(ZohoBaseHook):
     async def _request_token(self) -> AccessToken:
         config = await self.get_config()
         request = token_request(config)
-        answer = await self._send(
-            "POST", request.url, Service.ACCOUNTS, self._redactor, data=request.form, allow_redirects=False
-        )
         try:
+            answer = await self._send(
+                "POST", request.url, Service.ACCOUNTS, self._redactor, data=request.form, allow_redirects=False
+            )
             token = read_token_response(answer)
         except ZohoTransientError as error:
             # Zoho throttles token requests per refresh token for the rest of a 10-minute window: every
             # poller of this connection holds off, instead of each spending another request on it.
             self._throttle.pause(config.token_cache_key, error.retry_after)
-            raise
+            raise error.located(self.about_token_request(config)) from None
+        except ZohoError as error:
+            raise error.located(self.about_token_request(config)) from None
         # mask_secret may talk to the supervisor synchronously: keep it off the event loop.
         await sync_to_async(mask_secret)(token.value)
         self.log.info("Got a Zoho access token for connection %s from %s", self.zoho_conn_id, request.url)
@@ -164,9 +187,9 @@ class ZohoAsyncHook(ZohoBaseHook):
                             location=response.headers.get("Location"),
                         )
         except TimeoutError as error:
-            raise network_error(service, error, timed_out=True) from error
+            raise network_error(service, error, timed_out=True, url=url) from error
         except aiohttp.ClientError as error:
-            raise network_error(service, error, timed_out=False) from error
+            raise network_error(service, error, timed_out=False, url=url) from error
         except (ResponseTooLarge, UnsupportedEncoding) as error:
             raise invalid_answer(service, str(error)) from None
 
@@ -208,4 +231,8 @@ class ZohoAsyncHook(ZohoBaseHook):
         request = self._status_requests.get(memo_key)
         if request is None:
             request = self._status_requests[memo_key] = job_status_request(await self.get_config(), kind, coordinates)
-        return read_job_status(kind, kind.job_id_of(coordinates), await self.get_json(request))
+        try:
+            body = await self.get_json(request)
+        except ZohoError as error:
+            raise error.located(self.about_job(kind, coordinates)) from None
+        return read_job_status(kind, kind.job_id_of(coordinates), body)

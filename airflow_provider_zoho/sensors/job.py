@@ -178,7 +178,7 @@ class ZohoJobSensor(BaseSensorOperator):
         try:
             done = self.poke(context)
         except AirflowFailException as error:
-            self._fail(str(error), error)
+            self._fail(str(error))
         if isinstance(done, PokeReturnValue):
             return done.xcom_value
         end_time = started + float(self.timeout)
@@ -207,18 +207,25 @@ class ZohoJobSensor(BaseSensorOperator):
             self.log.warning("%s %s: %s; poking again", self.job_kind.label, job_id, error)
             return False
         except (ZohoError, ZohoConnectionError) as error:
-            # Logged here: with soft_fail, Airflow replaces the exception's message when it skips the task.
-            self.log.error("%s", error)
-            raise AirflowFailException(str(error)) from error
+            self._raise_failure(str(error))
         return self._outcome(job)
+
+    def _raise_failure(self, message: str) -> NoReturn:
+        """Fail with ``message`` said once: no chained copy of it, and no log line repeating it.
+
+        With ``soft_fail`` or ``never_fail`` Airflow's sensor replaces the message when it skips the
+        task, so only then is it logged here first.
+        """
+        if self.soft_fail or self.never_fail:
+            self.log.error("%s", message)
+        raise AirflowFailException(message) from None
 
     def _outcome(self, job: JobStatus) -> PokeReturnValue | bool:
         if job.phase is Phase.SUCCEEDED:
             self.log.info("%s", job.describe())
             return PokeReturnValue(is_done=True, xcom_value=job.summary())
         if job.phase is Phase.FAILED:
-            self.log.error("%s", job.describe())
-            raise AirflowFailException(job.describe())
+            self._raise_failure(job.describe())
         job.log_progress(self.log)
         return False
 
@@ -231,18 +238,18 @@ class ZohoJobSensor(BaseSensorOperator):
         if outcome.status is EventStatus.SUCCESS:
             self.log.info("%s", outcome.message)
             return outcome.summary
-        self.log.error("%s", outcome.message)
+        # Not logged first: each exception below carries the message, and Airflow logs it once.
         if outcome.status is EventStatus.TIMEOUT:
             if self.soft_fail:
                 raise AirflowSkipException(outcome.message)
             raise AirflowSensorTimeout(outcome.message)
         self._fail(outcome.message)
 
-    def _fail(self, message: str, cause: BaseException | None = None) -> NoReturn:
+    def _fail(self, message: str) -> NoReturn:
         if self.soft_fail or self.never_fail:
             flag = "soft_fail" if self.soft_fail else "never_fail"
-            raise AirflowSkipException(f"Skipping due to {flag}: {message}") from cause
-        raise AirflowFailException(message) from cause
+            raise AirflowSkipException(f"Skipping due to {flag}: {message}") from None
+        raise AirflowFailException(message) from None
 
 
 def _coordinate_constructor(owner: type[ZohoJobSensor], kind: JobKind) -> Callable[..., None]:

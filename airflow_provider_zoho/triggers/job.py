@@ -22,7 +22,7 @@ from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
 from airflow_provider_zoho.events import EventStatus, JobEvent, error_event, finished_event, timeout_event
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
 from airflow_provider_zoho.hooks.exchange import network_error
-from airflow_provider_zoho.hooks.zoho_async import ZohoAsyncHook
+from airflow_provider_zoho.hooks.zoho_async import ZohoAsyncHook, shared_session_in_use
 from airflow_provider_zoho.jobs import JobStatus, Phase, check_positive_seconds, coordinate_problems, get_job_kind
 
 # Each wait is stretched or shrunk by up to this fraction, so that triggers deferred together (a mapped
@@ -113,7 +113,8 @@ class ZohoJobTrigger(BaseTrigger):
         return f"{self.kind.label} {self._job_id}"
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        event = await self.wait_for_job(ZohoAsyncHook(self.zoho_conn_id))
+        async with shared_session_in_use():
+            event = await self.wait_for_job(ZohoAsyncHook(self.zoho_conn_id))
         yield await self._task_end_event(event) if self.end_from_trigger else TriggerEvent(event.to_payload())
 
     async def _task_end_event(self, event: JobEvent) -> TriggerEvent:
