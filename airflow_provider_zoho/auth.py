@@ -20,6 +20,7 @@ import socket
 import ssl
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -157,7 +158,7 @@ def settings_from(args: argparse.Namespace, ask: Callable[[str], str], ask_secre
     Every value is checked here, before the request: the grant code works once, so a typo in the org id
     found afterwards would cost the user a new code.
     """
-    data_center = args.data_center or ask(f"Data center ({', '.join(DATA_CENTERS)}) [{DEFAULT_DATA_CENTER}]: ")
+    data_center = args.data_center or ask(f"Data center ({', '.join(DATA_CENTERS)}) [{DEFAULT_DATA_CENTER}]: ").strip()
     try:
         dc = get_data_center(data_center or DEFAULT_DATA_CENTER)
     except ValueError as error:
@@ -427,25 +428,32 @@ def main(
     """Run the command; 0 with the connection printed, 1 with one sentence on stderr. Prompts are injectable."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args = parser().parse_args(argv)
-    try:
-        settings = settings_from(
-            args, ask or _ask_on(err), ask_secret or (lambda prompt: getpass.getpass(prompt, stream=err))
-        )
-        status, text = exchange(settings)
-        grant = read_grant(status, text, settings.accounts_host)
-    except AuthError as error:
-        print(error, file=err)
+    # Airflow, imported through the package, sends warnings to its logging, which writes to stdout. Stdout is
+    # for the connection alone (it may go to a file that is sourced), so warnings, such as getpass's "Can not
+    # control echo" without a terminal, are caught and shown on stderr.
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            settings = settings_from(
+                args, ask or _ask_on(err), ask_secret or (lambda prompt: getpass.getpass(prompt, stream=err))
+            )
+            grant = read_grant(*exchange(settings), settings.accounts_host)
+        except AuthError as error:
+            message: str | None = str(error)
+        except (KeyboardInterrupt, EOFError):
+            message = "\nStopped; nothing was printed."
+        else:
+            message = None
+    for text in dict.fromkeys(str(warning.message) for warning in caught):
+        print(f"Warning: {text}", file=err)
+    if message is not None:
+        print(message, file=err)
         return 1
-    except (KeyboardInterrupt, EOFError):
-        print("\nStopped; nothing was printed.", file=err)
-        return 1
-    warning = api_domain_warning(settings.config, grant)
-    if warning:
-        print(warning, file=err)
-    print(
+    for note in (
+        api_domain_warning(settings.config, grant),
         "The lines below hold the client secret and the refresh token: keep them out of shell history and logs.",
-        file=err,
-    )
+    ):
+        if note:
+            print(note, file=err)
     print(render(settings, grant, args.output), file=out)
     return 0
 
