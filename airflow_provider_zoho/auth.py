@@ -37,14 +37,21 @@ from airflow_provider_zoho.connection_config import (
 )
 from airflow_provider_zoho.data_centers import DATA_CENTERS, DEFAULT_DATA_CENTER, Service, get_data_center
 from airflow_provider_zoho.errors import ERROR_RULES, Dialect
-from airflow_provider_zoho.hooks.body import ACCEPT_ENCODING, READ_CHUNK_BYTES, BoundedBody, ResponseTooLarge
-from airflow_provider_zoho.hooks.body import UnsupportedEncoding as _UnsupportedEncoding
+from airflow_provider_zoho.hooks.body import (
+    ACCEPT_ENCODING,
+    READ_CHUNK_BYTES,
+    BoundedBody,
+    ResponseTooLarge,
+    UnsupportedEncoding,
+)
 from airflow_provider_zoho.hooks.exchange import TOKEN_PATH, decode_json
 from airflow_provider_zoho.hooks.redaction import Redactor
 
 DEFAULT_CONN_ID = "zoho_default"
 # A token answer is a few hundred bytes; anything near this is not Zoho's.
 MAX_ANSWER_BYTES = 64 * 1024
+# A grant code lasts at most ten minutes: waiting longer than this for one answer cannot help.
+MAX_TIMEOUT = 300.0
 _PROG = "python -m airflow_provider_zoho.auth"
 
 # What the error table says a code means, except where the authorization-code grant differs from the
@@ -71,11 +78,8 @@ class AuthError(Exception):
 class Settings:
     """Everything the exchange and the printed connection need, checked."""
 
-    conn_id: str
-    client_id: str
-    client_secret: str = field(repr=False)
     grant_code: str = field(repr=False)
-    config: ZohoConnectionConfig  # the connection to print, its refresh token still a placeholder
+    config: ZohoConnectionConfig  # the connection to print (conn id, client, extras); refresh token a placeholder
     timeout: float = DEFAULT_REQUEST_TIMEOUT
 
     @property
@@ -88,7 +92,7 @@ class Settings:
         return urlsplit(self.token_url).netloc
 
     def redactor(self) -> Redactor:
-        return Redactor((self.client_secret, self.grant_code))
+        return Redactor((self.config.client_secret, self.grant_code))
 
 
 @dataclass(frozen=True)
@@ -171,8 +175,10 @@ def settings_from(args: argparse.Namespace, ask: Callable[[str], str], ask_secre
             f"--conn-id {args.conn_id!r} cannot be an environment variable name (letters, digits and _ only): "
             "choose another id, or --print command."
         )
-    if not 0 < args.timeout <= 300:
-        raise AuthError(f"--timeout must be a number of seconds above 0 and at most 300, not {args.timeout}.")
+    if not 0 < args.timeout <= MAX_TIMEOUT:
+        raise AuthError(
+            f"--timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, not {args.timeout}."
+        )
     fields = connection_fields(
         client_id, client_secret, "pending", dc.code, args.analytics_org_id, args.creator_environment, args.accounts_url
     )
@@ -182,7 +188,7 @@ def settings_from(args: argparse.Namespace, ask: Callable[[str], str], ask_secre
         )
     except ZohoConnectionError as error:
         raise AuthError(str(error)) from None
-    return Settings(args.conn_id, client_id, client_secret, grant_code, config, args.timeout)
+    return Settings(grant_code, config, args.timeout)
 
 
 def _required(label: str, option: str, value: str) -> str:
@@ -221,22 +227,22 @@ def token_form(settings: Settings) -> dict[str, str]:
     """The form body: credentials never go in the query string, which proxies and access logs keep."""
     return {
         "grant_type": "authorization_code",
-        "client_id": settings.client_id,
-        "client_secret": settings.client_secret,
+        "client_id": settings.config.client_id,
+        "client_secret": settings.config.client_secret,
         "code": settings.grant_code,
     }
 
 
-def exchange(settings: Settings, session: requests.Session | None = None) -> tuple[int, str]:
+def exchange(settings: Settings) -> tuple[int, str]:
     """POST the grant code; the answer's status and (bounded, redacted) text. The only I/O of the exchange.
 
     No redirect is followed (it would carry the secret and the code elsewhere); the body is read up to
-    ``MAX_ANSWER_BYTES`` and within ``timeout`` seconds overall, not per socket read.
+    ``MAX_ANSWER_BYTES``, and no longer than ``timeout`` past the deadline however slowly it drips (each read
+    waits at most ``timeout``, and none starts after the deadline).
     """
-    session = session or requests.Session()
     deadline = time.monotonic() + settings.timeout
     try:
-        with session.post(
+        with requests.post(
             settings.token_url,
             data=token_form(settings),
             headers={"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING},
@@ -258,7 +264,7 @@ def exchange(settings: Settings, session: requests.Session | None = None) -> tup
             "check your network, --data-center and --accounts-url, then run this again (with a new grant code if "
             "Zoho then says invalid_code)."
         ) from None
-    except (ResponseTooLarge, _UnsupportedEncoding) as error:
+    except (ResponseTooLarge, UnsupportedEncoding) as error:
         raise AuthError(
             f"Zoho accounts at {settings.accounts_host} sent {error}, not a token answer: check --accounts-url."
         ) from None
@@ -373,18 +379,18 @@ def render(settings: Settings, grant: Grant, output: str = "both") -> str:
     """
     config = settings.config
     fields = connection_fields(
-        settings.client_id,
-        settings.client_secret,
+        config.client_id,
+        config.client_secret,
         grant.refresh_token,
         config.data_center.code,
         config.analytics_org_id,
         config.creator_environment,
         config.base_url_override,
     )
-    variable = connection_variable(settings.conn_id)
+    variable = connection_variable(config.conn_id)
     export = f"export {variable}={shlex.quote(json.dumps(fields))}" if variable else None
-    command = ["airflow", "connections", "add", settings.conn_id, "--conn-type", "zoho"]
-    command += ["--conn-login", settings.client_id, "--conn-password", settings.client_secret]
+    command = ["airflow", "connections", "add", config.conn_id, "--conn-type", "zoho"]
+    command += ["--conn-login", config.client_id, "--conn-password", config.client_secret]
     if "host" in fields:
         command += ["--conn-host", fields["host"]]
     command += ["--conn-extra", json.dumps(fields["extra"])]
@@ -395,8 +401,8 @@ def render(settings: Settings, grant: Grant, output: str = "both") -> str:
         return add
     return "\n".join(
         [
-            f"# Zoho connection {settings.conn_id!r}: set it as an environment variable where Airflow runs",
-            export or f"# (AIRFLOW_CONN_{settings.conn_id.upper()} cannot be exported: use the command below)",
+            f"# Zoho connection {config.conn_id!r}: set it as an environment variable where Airflow runs",
+            export or f"# (AIRFLOW_CONN_{config.conn_id.upper()} cannot be exported: use the command below)",
             "# or store it in Airflow's metadata database:",
             add,
         ]

@@ -6,6 +6,7 @@ gets a token with it. Every refusal is one sentence on stderr, exit code 1, and 
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -13,6 +14,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -433,3 +435,9 @@ def test_subprocess_reads_secrets_from_stdin_without_a_terminal(
     assert "invalid_code" in again.stderr
     assert "Traceback" not in again.stderr
     assert again.stdout == ""
+
+
+def test_the_console_script_runs_main() -> None:
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, function = scripts["zoho-airflow-auth"].partition(":")
+    assert getattr(importlib.import_module(module), function) is auth.main
