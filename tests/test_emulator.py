@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import selectors
+import shlex
 import signal
 import socket
 import subprocess
@@ -34,6 +35,8 @@ import pytest
 import requests
 
 from airflow_provider_zoho.testing import HOSTILE_FAULT_KINDS, Fault, ZohoEmulator
+from airflow_provider_zoho.testing.__main__ import EXAMPLE_JOBS
+from airflow_provider_zoho.testing.__main__ import main as emulator_cli
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, JOB_FAULT_KINDS
 from airflow_provider_zoho.testing.kinds import KIND_FACTS, at
 
@@ -1272,3 +1275,78 @@ def test_cli_serves_until_signalled(jobs_file: Path, stop_signal: signal.Signals
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_the_example_jobs_file_loads_one_job_per_kind() -> None:
+    definitions = json.loads(EXAMPLE_JOBS.read_text())
+    assert sorted(d["kind"] for d in definitions) == sorted(KIND_FACTS)
+    ZohoEmulator().add_jobs(definitions)  # validates every definition, as --jobs does
+
+
+def test_cli_without_client_flags_serves_the_default_client_and_prints_the_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a user does outside pytest: start it with the example jobs, point Airflow at the printed URL."""
+    from airflow_provider_zoho.hooks.zoho import ZohoHook
+    from airflow_provider_zoho.jobs import JOB_KINDS
+    from airflow_provider_zoho.testing import airflow_connection_json
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    command = ["--jobs", str(EXAMPLE_JOBS), "--analytics-org-id", "55522777"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_zoho.testing", *command],  # port 0: a free one
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+    ) as proc:
+        try:
+            url = _read_line(proc, timeout=30).removeprefix("ZOHO_EMULATOR_URL=")
+            assert proc.stdout is not None  # printed with the URL line, so already in the pipe's buffer:
+            name, _, printed = shlex.split(proc.stdout.readline())[1].partition("=")
+            assert name == "AIRFLOW_CONN_ZOHO_DEFAULT"
+            assert json.loads(printed) == json.loads(airflow_connection_json(url, analytics_org_id="55522777"))
+            monkeypatch.setenv(name, airflow_connection_json(url, analytics_org_id="55522777"))
+            hook = ZohoHook("zoho_default")
+            crm = hook.get_job_status(JOB_KINDS["crm_bulk_write"], {"job_id": "111111000000541001"})
+            assert crm.state == "ADDED"
+            analytics = {"workspace_id": "1767024000003145002", "job_id": "1767024000003153087"}
+            assert hook.get_job_status(JOB_KINDS["analytics_import"], analytics).state == "1001"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_cli_help_documents_the_jobs_file_and_the_admin_api(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        emulator_cli(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    for route in ("jobs", "clients", "grant_codes", "accounts", "revoke_tokens", "reset_counters", "stats"):
+        assert f"/__emulator__/{route}" in text
+    assert str(EXAMPLE_JOBS) in text
+    assert '"kind"' in text
+    assert '"script"' in text
+    # Port 8080 is Airflow's API server: neither the help nor the README's emulator section suggests it.
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("## Testing your own DAGs") :]
+    section = section[: section.index("\n## ", 1)]
+    for text_ in (text, section):
+        assert "--port 8080" not in text_
+        assert ":8080" not in text_
+
+
+def test_cli_names_an_unusable_jobs_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "jobs.json"
+    bad.write_text('[{"kind": "crm_bulk_write", "job_id": "1"}]')
+    assert emulator_cli(["--jobs", str(bad)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"{bad}: job definition lacks 'script': {{'kind': 'crm_bulk_write', 'job_id': '1'}}\n"
+    )
+    assert emulator_cli(["--jobs", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json: cannot read it (No such file or directory)" in capsys.readouterr().err

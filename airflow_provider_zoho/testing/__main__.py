@@ -1,14 +1,19 @@
 """Run the Zoho emulator in the foreground: ``python -m airflow_provider_zoho.testing``.
 
-For out-of-process users (the demo, end-to-end tests that start real Airflow processes): it prints one
-``ZOHO_EMULATOR_URL=http://HOST:PORT`` line once listening, so a parent process can read the port it was
-given, then serves until SIGTERM or SIGINT and exits 0.
+For people trying a DAG by hand and for out-of-process users (the demo, end-to-end tests that start real
+Airflow processes). Once listening it prints ``ZOHO_EMULATOR_URL=http://HOST:PORT`` as its first line, so a
+parent process can read the port it was given, then the ``export AIRFLOW_CONN_ZOHO_DEFAULT=...`` line a
+person pastes into the shell that runs Airflow; it serves until SIGTERM or SIGINT and exits 0.
+
+Without client flags it registers ``ZohoEmulator.DEFAULT_CLIENT``, the client the pytest fixture registers
+and ``airflow_connection_json(url)`` names, so that connection works as printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import threading
@@ -16,27 +21,103 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from airflow_provider_zoho.testing.emulator import ZohoEmulator
+from airflow_provider_zoho.testing.emulator import (
+    ADMIN_PREFIX,
+    ClientCredentials,
+    ZohoEmulator,
+    airflow_connection_json,
+)
+
+#: One job per kind, with the example DAGs' default ids, so they run against it with no conf.
+EXAMPLE_JOBS = Path(__file__).with_name("example_jobs.json")
+
+_EPILOG = f"""\
+client:
+  Without --client-id/--client-secret/--refresh-token the emulator registers the default client
+  ({ZohoEmulator.DEFAULT_CLIENT.client_id} / {ZohoEmulator.DEFAULT_CLIENT.client_secret} / \
+{ZohoEmulator.DEFAULT_CLIENT.refresh_token}), which airflow_connection_json(url) uses.
+  The connection printed on start points at it: paste that line where Airflow runs.
+
+--jobs FILE:
+  A JSON list of jobs. Each is an object with "kind" (analytics_import, crm_bulk_write,
+  bigin_bulk_write, creator_bulk_insert), "job_id", "script" (the states each status GET walks
+  through, as Zoho spells them; the last repeats; a step may be a fault such as
+  {{"fault": "rate_limited", "retry_after": 1}}), the kind's coordinates (analytics_import:
+  "workspace_id", "org_id"; creator_bulk_insert: "account_owner_name", "app_link_name",
+  "form_link_name", optional "environment"), and optional "counts" and "error_message".
+  Example, one job per kind with the example DAGs' ids:
+    {EXAMPLE_JOBS}
+
+admin HTTP API (JSON bodies; an object or a list of them):
+  POST {ADMIN_PREFIX}/jobs          add or replace jobs, in the --jobs format
+  POST {ADMIN_PREFIX}/clients       {{"client_id", "client_secret", "refresh_token"}}
+  POST {ADMIN_PREFIX}/grant_codes   {{"code", "client_id", "refresh_token", "expires_in", "offline"}}
+                                   (all but "code" optional): a grant code for
+                                   python -m airflow_provider_zoho.auth; answers its refresh token
+  POST {ADMIN_PREFIX}/accounts      [faults] answered by the next token requests, e.g.
+                                   [{{"fault": "invalid_client"}}]
+  POST {ADMIN_PREFIX}/revoke_tokens invalidate every access token issued so far
+  POST {ADMIN_PREFIX}/reset_counters
+  GET  {ADMIN_PREFIX}/stats         request counters
+
+example:
+  python -m airflow_provider_zoho.testing --port 8765 --analytics-org-id 55522777 \\
+      --jobs {EXAMPLE_JOBS}
+  (any free port but 8080, which Airflow's API server uses; 0, the default, picks one)
+"""
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m airflow_provider_zoho.testing", description="Serve a Zoho API emulator over HTTP."
+        prog="python -m airflow_provider_zoho.testing",
+        description="Serve a Zoho API emulator (accounts server and bulk-job status APIs) over HTTP.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
-    parser.add_argument("--jobs", type=Path, help="JSON file holding a list of job definitions")
-    parser.add_argument("--client-id")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default); avoid 8080 (Airflow)")
+    parser.add_argument("--jobs", type=Path, help="JSON file holding a list of job definitions (see below)")
+    parser.add_argument("--client-id", help="register this client instead of the default one")
     parser.add_argument("--client-secret")
     parser.add_argument("--refresh-token")
+    parser.add_argument(
+        "--grant-code",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="give the client a grant code for python -m airflow_provider_zoho.auth (repeatable)",
+    )
+    parser.add_argument("--analytics-org-id", help="put this analytics_org_id in the printed connection")
     parser.add_argument("--token-ttl", type=float, default=3600)
     parser.add_argument("--token-limit-per-window", type=int, default=10)
     parser.add_argument("--token-window-seconds", type=float, default=600)
     args = parser.parse_args(argv)
-    client = (args.client_id, args.client_secret, args.refresh_token)
-    if any(client) and not all(client):
-        parser.error("--client-id, --client-secret and --refresh-token go together")
+    given = (args.client_id, args.client_secret, args.refresh_token)
+    if any(given) and not all(given):
+        parser.error("--client-id, --client-secret and --refresh-token go together (or leave all three out)")
+    args.client = ClientCredentials(*given) if all(given) else ZohoEmulator.DEFAULT_CLIENT
     return args
+
+
+def _load_jobs(emulator: ZohoEmulator, path: Path) -> str | None:
+    """Register the jobs of a ``--jobs`` file; the reason it cannot be used, or None."""
+    try:
+        definitions = json.loads(path.read_text())
+        if not isinstance(definitions, list):
+            return f"{path}: expected a JSON list of job definitions, got a {type(definitions).__name__}"
+        emulator.add_jobs(definitions)
+    except OSError as error:
+        return f"{path}: cannot read it ({error.strerror or error})"
+    except (ValueError, TypeError) as error:  # JSONDecodeError is a ValueError
+        return f"{path}: {error}"
+    return None
+
+
+def startup_lines(base_url: str, client: ClientCredentials, analytics_org_id: str | None) -> list[str]:
+    """What the CLI prints once listening: the URL for programs, then the connection for people."""
+    extra = {"analytics_org_id": analytics_org_id} if analytics_org_id else {}
+    connection = airflow_connection_json(base_url, client, **extra)
+    return [f"ZOHO_EMULATOR_URL={base_url}", f"export AIRFLOW_CONN_ZOHO_DEFAULT={shlex.quote(connection)}"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,14 +130,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         token_limit_per_window=args.token_limit_per_window,
         token_window_seconds=args.token_window_seconds,
     )
-    if args.client_id:
-        emulator.add_client(args.client_id, args.client_secret, args.refresh_token)
+    emulator.add_client(*args.client)
+    for code in args.grant_code:
+        emulator.add_grant_code(code, client_id=args.client.client_id)
     if args.jobs is not None:
-        definitions = json.loads(args.jobs.read_text())
-        if not isinstance(definitions, list):
-            print(f"{args.jobs}: expected a JSON list of job definitions", file=sys.stderr)
+        problem = _load_jobs(emulator, args.jobs)
+        if problem is not None:
+            print(problem, file=sys.stderr)
             return 2
-        emulator.add_jobs(definitions)
 
     stop = threading.Event()
 
@@ -67,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     emulator.start()
     try:
-        print(f"ZOHO_EMULATOR_URL={emulator.base_url}", flush=True)
+        print("\n".join(startup_lines(emulator.base_url, args.client, args.analytics_org_id)), flush=True)
         while not stop.wait(1.0):  # a timed wait keeps the main thread responsive to signals
             pass
     finally:

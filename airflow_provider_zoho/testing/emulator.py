@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import secrets
 import socket
 import struct
@@ -105,6 +106,16 @@ class _Token:
     expires_at: float  # time.monotonic() deadline
 
 
+@dataclass(frozen=True, slots=True)
+class _GrantCode:
+    """A Self Client grant code waiting to be exchanged (``grant_type=authorization_code``)."""
+
+    client_id: str
+    refresh_token: str
+    offline: bool  # access_type=offline: the answer carries the refresh token
+    expires_at: float | None  # time.monotonic() deadline; None: never expires
+
+
 @dataclass(slots=True)
 class _JobState:
     """A job plus its position in its script; ``current`` is the last state step consumed."""
@@ -143,6 +154,7 @@ class _Store:
         # accounts
         self.client_secrets: dict[str, str] = {}
         self.refresh_owner: dict[str, str] = {}  # refresh token -> client_id
+        self.grant_codes: dict[str, _GrantCode] = {}
         self.tokens: dict[str, _Token] = {}
         self.live_tokens: dict[str, collections.deque[str]] = {}  # refresh token -> live access tokens
         self.issue_times: dict[str, collections.deque[float]] = {}  # refresh token -> issue instants
@@ -178,12 +190,15 @@ class _Store:
                 if fault.kind != "odd_expiry":
                     return fault
                 return Answer(200, {**self._issue(refresh_token or "", now), "expires_in": fault.value})
-            if params.get("grant_type") != "refresh_token":
+            grant_type = params.get("grant_type")
+            if grant_type not in ("refresh_token", "authorization_code"):
                 return Answer(200, {"error": "unsupported_grant_type"})
             client_id = params.get("client_id")
             secret = self.client_secrets.get(client_id) if client_id is not None else None
-            if secret is None or params.get("client_secret") != secret:
+            if client_id is None or secret is None or params.get("client_secret") != secret:
                 return Answer(200, {"error": "invalid_client"})
+            if grant_type == "authorization_code":
+                return Answer(200, self._redeem(params.get("code"), client_id, now))
             if refresh_token is None or self.refresh_owner.get(refresh_token) != client_id:
                 return Answer(200, {"error": "invalid_code"})
             window = self.issue_times.setdefault(refresh_token, collections.deque())
@@ -193,6 +208,22 @@ class _Store:
                 return Answer(200, dict(_THROTTLE_BODY))
             window.append(now)
             return Answer(200, self._issue(refresh_token, now))
+
+    def _redeem(self, code: str | None, client_id: str, now: float) -> dict[str, Any]:
+        """Exchange a grant code for tokens. A code works once, for its own client, until it expires;
+        anything else is ``invalid_code`` (HTTP 200, as Zoho answers it)."""
+        grant = self.grant_codes.get(code) if code is not None else None
+        if code is None or grant is None or grant.client_id != client_id:
+            return {"error": "invalid_code"}
+        del self.grant_codes[code]
+        if grant.expires_at is not None and grant.expires_at <= now:
+            return {"error": "invalid_code"}
+        issued = self._issue(grant.refresh_token, now)
+        if not grant.offline:  # Zoho's online access: an access token only
+            return issued
+        self.refresh_owner[grant.refresh_token] = client_id
+        # Zoho's key order: access_token, refresh_token, then the rest (``**issued`` keeps access_token first).
+        return {"access_token": issued["access_token"], "refresh_token": grant.refresh_token, **issued}
 
     def _issue(self, refresh_token: str, now: float) -> dict[str, Any]:
         token = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
@@ -502,6 +533,7 @@ class _Server:
         for product in EMULATED_PRODUCTS.values():
             app.router.add_get(product.route, self._status_handler(product))
         app.router.add_post(f"{ADMIN_PREFIX}/clients", self.admin_clients)
+        app.router.add_post(f"{ADMIN_PREFIX}/grant_codes", self.admin_grant_codes)
         app.router.add_post(f"{ADMIN_PREFIX}/jobs", self.admin_jobs)
         app.router.add_post(f"{ADMIN_PREFIX}/accounts", self.admin_accounts)
         app.router.add_get(f"{ADMIN_PREFIX}/stats", self.admin_stats)
@@ -597,6 +629,16 @@ class _Server:
 
         return await self._admin(request, apply)
 
+    async def admin_grant_codes(self, request: web.Request) -> web.Response:
+        async def apply(payload: Any) -> dict[str, Any]:
+            items = payload if isinstance(payload, list) else [payload]
+            for item in items:  # all checked before any is added: a bad item must not half-apply
+                if not isinstance(item, dict) or not isinstance(item.get("code"), str):
+                    raise ValueError(f"a grant code must be an object with a 'code' string, got {item!r}")
+            return {"refresh_tokens": [self.emulator.add_grant_code(**item) for item in items]}
+
+        return await self._admin(request, apply)
+
     async def admin_jobs(self, request: web.Request) -> web.Response:
         async def apply(payload: Any) -> None:
             self.emulator.add_jobs(payload if isinstance(payload, list) else [payload])
@@ -621,12 +663,12 @@ class _Server:
         return web.json_response({"ok": True})
 
     @staticmethod
-    async def _admin(request: web.Request, apply: Callable[[Any], Awaitable[None]]) -> web.Response:
+    async def _admin(request: web.Request, apply: Callable[[Any], Awaitable[Mapping[str, Any] | None]]) -> web.Response:
         try:
-            await apply(await request.json())
+            result = await apply(await request.json())
         except (ValueError, TypeError, KeyError) as exc:
             return web.json_response({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, status=400)
-        return web.json_response({"ok": True})
+        return web.json_response({"ok": True, **(result or {})})
 
 
 class ZohoEmulator:
@@ -809,6 +851,40 @@ class ZohoEmulator:
         with self._store.lock:
             self._store.client_secrets[client_id] = client_secret
             self._store.refresh_owner[refresh_token] = client_id
+
+    def add_grant_code(
+        self,
+        code: str,
+        client_id: str = DEFAULT_CLIENT.client_id,
+        refresh_token: str | None = None,
+        expires_in: float | None = None,
+        offline: bool = True,
+    ) -> str:
+        """Give a registered client a Self Client grant code; returns the refresh token it will yield.
+
+        The code works once with ``grant_type=authorization_code`` (then, or once ``expires_in`` seconds
+        have passed, it is ``invalid_code``); the refresh token it yields then works with the refresh-token
+        grant. ``refresh_token`` defaults to a new Zoho-shaped one; ``offline=False`` plays a code granted
+        for online access, whose answer holds no refresh token.
+        """
+        if not isinstance(code, str) or not code:
+            raise ValueError(f"code must be a non-empty string, got {code!r}")
+        if refresh_token is None:
+            refresh_token = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+        if not isinstance(refresh_token, str) or not refresh_token:
+            raise ValueError(f"refresh_token must be a non-empty string, got {refresh_token!r}")
+        if expires_in is not None and (
+            isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or not 0 <= expires_in < math.inf
+        ):
+            raise ValueError(f"expires_in must be a number of seconds >= 0 (or None: never), got {expires_in!r}")
+        if not isinstance(offline, bool):
+            raise ValueError(f"offline must be true or false, got {offline!r}")
+        expires_at = None if expires_in is None else time.monotonic() + expires_in
+        with self._store.lock:
+            if client_id not in self._store.client_secrets:
+                raise ValueError(f"client {client_id!r} is not registered: add_client() it first")
+            self._store.grant_codes[code] = _GrantCode(client_id, refresh_token, offline, expires_at)
+        return refresh_token
 
     def script_accounts(self, steps: Iterable[Fault | Mapping[str, Any]]) -> None:
         """Replace the accounts-server script: each fault answers one token request, then normal service."""
