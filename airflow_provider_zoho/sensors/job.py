@@ -192,6 +192,9 @@ class ZohoJobSensor(BaseSensorOperator):
                 end_from_trigger=self.end_from_trigger,
                 soft_fail=self.soft_fail,
                 do_xcom_push=self.do_xcom_push,
+                # Poke mode's own backoff settings, honoured in the triggerer too.
+                exponential_backoff=self.exponential_backoff,
+                max_wait=_seconds(self.max_wait),
             ),
             method_name="execute_complete",
             # A backstop only: the trigger ends the wait at end_time itself. This ends it should the
@@ -250,6 +253,10 @@ class ZohoJobSensor(BaseSensorOperator):
             flag = "soft_fail" if self.soft_fail else "never_fail"
             raise AirflowSkipException(f"Skipping due to {flag}: {message}") from None
         raise AirflowFailException(message) from None
+
+
+def _seconds(value: timedelta | float | None) -> float | None:
+    return value.total_seconds() if isinstance(value, timedelta) else value
 
 
 def _coordinate_constructor(owner: type[ZohoJobSensor], kind: JobKind) -> Callable[..., None]:
