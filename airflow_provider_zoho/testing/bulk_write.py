@@ -11,6 +11,8 @@ Facts: ZOHO_API.md "Creating jobs". Anything marked *unverified* is a plausible 
 from __future__ import annotations
 
 import csv
+import email.parser
+import email.policy
 import io
 import itertools
 import json
@@ -182,11 +184,9 @@ class BulkWrites:
             return _json(api.product.error("INVALID_REQUEST", 400, named))
         if request.headers["feature"] != "bulk-write" or request.headers["X-CRM-ORG"] != ORG_ZGID:
             return _error(api, "INVALID_DATA", 400, "feature must be bulk-write and X-CRM-ORG the org's zgid")
-        form = await request.post()
-        part = form.get("file")
-        if not isinstance(part, web.FileField):
+        data = _multipart_file(request.headers.get("Content-Type", ""), await request.read())
+        if data is None:
             return _error(api, "INVALID_FILE_FORMAT", 400, "no multipart field 'file'")
-        data = part.file.read(MAX_ZIP_BYTES + 1)
         if len(data) > MAX_ZIP_BYTES:
             return _error(api, "FILE_TOO_LARGE", 413, "the zip is larger than 25 MB")
         try:
@@ -297,6 +297,20 @@ class BulkWrites:
         with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(f"{created.job_id}.csv", text.getvalue())
         return web.Response(body=data.getvalue(), content_type="application/zip")
+
+
+def _multipart_file(content_type: str, body: bytes) -> bytes | None:
+    """The ``file`` field of a multipart body (read whole by the request log before any handler runs)."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    if not message.is_multipart():
+        return None
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == "file":
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else None
+    return None
 
 
 def _api_name(module: Any) -> str | None:
