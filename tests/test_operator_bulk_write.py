@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 from airflow.providers.common.compat.sdk import TaskDeferred
+from structlog.testing import capture_logs
 
 from airflow_provider_zoho.compat import AirflowException, AirflowFailException
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
@@ -113,7 +113,8 @@ def test_loads_a_csv_and_returns_the_summary(zoho_conn: ZohoEmulator, tmp_path: 
     assert ("zoho_job_ids", [job.job_id]) in ctx["ti"].pushed
     assert ctx["task_state_store"].values["zoho_job_ids"]["job_ids"] == [job.job_id]
     downloads = [r for r in zoho_conn.received_requests() if "/bulk-write/" in r.path]
-    assert len(downloads) == 1 and downloads[0].header("Authorization")
+    assert len(downloads) == 1
+    assert downloads[0].header("Authorization")
 
 
 @pytest.mark.parametrize("operation", ["update", "upsert"])
@@ -336,3 +337,23 @@ def test_result_zip_has_zohos_columns(zoho_conn: ZohoEmulator, tmp_path: Path) -
     with zipfile.ZipFile(sink) as archive:
         header = archive.read(archive.namelist()[0]).decode().splitlines()[0]
     assert header == "Last_Name,First_Name,Email,STATUS,RECORD_ID,ERRORS"
+
+
+@MODES
+def test_sensors_gain_max_failed_records(zoho_conn: ZohoEmulator, deferrable: bool) -> None:
+    from airflow_provider_zoho.sensors import ZohoCRMBulkWriteJobSensor
+    from tests.helpers import run_sensor
+
+    zoho_conn.add_job(
+        "crm_bulk_write", "77", ["COMPLETED"], counts={"added_count": 90, "skipped_count": 10, "total_count": 100}
+    )
+    options: dict[str, Any] = {"job_id": "77", "poke_interval": 0.05, "poll_interval": 0.05, "deferrable": deferrable}
+    assert (
+        run_sensor(ZohoCRMBulkWriteJobSensor(task_id="ok", max_failed_records=10, **options))["counts"]["skipped"] == 10
+    )
+    assert run_sensor(ZohoCRMBulkWriteJobSensor(task_id="default", **options))["state"] == "COMPLETED"
+    zoho_conn.add_job(
+        "crm_bulk_write", "77", ["COMPLETED"], counts={"added_count": 90, "skipped_count": 10, "total_count": 100}
+    )
+    with pytest.raises(AirflowFailException, match=r"10 record\(s\) did not land"):
+        run_sensor(ZohoCRMBulkWriteJobSensor(task_id="strict", max_failed_records=9, **options))
