@@ -357,3 +357,19 @@ def test_sensors_gain_max_failed_records(zoho_conn: ZohoEmulator, deferrable: bo
     )
     with pytest.raises(AirflowFailException, match=r"10 record\(s\) did not land"):
         run_sensor(ZohoCRMBulkWriteJobSensor(task_id="strict", max_failed_records=9, **options))
+
+
+def test_example_dags_use_the_operators() -> None:
+    from airflow.models.dagbag import DagBag
+
+    repo = Path(__file__).resolve().parents[1]
+    bag = DagBag(dag_folder=str(repo / "example_dags"))
+    assert bag.import_errors == {}
+    for dag_id, cls in (
+        ("example_zoho_crm_load", ZohoCRMBulkWriteOperator),
+        ("example_zoho_bigin_load", ZohoBiginBulkWriteOperator),
+    ):
+        load = bag.dags[dag_id].get_task("load_contacts")
+        assert isinstance(load, cls)
+        assert load.operation == "upsert"
+        assert "{{" in load.file
