@@ -14,7 +14,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-zoho",
         "name": "Zoho",
-        "description": "Sensors and async triggers for Zoho Analytics, CRM, Bigin and Creator bulk jobs.",
+        "description": "Operators that load files into Zoho CRM and Bigin, and sensors and async triggers for Zoho Analytics, CRM, Bigin and Creator bulk jobs.",
         "versions": [__version__],
         "integrations": [
             {
@@ -39,6 +39,9 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_zoho.sensors.creator",
                 ],
             }
+        ],
+        "operators": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_zoho.operators.bulk_write"]}
         ],
         "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_zoho.triggers.job"]}],
         "config": {

@@ -101,6 +101,10 @@ class JobKind:
     state_notes: Mapping[str, str] = field(default_factory=dict)
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     id_coordinate: str = "job_id"
+    # Which counts say how many records landed, and which one is the total: the rest did not land (skipped,
+    # failed or unprocessed), which is what ``max_failed_records`` counts. Unset: the kind cannot say.
+    landed_counts: tuple[str, ...] = ()
+    total_count: str | None = None
 
     def __post_init__(self) -> None:
         if problems := _kind_problems(self):
@@ -134,6 +138,12 @@ class JobKind:
 
     def request_headers(self, coordinates: Mapping[str, str | None]) -> dict[str, str]:
         return {header: str(value) for header, name in self.headers.items() if (value := coordinates.get(name))}
+
+    def not_landed(self, counts: Mapping[str, int]) -> int | None:
+        """Records of a finished job that did not land, or ``None`` when its answer lacks the counts."""
+        if self.total_count is None or self.total_count not in counts:
+            return None
+        return max(0, counts[self.total_count] - sum(counts.get(name, 0) for name in self.landed_counts))
 
     def job_id_of(self, coordinates: Mapping[str, object]) -> str:
         """The job's own id among its coordinates, as Zoho knows it (for logs, events and the summary)."""
@@ -176,6 +186,11 @@ def _kind_problems(kind: JobKind) -> list[str]:
     ]
     if not kind.state_fields:
         problems.append("state_fields must name at least the job's own state")
+    problems += [
+        f"landed_counts names {name}, which counts does not define"
+        for name in (*kind.landed_counts, *filter(None, [kind.total_count]))
+        if name not in kind.counts
+    ]
     return problems
 
 
@@ -198,6 +213,8 @@ ANALYTICS_IMPORT = JobKind(
         "warnings": "data.jobInfo.importSummary.warnings",
     },
     response_field="data",
+    landed_counts=("success_rows",),
+    total_count="total_rows",
     failure_code_field="data.jobInfo.errorCode",
     failure_message_field="data.jobInfo.errorMessage",
     state_notes={
@@ -224,6 +241,8 @@ CRM_BULK_WRITE = JobKind(
         "skipped": "resource[].file.skipped_count",
         "total": "resource[].file.total_count",
     },
+    landed_counts=("added", "updated"),
+    total_count="total",
 )
 
 # Bigin's bulk write API is CRM's, served under another path.
@@ -250,6 +269,8 @@ CREATOR_BULK_INSERT = JobKind(
         "failed": "data.record_details.failed_records",
         "unprocessed": "data.record_details.unprocessed_records",
     },
+    landed_counts=("success",),
+    total_count="total",
     response_field="data",
     state_notes={
         "SYSTEMABORTED": "Zoho aborted the job: more than 5% of its batches failed",
@@ -397,6 +418,14 @@ def read_job_status(kind: JobKind, job_id: str, body: Any) -> JobStatus:
         failure_code=None if failure_code is None else str(failure_code),
         failure_message=None if failure_message is None else str(failure_message),
     )
+
+
+def api_name_of(module: object) -> str | None:
+    """A CRM or Bigin module as v8 writes it (``{"api_name": "Deals", "id": "..."}``) or as older answers
+    and the seed samples do (``"Deals"``)."""
+    if isinstance(module, dict):
+        module = module.get("api_name")
+    return module if isinstance(module, str) and module else None
 
 
 def is_template(value: str) -> bool:

@@ -339,7 +339,7 @@ def test_bulk_write_lifecycle(zoho_emulator: ZohoEmulator, kind: str, prefix: st
     assert done["operation"] == "insert"
     assert done["character_encoding"] == "UTF-8"
     resource = done["resource"][0]
-    assert (resource["status"], resource["type"], resource["module"]) == ("COMPLETED", "data", "Deals")
+    assert (resource["status"], resource["type"], resource["module"]["api_name"]) == ("COMPLETED", "data", "Deals")
     assert resource["file"] == {
         "status": "COMPLETED",
         "name": "Deals.csv",

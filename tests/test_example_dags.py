@@ -45,7 +45,8 @@ def dagbag() -> Any:
 
 def test_no_import_errors(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == set(EXPECTED)
+    # The operators' examples (issue 11) are checked by tests/test_operator_bulk_write.py's own means.
+    assert set(dagbag.dag_ids) == set(EXPECTED) | {"example_zoho_crm_load", "example_zoho_bigin_load"}
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))

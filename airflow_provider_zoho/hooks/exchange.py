@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_zoho.connection_config import ZohoConnectionConfig
+from airflow_provider_zoho.connection_config import ZohoConnectionConfig, ZohoConnectionError
 from airflow_provider_zoho.data_centers import Service
 from airflow_provider_zoho.errors import Dialect, error_from_response, make_error
 from airflow_provider_zoho.exceptions import ZohoError
@@ -231,3 +231,145 @@ def network_error(service: Service, error: BaseException, *, timed_out: bool, ur
     cause = "no answer within the request timeout" if timed_out else network_cause(error)
     where = f"talking to {host}" if host else f"talking to Zoho {service.value}"
     return make_error(Dialect.HTTP, code, f"{cause}, {where}", service=service.value)
+
+
+# -- creating jobs: CRM and Bigin bulk write ---------------------------------------------------------------
+
+# Upload hosts that do not follow ``content.zohoapis.{tld}`` (Zoho's CRM SDK 8.0; ZOHO_API.md "Data centers").
+_UPLOAD_HOST_EXCEPTIONS = {"ca": "upload.zohocloud.ca", "sa": "files.zoho.sa"}
+# The registrable domains a data center's Zoho hosts live under, beside ``zohoapis.{tld}``: download links
+# point at ``download-accl.zoho.com`` or ``download.zohocrm.com`` (ZOHO_API.md "Creating jobs").
+_ZOHO_DOMAIN_STEMS = ("zoho", "zohocrm", "zohoapis")
+
+
+@dataclass(frozen=True)
+class WriteSettings:
+    """The connection extras only job creation reads: the org's zgid and where uploads go."""
+
+    crm_org_id: str | None = None
+    upload_host: str | None = None
+
+
+def write_settings(conn_id: str, extra: object) -> WriteSettings:
+    """``crm_org_id`` (digits, sent as the ``X-CRM-ORG`` header) and ``upload_host`` (a base URL), checked."""
+    where = f"Zoho connection {conn_id!r}"
+    fields = extra if isinstance(extra, Mapping) else {}
+    org = fields.get("crm_org_id", fields.get("extra__zoho__crm_org_id"))
+    host = fields.get("upload_host", fields.get("extra__zoho__upload_host"))
+    if isinstance(org, int) and not isinstance(org, bool):
+        org = str(org)
+    if org in (None, ""):
+        org = None
+    elif not isinstance(org, str) or not org.strip().isascii() or not org.strip().isdigit():
+        raise ZohoConnectionError(
+            f"{where}: extra crm_org_id must be the org's numeric zgid (digits, sent as the X-CRM-ORG header), "
+            f"not {org!r}; leave it empty to look it up from the org API."
+        )
+    if host in (None, ""):
+        host = None
+    else:
+        parts = urlsplit(host) if isinstance(host, str) else None
+        if parts is None or parts.scheme not in ("https", "http") or not parts.hostname or parts.query or "@" in host:
+            raise ZohoConnectionError(
+                f"{where}: extra upload_host must be a base URL such as https://content.zohoapis.com, not {host!r}."
+            )
+        host = host.rstrip("/")
+    return WriteSettings(crm_org_id=org.strip() if org else None, upload_host=host)
+
+
+def upload_base_url(config: ZohoConnectionConfig, settings: WriteSettings) -> str:
+    """Where files go: the ``upload_host`` extra, else the ``host`` override, else the DC's upload host."""
+    if settings.upload_host:
+        return settings.upload_host
+    if config.base_url_override:
+        return config.base_url_override
+    dc = config.data_center
+    return "https://" + _UPLOAD_HOST_EXCEPTIONS.get(dc.code, dc.api_host.replace("www.", "content.", 1))
+
+
+def token_may_go_to(url: str, config: ZohoConnectionConfig, settings: WriteSettings) -> bool:
+    """Whether a link Zoho handed out (a result download) may receive the access token.
+
+    Only hosts the connection already trusts with it: the ``host`` override and ``upload_host`` (by host
+    name, any port), and over HTTPS the Zoho domains of the connection's data center. A link elsewhere (a
+    tampered answer, a proxy rewriting links) gets no token.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        return False
+    trusted = {urlsplit(base).hostname for base in (config.base_url_override, settings.upload_host) if base}
+    if host in trusted:
+        return True
+    tld = config.data_center.api_host.removeprefix("www.zohoapis.")
+    domains = [f"{stem}.{tld}" for stem in _ZOHO_DOMAIN_STEMS]
+    if config.data_center.code == "ca":
+        domains.append("zohocloud.ca")
+    return parts.scheme == "https" and any(host == domain or host.endswith("." + domain) for domain in domains)
+
+
+def api_request(config: ZohoConnectionConfig, path: str, dialect: Dialect = Dialect.CRM) -> ApiRequest:
+    """A request to the API host of the connection (CRM, Bigin)."""
+    return ApiRequest(
+        url=config.base_url(Service.API) + path,
+        headers={"Accept": "application/json"},
+        service=Service.API,
+        dialect=dialect,
+    )
+
+
+def _field(body: Any, *path: str) -> Any:
+    for key in path:
+        body = body.get(key) if isinstance(body, dict) else None
+    return body
+
+
+def _required_text(body: Any, what: str, *path: str) -> str:
+    value = _field(body, *path)
+    if isinstance(value, list) and value:
+        value = value[0]
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise invalid_answer(Service.API, f"an answer without {what} ({'.'.join(path)}): {str(body)[:300]}")
+    return value
+
+
+def read_org_id(body: Any) -> str:
+    """The org's zgid from ``GET …/org``: ``org[0].zgid``."""
+    org = _field(body, "org")
+    return _required_text(org[0] if isinstance(org, list) and org else None, "the org's zgid", "zgid")
+
+
+def read_file_id(body: Any) -> str:
+    """The id of an uploaded file: ``details.file_id``."""
+    return _required_text(body, "the uploaded file's id", "details", "file_id")
+
+
+def read_created_job_id(body: Any) -> str:
+    """The id of a created bulk write job: ``details.id``."""
+    return _required_text(body, "the new job's id", "details", "id")
+
+
+def bulk_write_body(
+    *,
+    operation: str,
+    module: str,
+    file_id: str,
+    find_by: str | None,
+    field_mappings: list[dict[str, Any]] | None,
+    ignore_empty: bool,
+) -> dict[str, Any]:
+    """The JSON that creates one bulk write job from one uploaded file."""
+    resource: dict[str, Any] = {"type": "data", "module": {"api_name": module}, "file_id": file_id}
+    if find_by:
+        resource["find_by"] = find_by
+    if field_mappings:
+        resource["field_mappings"] = field_mappings
+    return {"operation": operation, "ignore_empty": ignore_empty, "resource": [resource]}
+
+
+def read_download_url(response: Any) -> str | None:
+    """A completed bulk write job's result link, ``result.download_url`` (absolute or host-relative)."""
+    url = _field(response, "result", "download_url")
+    return url if isinstance(url, str) and url else None

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urljoin
 
 import requests
 import urllib3
+from requests_toolbelt import MultipartEncoder
 
 from airflow_provider_zoho.compat import conf, mask_secret
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig, ZohoConnectionError
@@ -18,6 +22,7 @@ from airflow_provider_zoho.connection_form import (
     wtforms_widgets,
 )
 from airflow_provider_zoho.data_centers import Service
+from airflow_provider_zoho.errors import Dialect
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTokenInvalidError
 from airflow_provider_zoho.hooks.base import ZohoBaseHook
 from airflow_provider_zoho.hooks.body import (
@@ -30,14 +35,19 @@ from airflow_provider_zoho.hooks.body import (
 from airflow_provider_zoho.hooks.exchange import (
     Answer,
     ApiRequest,
+    WriteSettings,
     answer_text,
+    api_request,
     authorization,
     invalid_answer,
     job_status_request,
     network_error,
     read_api_response,
+    read_org_id,
     read_token_response,
+    token_may_go_to,
     token_request,
+    write_settings,
 )
 from airflow_provider_zoho.hooks.redaction import Redactor
 from airflow_provider_zoho.hooks.token_cache import AccessToken
@@ -47,6 +57,12 @@ from airflow_provider_zoho.jobs import JobKind, JobStatus, read_job_status
 # Redirects a status GET may follow, as on the async path; token requests follow none.
 MAX_REDIRECTS = 3
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# An upload or download is given the request timeout plus the time its bytes take at this rate: a 25 MB
+# part may take minutes on a slow link, while a stalled transfer is still cut off.
+MIN_TRANSFER_BYTES_PER_SECOND = 100_000
+# The org's zgid per connection (token cache key) and org API URL: it never changes, so it is asked once.
+_ORG_IDS: dict[tuple[str, str], str] = {}
+_T = TypeVar("_T")
 
 
 class ZohoHook(ZohoBaseHook):
@@ -105,33 +121,42 @@ class ZohoHook(ZohoBaseHook):
         self.log.info("Got a Zoho access token for connection %s from %s", self.zoho_conn_id, request.url)
         return token
 
-    def _send(self, method: str, url: str, service: Service, redactor: Redactor, **kwargs: Any) -> Answer:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        service: Service,
+        redactor: Redactor,
+        *,
+        time_allowed: float | None = None,
+        **kwargs: Any,
+    ) -> Answer:
         """One request, never redirected; its answer bounded in bytes and by one deadline, its text redacted.
 
         ``requests`` bounds each socket operation only, so a server sending a byte a second would hold a
         worker forever; the body is read here, chunk by chunk, each read given what is left of the deadline.
+        ``time_allowed`` replaces the request timeout as that deadline, for a request with a large body.
         """
         config = self.config
-        deadline = time.monotonic() + config.request_timeout
-        try:
-            with self.session.request(
+        deadline = time.monotonic() + (time_allowed or config.request_timeout)
+        with (
+            _as_zoho_errors(service, url),
+            self.session.request(
                 method, url, timeout=config.request_timeout, stream=True, allow_redirects=False, **kwargs
-            ) as response:
-                body = BoundedBody(config.max_response_bytes, response.headers.get("Content-Encoding"))
-                while chunk := _read_some(response.raw, deadline):
-                    body.feed(chunk)
-                return Answer(
-                    response.status_code,
-                    answer_text(body.finish(), redactor),
-                    retry_after=response.headers.get("Retry-After"),
-                    location=response.headers.get("Location"),
-                )
-        except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError) as error:
-            raise network_error(service, error, timed_out=True, url=url) from error
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
-            raise network_error(service, error, timed_out=False, url=url) from error
-        except (ResponseTooLarge, UnsupportedEncoding) as error:
-            raise invalid_answer(service, str(error)) from None
+            ) as response,
+        ):
+            return self._bounded_answer(response, redactor, deadline)
+
+    def _bounded_answer(self, response: requests.Response, redactor: Redactor, deadline: float) -> Answer:
+        body = BoundedBody(self.config.max_response_bytes, response.headers.get("Content-Encoding"))
+        while chunk := _read_some(response.raw, deadline):
+            body.feed(chunk)
+        return Answer(
+            response.status_code,
+            answer_text(body.finish(), redactor),
+            retry_after=response.headers.get("Retry-After"),
+            location=response.headers.get("Location"),
+        )
 
     def _get(self, url: str, service: Service, redactor: Redactor, headers: dict[str, str]) -> Answer:
         """A GET that follows a few redirects itself, dropping Authorization where ``requests`` would.
@@ -170,6 +195,110 @@ class ZohoHook(ZohoBaseHook):
             raise error.located(self.about_job(kind, coordinates)) from None
         return read_job_status(kind, kind.job_id_of(coordinates), body)
 
+    # -- creating jobs ----------------------------------------------------------------------------------------
+    @cached_property
+    def write_settings(self) -> WriteSettings:
+        """The extras job creation reads (``crm_org_id``, ``upload_host``), checked once."""
+        return write_settings(self.zoho_conn_id, self.get_connection(self.zoho_conn_id).extra_dejson)
+
+    def with_token(self, call: Callable[[AccessToken], _T]) -> _T:
+        """``call`` with the shared token; a rejected token is dropped and ``call`` made once more with a new one.
+
+        Safe for creating calls too: a request whose token was refused created nothing.
+        """
+        token = self.get_access_token()
+        try:
+            return call(token)
+        except ZohoTokenInvalidError:
+            self._token_cache.invalidate(self.config.token_cache_key, token.value, store=self.token_store)
+        return call(self.get_access_token())
+
+    def send_json(self, method: str, request: ApiRequest, payload: Any) -> Any:
+        """A JSON request (a job's creation), never redirected; Zoho's error answers raise as ``get_json``'s."""
+
+        def call(token: AccessToken) -> Any:
+            headers = {**request.headers, **authorization(token), "Content-Type": "application/json"}
+            redactor = self.redactor.with_secret(token.value)
+            answer = self._send(
+                method, request.url, request.service, redactor, headers=headers, data=json.dumps(payload)
+            )
+            return read_api_response(request, answer)
+
+        return self.with_token(call)
+
+    def get_org_id(self, org_path: str) -> str:
+        """The org's zgid for ``X-CRM-ORG``: the ``crm_org_id`` extra, else ``GET {api}{org_path}``, asked once."""
+        if self.write_settings.crm_org_id:
+            return self.write_settings.crm_org_id
+        request = api_request(self.config, org_path)
+        key = (self.config.token_cache_key, request.url)
+        if key not in _ORG_IDS:
+            _ORG_IDS[key] = read_org_id(self.get_json(request))
+        return _ORG_IDS[key]
+
+    def upload_file(self, url: str, path: Path, headers: Mapping[str, str], content_type: str) -> Any:
+        """POST a file as the multipart field ``file``, streamed from disk; returns Zoho's decoded answer.
+
+        ``MultipartEncoder`` reads the file as the socket takes it: ``requests``' own ``files=`` builds the
+        whole multipart body in memory first, and a part can be 25 MB.
+        """
+        request = ApiRequest(url, {"Accept": "application/json", **headers}, Service.API, Dialect.CRM)
+        allowed = self.config.request_timeout + path.stat().st_size / MIN_TRANSFER_BYTES_PER_SECOND
+
+        def call(token: AccessToken) -> Any:
+            with path.open("rb") as stream:
+                encoder = MultipartEncoder(fields={"file": (path.name, stream, content_type)})
+                sent = {**request.headers, **authorization(token), "Content-Type": encoder.content_type}
+                redactor = self.redactor.with_secret(token.value)
+                answer = self._send(
+                    "POST", url, Service.API, redactor, headers=sent, data=encoder, time_allowed=allowed
+                )
+            return read_api_response(request, answer)
+
+        return self.with_token(call)
+
+    def may_send_token_to(self, url: str) -> bool:
+        """Whether ``url`` is a host this connection trusts with its access token (see ``token_may_go_to``)."""
+        return token_may_go_to(url, self.config, self.write_settings)
+
+    def download(self, url: str, sink: BinaryIO, limit: int, time_allowed: float) -> int:
+        """GET a file Zoho links to into ``sink``, streamed, at most ``limit`` bytes; returns the bytes written.
+
+        The token goes only where ``may_send_token_to`` allows (anything else is refused here, whatever the
+        caller checked), no redirect is followed (it would carry the token on), and the whole transfer has
+        one deadline.
+        """
+        if not self.may_send_token_to(url):
+            raise ValueError(f"refusing to send the Zoho access token to {url.split('?')[0]!r}: not a Zoho host")
+        request = ApiRequest(url, {"Accept-Encoding": "identity"}, Service.API, Dialect.CRM)
+
+        def call(token: AccessToken) -> int:
+            sink.seek(0)
+            sink.truncate()
+            deadline = time.monotonic() + time_allowed
+            redactor = self.redactor.with_secret(token.value)
+            headers = {**request.headers, **authorization(token)}
+            with (
+                _as_zoho_errors(Service.API, url),
+                self.session.get(
+                    url, headers=headers, timeout=self.config.request_timeout, stream=True, allow_redirects=False
+                ) as response,
+            ):
+                if response.status_code != 200:
+                    read_api_response(request, self._bounded_answer(response, redactor, deadline))
+                    raise invalid_answer(Service.API, f"a download answered HTTP {response.status_code}")
+                if response.headers.get("Content-Encoding", "identity").lower() != "identity":
+                    raise UnsupportedEncoding("a download in an encoding that was not asked for")
+                written = 0
+                while chunk := _read_some(response.raw, deadline):
+                    written += len(chunk)
+                    if written > limit:
+                        raise ResponseTooLarge(f"a download larger than {limit:,} bytes")
+                    sink.write(chunk)
+            return written
+
+        return self.with_token(call)
+
     def test_connection(self) -> tuple[bool, str]:
         """Refresh a token for real, so a wrong secret, refresh token or data center shows up here."""
         try:
@@ -182,6 +311,19 @@ class ZohoHook(ZohoBaseHook):
             + (f" for API domain {token.api_domain}" if token.api_domain else "")
             + "."
         )
+
+
+@contextmanager
+def _as_zoho_errors(service: Service, url: str) -> Iterator[None]:
+    """Network trouble, an answer too large or in an unasked encoding, as the ``ZohoError`` the poll loops read."""
+    try:
+        yield
+    except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError) as error:
+        raise network_error(service, error, timed_out=True, url=url) from error
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+        raise network_error(service, error, timed_out=False, url=url) from error
+    except (ResponseTooLarge, UnsupportedEncoding) as error:
+        raise invalid_answer(service, str(error)) from None
 
 
 def _read_some(raw: urllib3.BaseHTTPResponse, deadline: float) -> bytes:

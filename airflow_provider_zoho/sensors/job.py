@@ -60,6 +60,9 @@ class ZohoJobSensor(BaseSensorOperator):
         failure rather than ``AirflowSensorTimeout``, ``execute_complete`` overrides do not run, the outcome
         is logged in the trigger's log, and Airflow listeners are not told. Off by default; ignored in poke
         and reschedule mode.
+    :param max_failed_records: fail when more records than this did not land in a completed job (the kind's
+        total minus what landed: CRM and Bigin skipped + unprocessed, Analytics total - success rows,
+        Creator failed + unprocessed). ``None`` (the default) never fails on them.
     :param coordinates: the job's coordinates as one mapping, for a subclass that writes its own
         ``__init__``; leave it out to pass them as keyword arguments.
 
@@ -105,6 +108,7 @@ class ZohoJobSensor(BaseSensorOperator):
         poll_interval: float = 30.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         end_from_trigger: bool = False,
+        max_failed_records: int | None = None,
         **kwargs: Any,
     ) -> None:
         kind = getattr(self, "job_kind", None)
@@ -134,6 +138,21 @@ class ZohoJobSensor(BaseSensorOperator):
         self.deferrable = deferrable
         # Read by Airflow too: it warns at parse time that listeners are not told about such tasks.
         self.end_from_trigger = bool(end_from_trigger)
+        if max_failed_records is not None and (
+            isinstance(max_failed_records, bool) or not isinstance(max_failed_records, int) or max_failed_records < 0
+        ):
+            raise ValueError(
+                f"{self.task_id}: max_failed_records must be a whole number >= 0 or None, got {max_failed_records!r}"
+            )
+        if max_failed_records is not None and kind.total_count is None:
+            raise ValueError(
+                f"{self.task_id}: {kind.label} does not say how many records landed: leave max_failed_records None"
+            )
+        if max_failed_records is not None and end_from_trigger:
+            raise ValueError(
+                f"{self.task_id}: max_failed_records is checked on a worker: it cannot go with end_from_trigger"
+            )
+        self.max_failed_records = max_failed_records
         self._raise_for_bad_coordinates(ValueError)
         if deferrable:
             self._check_the_triggerer_can_find_the_kind()
@@ -226,6 +245,7 @@ class ZohoJobSensor(BaseSensorOperator):
     def _outcome(self, job: JobStatus) -> PokeReturnValue | bool:
         if job.phase is Phase.SUCCEEDED:
             self.log.info("%s", job.describe())
+            self._check_landed(job.counts)
             return PokeReturnValue(is_done=True, xcom_value=job.summary())
         if job.phase is Phase.FAILED:
             self._raise_failure(job.describe())
@@ -240,6 +260,10 @@ class ZohoJobSensor(BaseSensorOperator):
             raise AirflowException(str(error)) from error
         if outcome.status is EventStatus.SUCCESS:
             self.log.info("%s", outcome.message)
+            try:
+                self._check_landed((outcome.summary or {}).get("counts") or {})
+            except AirflowFailException as error:
+                self._fail(str(error))
             return outcome.summary
         # Not logged first: each exception below carries the message, and Airflow logs it once.
         if outcome.status is EventStatus.TIMEOUT:
@@ -247,6 +271,18 @@ class ZohoJobSensor(BaseSensorOperator):
                 raise AirflowSkipException(outcome.message)
             raise AirflowSensorTimeout(outcome.message)
         self._fail(outcome.message)
+
+    def _check_landed(self, counts: Mapping[str, int]) -> None:
+        """Fail a completed job when more records than ``max_failed_records`` did not land."""
+        if self.max_failed_records is None:
+            return
+        not_landed = self.job_kind.not_landed(counts)
+        if not_landed is not None and not_landed > self.max_failed_records:
+            message = (
+                f"{self.job_kind.label} completed, but {not_landed} record(s) did not land, more than "
+                f"max_failed_records={self.max_failed_records}: counts {dict(counts)}"
+            )
+            self._raise_failure(message)
 
     def _fail(self, message: str) -> NoReturn:
         if self.soft_fail or self.never_fail:

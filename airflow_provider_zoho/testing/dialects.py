@@ -77,6 +77,8 @@ class JobSpec:
     error_message: str | None
     error_code: CodeT | None
     created_at: float  # epoch seconds; feeds ``created_time`` / ``expiryTime``
+    #: what a job created through the write API says about itself (module, operation, file_name, download_url).
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 _NORMALIZE_RE = re.compile(r"[\s_\-]+")
@@ -387,7 +389,7 @@ def _bulk_write_renderer(download_prefix: str) -> Callable[[JobSpec, str, str], 
             job_status = resource_status = written
         file: JSON = {"status": resource_status}
         if canonical != "ADDED":  # the documented ADDED sample has a bare file object
-            file["name"] = "Deals.csv"
+            file["name"] = job.details.get("file_name", "Deals.csv")
             if canonical in _BULK_WRITE_TERMINAL_COUNTS:
                 file.update(_merge_counts(_BULK_WRITE_TERMINAL_COUNTS[canonical], job))
             else:
@@ -396,7 +398,8 @@ def _bulk_write_renderer(download_prefix: str) -> Callable[[JobSpec, str, str], 
         resource: JSON = {
             "status": resource_status,
             "type": "data",
-            "module": "Deals",
+            # v8 answers carry the module as an object (Zoho's CRM SDK 8.0 loses the name from a plain string).
+            "module": {"api_name": job.details.get("module", "Deals"), "id": "4150868000000002175"},
             "field_mappings": [dict(m) for m in _FIELD_MAPPINGS],
             "file": file,
         }
@@ -410,9 +413,10 @@ def _bulk_write_renderer(download_prefix: str) -> Callable[[JobSpec, str, str], 
             "id": job.job_id,
         }
         if emulator_state_key(job_status) == "COMPLETED":
-            body["result"] = {"download_url": f"{download_prefix}/bulk-write/{job.job_id}/{job.job_id}.zip"}
+            default_url = f"{download_prefix}/bulk-write/{job.job_id}/{job.job_id}.zip"
+            body["result"] = {"download_url": job.details.get("download_url", default_url)}
         body["created_by"] = {"id": "111111000000035795", "name": "Patricia Boyle"}
-        body["operation"] = "insert"
+        body["operation"] = job.details.get("operation", "insert")
         body["created_time"] = _iso_time(job.created_at)
         return body
 

@@ -44,6 +44,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 from aiohttp import web
 
 from airflow_provider_zoho.testing import hostile
+from airflow_provider_zoho.testing.bulk_write import BulkWrites, CreatedJob, Outcomes, Upload
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec, Step
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, JOB_FAULT_KINDS, Fault
 from airflow_provider_zoho.testing.hostile import Stream
@@ -64,6 +65,8 @@ _THROTTLE_BODY = {
 _STARTUP_TIMEOUT = 10.0
 REQUEST_LOG_SIZE = 10_000  # requests the log keeps by default (the oldest are dropped)
 REQUEST_LOG_BODY_BYTES = 64 * 1024  # of each request body
+# Uploads are zips of up to 25 MB: room for one, and for a test that sends one too large.
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
 _SHUTDOWN_TIMEOUT = 5.0
 
 
@@ -520,6 +523,20 @@ _FAULT_HANDLERS: Mapping[str, _FaultHandler] = {
 assert set(_FAULT_HANDLERS) == JOB_FAULT_KINDS
 
 
+@web.middleware
+async def _zoho_json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A wrong path or method gets Zoho's JSON error (as CRM writes it), not aiohttp's plain text."""
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed:
+        code, status = "INVALID_REQUEST_METHOD", 400
+    except web.HTTPNotFound:
+        code, status = "INVALID_URL_PATTERN", 404
+    return _to_response(EMULATED_PRODUCTS["crm_bulk_write"].error(code, status))
+
+
 class _Server:
     """The aiohttp application: request handlers that translate HTTP to :class:`_Store` calls."""
 
@@ -528,8 +545,10 @@ class _Server:
         self.emulator = emulator
 
     def make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self.record])
+        app = web.Application(middlewares=[self.record, _zoho_json_errors], client_max_size=MAX_REQUEST_BYTES)
         app.router.add_post(EMULATED_TOKEN_PATH, self.token)
+        self.emulator.writes.add_routes(app)
+        app.router.add_post(f"{ADMIN_PREFIX}/bulk_write", self.admin_bulk_write)
         for product in EMULATED_PRODUCTS.values():
             app.router.add_get(product.route, self._status_handler(product))
         app.router.add_post(f"{ADMIN_PREFIX}/clients", self.admin_clients)
@@ -651,6 +670,12 @@ class _Server:
 
         return await self._admin(request, apply)
 
+    async def admin_bulk_write(self, request: web.Request) -> web.Response:
+        async def apply(payload: Any) -> None:
+            self.emulator.set_bulk_write_outcomes(Outcomes.from_json(payload))
+
+        return await self._admin(request, apply)
+
     async def admin_stats(self, _request: web.Request) -> web.Response:
         return web.json_response(self.store.stats())
 
@@ -713,6 +738,8 @@ class ZohoEmulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
+        self.writes = BulkWrites(self._store)
+        self._download_url: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> Self:
@@ -795,6 +822,12 @@ class ZohoEmulator:
         host = f"[{bound_host}]" if ":" in bound_host else bound_host
         self._base_url = f"http://{host}:{bound_port}"
         self._store.base_url = self._base_url
+        # Result links point at a download host distinct from the API host, as Zoho's do (another port here).
+        downloads = web.TCPSite(runner, self.host, 0, reuse_address=True)
+        await downloads.start()
+        download_port = runner.addresses[-1][1]
+        self._download_url = f"http://{host}:{download_port}"
+        self.writes.download_base = self._download_url
 
     def _count_connections(self, runner: web.AppRunner) -> None:
         """Wrap the low-level server's connection hooks, which aiohttp calls once per TCP connection."""
@@ -968,6 +1001,34 @@ class ZohoEmulator:
             staging.add_job(kind, job_id, script, **fields)
         for kind, job_id, script, fields in parsed:
             self.add_job(kind, job_id, script, **fields)
+
+    # -- bulk write (CRM, Bigin) -------------------------------------------------------------------------
+    @property
+    def download_url(self) -> str:
+        """``http://127.0.0.1:PORT2``: the download host result links point at (the same app, another port)."""
+        if self._download_url is None:
+            raise RuntimeError("the Zoho emulator is not running; call start() first")
+        return self._download_url
+
+    def set_download_base(self, base_url: str | None) -> None:
+        """Point result links of jobs created from now on at ``base_url`` (None: back to ``download_url``)."""
+        self.writes.download_base = base_url if base_url is not None else self.download_url
+
+    def set_bulk_write_outcomes(self, outcomes: Outcomes) -> None:
+        """How jobs created from now on treat their rows and which states they walk through."""
+        for step in outcomes.script:
+            EMULATED_PRODUCTS["crm_bulk_write"].canonical_state(step)
+        self.writes.outcomes = outcomes
+
+    def uploads(self) -> list[Upload]:
+        """Every file uploaded so far, oldest first."""
+        with self.writes.lock:
+            return list(self.writes.uploads.values())
+
+    def created_jobs(self) -> list[CreatedJob]:
+        """Every bulk write job created so far, oldest first."""
+        with self.writes.lock:
+            return list(self.writes.created.values())
 
     # -- counters ---------------------------------------------------------------------------------------
     def token_requests(self, refresh_token: str | None = None) -> int:

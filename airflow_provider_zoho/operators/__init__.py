@@ -1,0 +1,8 @@
+from airflow_provider_zoho.operators.base import ZohoJobOperator
+from airflow_provider_zoho.operators.bulk_write import (
+    ZohoBiginBulkWriteOperator,
+    ZohoBulkWriteOperator,
+    ZohoCRMBulkWriteOperator,
+)
+
+__all__ = ["ZohoBiginBulkWriteOperator", "ZohoBulkWriteOperator", "ZohoCRMBulkWriteOperator", "ZohoJobOperator"]

@@ -1,0 +1,319 @@
+"""What every Zoho operator that starts jobs and waits for them shares: reattach, waiting, summary, threshold.
+
+A subclass creates its jobs (``create_jobs``) and says what its result rows hold (``failed_rows``); this
+class keeps the job ids where a retry finds them, waits with the sensors' machinery (the same hook status
+call in poke mode, the same ``ZohoJobTrigger`` when deferrable, the same absolute deadline and error
+table), sums the jobs' counts and fails the task when too many records did not land.
+
+Retry without duplicates follows Airflow's ``ResumableJobMixin`` contract (Airflow 3.3+): the job ids go to
+the task's ``task_state_store`` under ``zoho_job_ids`` as soon as each job exists, before any wait; a retry
+that finds them polls them: still running (or parts still to create) -> wait again, all completed ->
+the summary, all failed -> create anew. On older Airflow the compat stand-in has no store: a retry
+creates new jobs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from functools import cached_property
+from typing import Any, ClassVar, NoReturn
+
+from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin
+
+from airflow_provider_zoho.compat import AirflowException, AirflowFailException, Context, conf
+from airflow_provider_zoho.connection_config import ZohoConnectionError
+from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
+from airflow_provider_zoho.events import EventStatus, JobEvent
+from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
+from airflow_provider_zoho.hooks.zoho import ZohoHook
+from airflow_provider_zoho.jobs import JOB_KINDS, JobKind, JobStatus, Phase, check_positive_seconds
+from airflow_provider_zoho.operators.results import FailedRows
+from airflow_provider_zoho.triggers.job import ZohoJobTrigger
+
+# The SDK's mixin takes ``durable``; the stand-in below Airflow 3.3 warns when it is given at all.
+DURABLE_SUPPORTED = ResumableJobMixin.__module__.startswith("airflow.sdk")
+JOB_IDS_KEY = "zoho_job_ids"
+DEFAULT_TIMEOUT_SECONDS = 7 * 24 * 3600.0  # the sensors' default
+DEFERRAL_GRACE_SECONDS = 300.0
+# What the reattach decision tells the mixin (Zoho's own states are per job; these are per task).
+RESUMING, COMPLETED, FAILED = "RESUMING", "COMPLETED", "FAILED"
+
+
+class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
+    """Creates one or more Zoho jobs of ``job_kind``, waits for them all, and returns their summary.
+
+    :param zoho_conn_id: the ``zoho`` connection.
+    :param wait_for_completion: False returns as soon as the jobs exist (their ids are the XCom
+        ``zoho_job_ids``), leaving the wait to a sensor.
+    :param deferrable: wait in the triggerer. Defaults to ``[operators] default_deferrable``.
+    :param poll_interval: seconds between status polls, in poke and deferrable mode.
+    :param timeout: seconds the wait may take, counted from the start of the task (an absolute deadline
+        that a deferral does not reset); past it the task fails and a retry reattaches.
+    :param max_failed_records: records that may fail to land (the kind's total minus what landed) before
+        the task fails; ``None`` never fails on them.
+    :param reattach_on_retry: keep the job ids in ``task_state_store`` (Airflow 3.3+) so that a retry
+        waits for the jobs the last try created instead of creating them again.
+    """
+
+    job_kind: ClassVar[JobKind]
+    external_id_key = JOB_IDS_KEY
+    ui_color = "#e4f0e8"
+
+    def __init__(
+        self,
+        *,
+        zoho_conn_id: str = DEFAULT_CONN_ID,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_failed_records: int | None = 0,
+        reattach_on_retry: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if DURABLE_SUPPORTED:
+            kwargs["durable"] = reattach_on_retry
+        super().__init__(**kwargs)
+        check_positive_seconds(f"{self.task_id}: poll_interval", poll_interval)
+        check_positive_seconds(f"{self.task_id}: timeout", timeout)
+        if max_failed_records is not None and (
+            isinstance(max_failed_records, bool) or not isinstance(max_failed_records, int) or max_failed_records < 0
+        ):
+            raise ValueError(
+                f"{self.task_id}: max_failed_records must be a whole number >= 0, or None to never fail on "
+                f"records that did not land; got {max_failed_records!r}"
+            )
+        self.zoho_conn_id = zoho_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.max_failed_records = max_failed_records
+        self.reattach_on_retry = reattach_on_retry
+        self._result: dict[str, Any] | None = None
+        self._end_time = 0.0
+
+    @cached_property
+    def hook(self) -> ZohoHook:
+        return ZohoHook(self.zoho_conn_id)
+
+    # -- what a subclass provides ---------------------------------------------------------------------------
+    def check_rendered(self) -> None:
+        """Raise ``AirflowFailException`` for a rendered value no retry can fix (templates are rendered now)."""
+
+    def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
+        """Create the jobs ``state`` lacks, calling ``remember(context, state)`` after each one exists.
+
+        ``state["job_ids"]`` holds one entry per part (None: to create); ``state["first_rows"]`` the input
+        line of each part's first record; ``state["complete"]`` turns True once every part has a job.
+        """
+        raise NotImplementedError
+
+    def job_coordinates(self, job_id: str) -> dict[str, str | None]:
+        return {"job_id": job_id}
+
+    def failed_rows(self, context: Context, state: Mapping[str, Any], jobs: list[dict[str, Any]]) -> FailedRows:
+        """The records that did not land, read from the jobs' results (none by default: counts only)."""
+        return FailedRows()
+
+    # -- execute --------------------------------------------------------------------------------------------
+    def execute(self, context: Context) -> Any:
+        self._end_time = time.time() + float(self.timeout)
+        self.check_rendered()
+        if not self.wait_for_completion:
+            state = self._stored_state(context) or self._new_state()
+            if not state["complete"]:
+                self.create_jobs(context, state)
+            return {"kind": self.job_kind.name, "job_ids": state["job_ids"], "state": None}
+        return self.execute_resumable(context)
+
+    def remember(self, context: Context, state: dict[str, Any]) -> None:
+        """Push the ids to XCom and, before any wait, to ``task_state_store`` (where a retry looks)."""
+        ids = [job_id for job_id in state["job_ids"] if job_id]
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key=JOB_IDS_KEY, value=ids)
+        store = context.get("task_state_store")
+        if store is not None and self.reattach_on_retry:
+            store.set(self.external_id_key, dict(state))
+
+    @staticmethod
+    def _new_state() -> dict[str, Any]:
+        return {"job_ids": [], "first_rows": [], "complete": False}
+
+    def _stored_state(self, context: Context) -> dict[str, Any] | None:
+        store = context.get("task_state_store")
+        stored = store.get(self.external_id_key) if store is not None and self.reattach_on_retry else None
+        return _as_state(stored) if stored else None
+
+    # -- ResumableJobMixin ------------------------------------------------------------------------------------
+    def submit_job(self, context: Context) -> Any:
+        state = self._new_state()
+        self.create_jobs(context, state)
+        return state
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        """The whole task's state from the stored ids: COMPLETED, FAILED (nothing worth keeping) or RESUMING."""
+        state = _as_state(external_id)
+        phases = [self._poll_once(job_id).phase if job_id else None for job_id in state["job_ids"]]
+        self.log.info("Found Zoho jobs %s from an earlier try: %s", state["job_ids"], [str(p) for p in phases])
+        if (ti := context.get("ti")) is not None:
+            ti.xcom_push(key=JOB_IDS_KEY, value=[job_id for job_id in state["job_ids"] if job_id])
+        if state["complete"] and phases and all(phase is Phase.SUCCEEDED for phase in phases):
+            return COMPLETED
+        if all(phase in (Phase.FAILED, None) for phase in phases):
+            return FAILED
+        # Failed parts are created anew beside the live ones (see ``poll_until_complete``).
+        state["job_ids"] = [
+            None if phase is Phase.FAILED else job_id for job_id, phase in zip(state["job_ids"], phases, strict=True)
+        ]
+        self._resumed = state
+        return RESUMING
+
+    def is_job_active(self, status: str) -> bool:
+        return status == RESUMING
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return status == COMPLETED
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
+        """Create what is missing, wait for every job, and return the summary.
+
+        Returns it (not None as the mixin's signature says): the mixin returns this method's value when it
+        reattaches to running jobs and calls ``get_job_result`` only on a fresh start, which reads it back.
+        """
+        state = getattr(self, "_resumed", None) or _as_state(external_id)
+        if not state["complete"] or None in state["job_ids"]:
+            state["complete"] = False
+            self.create_jobs(context, state)
+        self._result = self._wait(context, state, {})
+        return self._result
+
+    def get_job_result(self, external_id: Any, context: Context) -> Any:
+        if self._result is not None:
+            return self._result
+        return self._wait(context, _as_state(external_id), {})  # all completed already: one poll each
+
+    # -- waiting ----------------------------------------------------------------------------------------------
+    def _poll_once(self, job_id: str) -> JobStatus:
+        """One status read with the sensors' error table; transient trouble reads as still running."""
+        coordinates = self.job_coordinates(job_id)
+        try:
+            return self.hook.get_job_status(self.job_kind, coordinates)
+        except ZohoTransientError as error:
+            self.log.warning("%s %s: %s; polling again", self.job_kind.label, job_id, error)
+            return JobStatus(self.job_kind, job_id, None, Phase.PENDING, {}, None, recognized=True)
+        except (ZohoError, ZohoConnectionError) as error:
+            self.log.error("%s", error)
+            raise AirflowFailException(str(error)) from error
+
+    def _wait(self, context: Context, state: dict[str, Any], done: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Wait for each job in turn (poke, or defer per job), then build the summary."""
+        for job_id in state["job_ids"]:
+            while job_id not in done:
+                job = self._poll_once(job_id)
+                if job.phase is Phase.FAILED:
+                    self._job_failed(job.describe())
+                if job.phase is Phase.SUCCEEDED:
+                    self.log.info("%s", job.describe())
+                    done[job_id] = job.summary()
+                    break
+                job.log_progress(self.log)
+                if time.time() >= self._end_time:
+                    raise AirflowException(f"Timed out waiting for {self.job_kind.label} {job_id}: a retry reattaches")
+                if self.deferrable:
+                    self._defer(state, done, job_id)
+                time.sleep(max(0.0, min(self.poll_interval, self._end_time - time.time())))
+        return self._summary(context, state, [done[job_id] for job_id in state["job_ids"]])
+
+    def _defer(self, state: dict[str, Any], done: dict[str, dict[str, Any]], job_id: str) -> NoReturn:
+        self.defer(
+            trigger=ZohoJobTrigger(
+                kind=self.job_kind.name if JOB_KINDS.get(self.job_kind.name) is self.job_kind else _reference(self),
+                coordinates=self.job_coordinates(job_id),
+                end_time=self._end_time,
+                zoho_conn_id=self.zoho_conn_id,
+                poll_interval=self.poll_interval,
+            ),
+            method_name="execute_complete",
+            kwargs={"state": state, "done": done, "end_time": self._end_time},
+            timeout=timedelta(seconds=max(0.0, self._end_time - time.time()) + DEFERRAL_GRACE_SECONDS),
+        )
+
+    def execute_complete(
+        self,
+        context: Context,
+        event: Any,
+        state: dict[str, Any],
+        done: dict[str, dict[str, Any]],
+        end_time: float,
+    ) -> Any:
+        """One job ended in the triggerer: record it and go on with the next (deferring again if it runs)."""
+        self._end_time = end_time
+        try:
+            outcome = JobEvent.from_payload(event)
+        except ValueError as error:
+            raise AirflowException(str(error)) from error
+        if outcome.status is EventStatus.SUCCESS and outcome.summary is not None:
+            self.log.info("%s", outcome.message)
+            done[str(outcome.summary["job_id"])] = outcome.summary
+            return self._wait(context, state, done)
+        self.log.error("%s", outcome.message)
+        if outcome.status is EventStatus.ERROR:
+            raise AirflowFailException(outcome.message)
+        if outcome.status is EventStatus.FAILED:
+            self._job_failed(outcome.message)
+        raise AirflowException(f"{outcome.message}: a retry reattaches")
+
+    def _job_failed(self, message: str) -> NoReturn:
+        # Retryable on purpose: a retry finds the failed job in task_state_store and creates it anew.
+        raise AirflowException(f"{message}; a retry creates the failed job anew")
+
+    # -- the summary ------------------------------------------------------------------------------------------
+    def _summary(self, context: Context, state: Mapping[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for job in jobs:
+            for name, value in job.get("counts", {}).items():
+                counts[name] = counts.get(name, 0) + value
+        not_landed = sum(self.job_kind.not_landed(job.get("counts", {})) or 0 for job in jobs)
+        failed = self.failed_rows(context, state, jobs)
+        summary = {
+            "kind": self.job_kind.name,
+            "job_ids": list(state["job_ids"]),
+            "state": "COMPLETED",
+            "counts": self.summary_counts(counts),
+            "failed_records": failed.kept,
+            "jobs": jobs,
+        }
+        if self.max_failed_records is not None and not_landed > self.max_failed_records:
+            codes = ", ".join(f"{code} ({n})" for code, n in list(failed.codes.items())[:5]) or "not known"
+            message = (
+                f"{not_landed} record(s) did not land, more than max_failed_records={self.max_failed_records}: "
+                f"counts {summary['counts']}; first error codes: {codes}"
+            )
+            self.log.error("%s", message)
+            raise AirflowFailException(message)
+        return summary
+
+    def summary_counts(self, counts: dict[str, int]) -> dict[str, int]:
+        """The summed counts as the summary shows them (a subclass may derive more)."""
+        return counts
+
+
+def _as_state(stored: Any) -> dict[str, Any]:
+    """The stored form; a bare list of ids (as a mixin user might write it) is a complete set of jobs."""
+    if isinstance(stored, list):
+        return {"job_ids": [str(i) for i in stored], "first_rows": [2] * len(stored), "complete": True}
+    if isinstance(stored, dict) and isinstance(stored.get("job_ids"), list):
+        return {
+            "job_ids": list(stored["job_ids"]),
+            "first_rows": list(stored.get("first_rows") or [2] * len(stored["job_ids"])),
+            "complete": bool(stored.get("complete")),
+        }
+    raise AirflowException(f"{JOB_IDS_KEY} in task_state_store is not what this operator wrote: {stored!r}")
+
+
+def _reference(operator: ZohoJobOperator) -> str:
+    return f"{type(operator).__module__}:{type(operator).__qualname__}.job_kind"

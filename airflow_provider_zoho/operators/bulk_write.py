@@ -1,0 +1,316 @@
+"""Load a CSV into Zoho CRM or Bigin with a bulk write job, wait for it, and report the records that failed.
+
+CRM v8 and Bigin v2 share one API under other paths, so Bigin is data: ``BIGIN_WRITE`` is
+``replace(CRM_WRITE, ...)``, as ``BIGIN_BULK_WRITE`` is ``replace(CRM_BULK_WRITE, ...)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urljoin
+
+from airflow_provider_zoho.compat import AirflowFailException, Context
+from airflow_provider_zoho.data_centers import Service
+from airflow_provider_zoho.hooks.exchange import (
+    api_request,
+    bulk_write_body,
+    read_created_job_id,
+    read_download_url,
+    read_file_id,
+    upload_base_url,
+)
+from airflow_provider_zoho.jobs import BIGIN_BULK_WRITE, CRM_BULK_WRITE, JobKind, is_template
+from airflow_provider_zoho.operators.base import ZohoJobOperator
+from airflow_provider_zoho.operators.csv_parts import (
+    MAX_RECORDS_PER_JOB,
+    MAX_ZIP_BYTES,
+    CsvProblem,
+    open_text,
+    split_csv,
+)
+from airflow_provider_zoho.operators.results import LOGGED_FAILED_ROWS, FailedRows, read_result_zip
+
+OPERATIONS = ("insert", "update", "upsert")
+# A result zip is a few columns per record of a part of at most 25,000: 200 MB is far beyond any real one.
+MAX_RESULT_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BulkWriteApi:
+    """Where one product's bulk write lives: the kind polled, and the org, upload and create paths."""
+
+    kind: JobKind
+    org_path: str
+    upload_path: str
+    create_path: str
+    refused_modules: frozenset[str] = field(default_factory=frozenset)
+
+
+CRM_WRITE = BulkWriteApi(CRM_BULK_WRITE, "/crm/v8/org", "/crm/v8/upload", "/crm/bulk/v8/write")
+BIGIN_WRITE = replace(
+    CRM_WRITE,
+    kind=BIGIN_BULK_WRITE,
+    org_path="/bigin/v2/org",
+    upload_path="/bigin/v2/upload",
+    create_path="/bigin/bulk/v2/write",
+    # Bigin's bulk write refuses these modules (ZOHO_API.md, "Limits").
+    refused_modules=frozenset({"Users", "Notes", "Tasks", "Events", "Calls", "Attachments"}),
+)
+
+
+class ZohoBulkWriteOperator(ZohoJobOperator):
+    """Upload a CSV (a local path or any ObjectStoragePath URI) and load it with one bulk write job per part.
+
+    :param module: the module's API name (``Contacts``).
+    :param file: the CSV: ``/data/contacts.csv``, ``s3://bucket/contacts.csv``... Its header holds the
+        fields' API names unless ``field_mappings`` says which column goes where.
+    :param operation: ``insert``, ``update`` or ``upsert``.
+    :param find_by: the unique field (or ``id``) that finds the record to update; required for update and
+        upsert.
+    :param field_mappings: Zoho's ``field_mappings`` list (``{"api_name", "index", ...}``), passed as is.
+    :param ignore_empty: leave fields whose cell is empty as they are instead of clearing them.
+    :param failed_records_path: where to write every record that did not land, as CSV (any
+        ObjectStoragePath); the summary keeps the first 100.
+
+    A file over 25,000 records (or whose zip would pass 25 MB) is split into parts, one job per part,
+    created in order; the task waits for all of them and sums their counts. See ``ZohoJobOperator`` for
+    waiting, reattaching on retry and ``max_failed_records``.
+    """
+
+    api: ClassVar[BulkWriteApi]
+    template_fields: Sequence[str] = ("file", "module", "operation", "find_by", "field_mappings", "failed_records_path")
+    template_fields_renderers = {"field_mappings": "json"}
+
+    def __init__(
+        self,
+        *,
+        module: str,
+        file: str,
+        operation: str = "insert",
+        find_by: str | None = None,
+        field_mappings: list[dict[str, Any]] | None = None,
+        ignore_empty: bool = False,
+        failed_records_path: str | None = None,
+        max_records_per_job: int = MAX_RECORDS_PER_JOB,
+        max_zip_bytes: int = MAX_ZIP_BYTES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.module = module
+        self.file = file
+        self.operation = operation
+        self.find_by = find_by
+        self.field_mappings = field_mappings
+        self.ignore_empty = ignore_empty
+        self.failed_records_path = failed_records_path
+        self.max_records_per_job = max_records_per_job
+        self.max_zip_bytes = max_zip_bytes
+        if problems := self._problems(rendered=False):
+            raise ValueError(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
+
+    def _problems(self, *, rendered: bool) -> list[str]:
+        """What is wrong with the arguments; at parse time a template is not known yet and is skipped."""
+
+        def known(value: Any) -> bool:
+            return rendered or (not (isinstance(value, str) and is_template(value)) and not hasattr(value, "resolve"))
+
+        problems: list[str] = []
+        for name in ("module", "file"):
+            value = getattr(self, name)
+            if known(value) and (not isinstance(value, str) or not value.strip()):
+                problems.append(
+                    f"{name} is required: pass the {'module API name' if name == 'module' else 'CSV path or URI'}"
+                )
+        if known(self.module) and self.module in self.api.refused_modules:
+            problems.append(f"{self.api.kind.label}s do not take module {self.module!r} (Zoho refuses it)")
+        if known(self.operation) and self.operation not in OPERATIONS:
+            problems.append(f"operation must be one of {', '.join(OPERATIONS)}, got {self.operation!r}")
+        if (
+            known(self.operation)
+            and known(self.find_by)
+            and self.operation in ("update", "upsert")
+            and not self.find_by
+        ):
+            problems.append(f"find_by is required for {self.operation}: name a unique field's API name, or 'id'")
+        if known(self.field_mappings) and self.field_mappings is not None and not _mappings_ok(self.field_mappings):
+            problems.append(
+                "field_mappings must be a list of objects with api_name (text) and index (the CSV column, from 0) "
+                'or default_value, e.g. [{"api_name": "Last_Name", "index": 0}]'
+            )
+        for name in ("max_records_per_job", "max_zip_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append(f"{name} must be a positive whole number, got {value!r}")
+        return problems
+
+    def check_rendered(self) -> None:
+        if problems := self._problems(rendered=True):
+            raise AirflowFailException(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
+
+    # -- creating ---------------------------------------------------------------------------------------------
+    def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
+        """Split, then upload and create part by part: the checks run on the header, before any upload."""
+        hook = self.hook
+        try:
+            org_id = hook.get_org_id(self.api.org_path)
+            upload_url = upload_base_url(hook.config, hook.write_settings) + self.api.upload_path
+            with tempfile.TemporaryDirectory(prefix="zoho-bulk-write-") as work, open_text(self.file) as source:
+                parts = split_csv(
+                    source,
+                    Path(work),
+                    field_mappings=self.field_mappings,
+                    max_records=self.max_records_per_job,
+                    max_zip_bytes=self.max_zip_bytes,
+                    csv_name=f"{self.module}.csv",
+                )
+                for part in parts:
+                    if part.index < len(state["job_ids"]) and state["job_ids"][part.index]:
+                        part.path.unlink()
+                        continue  # created by an earlier try
+                    file_id = read_file_id(
+                        hook.upload_file(
+                            upload_url, part.path, {"feature": "bulk-write", "X-CRM-ORG": org_id}, "application/zip"
+                        )
+                    )
+                    part.path.unlink()
+                    body = bulk_write_body(
+                        operation=self.operation,
+                        module=self.module,
+                        file_id=file_id,
+                        find_by=self.find_by,
+                        field_mappings=self.field_mappings,
+                        ignore_empty=self.ignore_empty,
+                    )
+                    job_id = read_created_job_id(
+                        hook.send_json("POST", api_request(hook.config, self.api.create_path), body)
+                    )
+                    _set(state["job_ids"], part.index, job_id)
+                    _set(state["first_rows"], part.index, part.first_row)
+                    self.log.info(
+                        "Created %s %s for rows %d-%d of %s",
+                        self.api.kind.label,
+                        job_id,
+                        part.first_row,
+                        part.first_row + part.records - 1,
+                        self.file,
+                    )
+                    self.remember(context, state)
+        except CsvProblem as problem:
+            raise AirflowFailException(f"{self.task_id}: {self.file}: {problem}; nothing was uploaded") from None
+        state["complete"] = True
+        self.remember(context, state)
+
+    # -- results ----------------------------------------------------------------------------------------------
+    def summary_counts(self, counts: dict[str, int]) -> dict[str, int]:
+        landed = counts.get("added", 0) + counts.get("updated", 0) + counts.get("skipped", 0)
+        return {
+            "added": counts.get("added", 0),
+            "updated": counts.get("updated", 0),
+            "skipped": counts.get("skipped", 0),
+            "unprocessed": max(0, counts.get("total", 0) - landed),
+            "total": counts.get("total", 0),
+        }
+
+    def failed_rows(self, context: Context, state: Mapping[str, Any], jobs: list[dict[str, Any]]) -> FailedRows:
+        """Download each job's result zip (token only to trusted hosts), log and keep the failed rows."""
+        failed = FailedRows()
+        writer: _FailedRowsFile | None = _FailedRowsFile(self.failed_records_path) if self.failed_records_path else None
+        try:
+            with tempfile.TemporaryDirectory(prefix="zoho-bulk-result-") as work:
+                for job, first_row in zip(jobs, state["first_rows"], strict=False):
+                    path = self._download_result(job, Path(work) / f"{job['job_id']}.zip")
+                    if path is None:
+                        continue
+
+                    def on_failed(record: dict[str, Any]) -> None:
+                        if failed.total <= LOGGED_FAILED_ROWS:
+                            self.log.warning(
+                                "Row %s %s: %s %s",
+                                record["row"],
+                                record["status"],
+                                record["errors"] or "no error code",
+                                record,
+                            )
+                        if writer is not None:
+                            writer.write(record)
+
+                    read_result_zip(path, int(first_row), failed, on_failed)
+        finally:
+            if writer is not None:
+                writer.close()
+        if failed.total:
+            self.log.warning("%d record(s) did not land; error codes %s", failed.total, failed.codes)
+        return failed
+
+    def _download_result(self, job: Mapping[str, Any], target: Path) -> Path | None:
+        hook = self.hook
+        url = read_download_url(job.get("response"))
+        if url is None:
+            self.log.warning(
+                "%s %s: no result.download_url in its answer; counts only", self.api.kind.label, job["job_id"]
+            )
+            return None
+        url = urljoin(hook.config.base_url(Service.API) + "/", url)
+        if not hook.may_send_token_to(url):
+            self.log.warning(
+                "%s %s: not downloading its result from %s: the access token only goes to Zoho hosts of the "
+                "connection's data center or its host/upload_host; counts only",
+                self.api.kind.label,
+                job["job_id"],
+                url.split("?")[0],
+            )
+            return None
+        with target.open("w+b") as sink:
+            hook.download(url, sink, MAX_RESULT_BYTES, time_allowed=max(60.0, float(self.timeout)))
+        return target
+
+
+class _FailedRowsFile:
+    """Every failed row as CSV at ``failed_records_path``, written as rows are read (columns: the first row's)."""
+
+    def __init__(self, path: str) -> None:
+        self._context = open_text(path, "w")
+        self._text = self._context.__enter__()
+        self._writer: csv.DictWriter[str] | None = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._writer is None:
+            self._writer = csv.DictWriter(self._text, fieldnames=list(record), extrasaction="ignore")
+            self._writer.writeheader()
+        self._writer.writerow(record)
+
+    def close(self) -> None:
+        self._context.__exit__(None, None, None)
+
+
+def _mappings_ok(mappings: Any) -> bool:
+    return isinstance(mappings, list) and all(
+        isinstance(m, dict)
+        and isinstance(m.get("api_name"), str)
+        and ((isinstance(m.get("index"), int) and not isinstance(m.get("index"), bool)) or "default_value" in m)
+        for m in mappings
+    )
+
+
+def _set(values: list[Any], index: int, value: Any) -> None:
+    values.extend([None] * (index + 1 - len(values)))
+    values[index] = value
+
+
+class ZohoCRMBulkWriteOperator(ZohoBulkWriteOperator):
+    """Load a CSV into a Zoho CRM module (bulk write API v8) and wait; see ``ZohoBulkWriteOperator``."""
+
+    api = CRM_WRITE
+    job_kind = CRM_WRITE.kind
+
+
+class ZohoBiginBulkWriteOperator(ZohoBulkWriteOperator):
+    """Load a CSV into a Zoho Bigin module (bulk write API v2) and wait; see ``ZohoBulkWriteOperator``."""
+
+    api = BIGIN_WRITE
+    job_kind = BIGIN_WRITE.kind
