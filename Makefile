@@ -23,15 +23,23 @@ export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 AIRFLOW_HOME_AF2 := $(AIRFLOW_HOME)/af2
 
-.PHONY: help venv venv-af2 demo test lint test-af2 bench clean uv
+# `make test-under-load`: how many times `make test` must pass in a row, and how many spinning processes
+# keep the CPUs busy meanwhile (one per core by default).
+LOAD_RUNS ?= 3
+LOAD_PROCESSES ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+# Extra pytest arguments for `make test`, e.g. PYTEST_ARGS='-m "not e2e"' or a test file.
+PYTEST_ARGS ?=
+
+.PHONY: help venv venv-af2 demo test test-under-load lint test-af2 bench clean uv
 
 help:
-	@echo "make demo      run the example DAGs against the bundled Zoho emulator (Airflow 3.3)"
-	@echo "make test      ruff, mypy and the whole pytest suite, end-to-end included (Airflow 3.3)"
-	@echo "make test-af2  the unit suite and an 'airflow dags test' smoke run on Airflow 2.11"
-	@echo "make lint      ruff and mypy only"
-	@echo "make bench     the triggerer scale benchmark (BENCH_ARGS=\"--triggers 1000\" to tune it)"
-	@echo "make clean     remove virtualenvs, AIRFLOW_HOME and caches"
+	@echo "make demo             run the example DAGs against the bundled Zoho emulator (Airflow 3.3)"
+	@echo "make test             ruff, mypy and the whole pytest suite, end-to-end included (Airflow 3.3)"
+	@echo "make test-under-load  'make test' $(LOAD_RUNS) times in a row while $(LOAD_PROCESSES) busy loops keep every core at 100 %"
+	@echo "make test-af2         the unit suite and an 'airflow dags test' smoke run on Airflow 2.11"
+	@echo "make lint             ruff (lint and format check) and mypy only"
+	@echo "make bench            the triggerer scale benchmark (BENCH_ARGS=\"--triggers 1000\" to tune it)"
+	@echo "make clean            remove virtualenvs, AIRFLOW_HOME and caches"
 
 uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
@@ -55,12 +63,33 @@ venv-af2: $(VENV_AF2)/.installed
 demo: venv
 	$(VENV)/bin/python scripts/demo.py
 
+# E501 is ignored by `ruff check`: line length is the formatter's job, so the format check is part of lint.
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 test: lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The suite must not depend on an idle machine. The EXIT trap stops the busy loops by process id however the
+# runs end (the first failing run fails the target); each loop also checks now and then that this recipe's
+# shell still exists, so none outlives a shell killed before its trap could run.
+test-under-load: venv
+	@busy=(); \
+	trap 'kill "$${busy[@]}" 2>/dev/null || true' EXIT; \
+	recipe=$$$$; \
+	for _ in $$(seq $(LOAD_PROCESSES)); do \
+		( while kill -0 "$$recipe" 2>/dev/null; do for ((i = 0; i < 200000; i++)); do :; done; done ) & \
+		busy+=($$!); \
+	done; \
+	echo "::: $(LOAD_PROCESSES) busy loops started (pids $${busy[*]})"; \
+	for run in $$(seq $(LOAD_RUNS)); do \
+		echo "::: make test under load, run $$run of $(LOAD_RUNS)"; \
+		$(MAKE) --no-print-directory test; \
+		echo "::: run $$run of $(LOAD_RUNS) passed"; \
+	done; \
+	echo "::: make test passed $(LOAD_RUNS) times in a row under load"
 
 # Airflow 2.11: the unit suite (the end-to-end test starts Airflow 3's components) and the demo's DAG runs.
 test-af2: venv-af2

@@ -235,16 +235,24 @@ async def test_a_refused_token_request_pauses_the_connection(zoho_conn: ZohoEmul
 async def test_waiting_for_a_pooled_socket_is_not_a_request_timeout(
     zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Three polls share one request slot; each answer takes 0.4 s of a 0.6 s timeout, the queue far longer."""
+    """Six polls share one request slot; each answer takes 0.3 s of a 1.3 s timeout, the queue longer (1.8 s).
+
+    The timeout leaves each answer a second to spare, for a busy machine; the last poll's wait for the
+    slot still outlasts it.
+    """
     from tests.conftest import connection_uri_json
 
+    answer_seconds, timeout, polls = 0.3, 1.3, 6
+    assert polls * answer_seconds > timeout
     monkeypatch.setenv(
-        "AIRFLOW_CONN_ZOHO_ONE_SOCKET", connection_uri_json(zoho_emulator, timeout=0.6, max_concurrent_requests=1)
+        "AIRFLOW_CONN_ZOHO_ONE_SOCKET",
+        connection_uri_json(zoho_emulator, timeout=timeout, max_concurrent_requests=1),
     )
-    for number in range(3):
-        zoho_emulator.add_job("crm_bulk_write", str(50 + number), [Fault("slow", delay=0.4), "COMPLETED"])
+    job_ids = [str(50 + number) for number in range(polls)]
+    for job_id in job_ids:
+        zoho_emulator.add_job("crm_bulk_write", job_id, [Fault("slow", delay=answer_seconds), "COMPLETED"])
     hook = ZohoAsyncHook("zoho_one_socket")
     await hook.get_access_token()
-    jobs = await asyncio.gather(*(hook.get_job_status(CRM_BULK_WRITE, {"job_id": str(50 + n)}) for n in range(3)))
-    assert [job.state for job in jobs] == ["COMPLETED"] * 3  # a slow step answers the script's first state
+    jobs = await asyncio.gather(*(hook.get_job_status(CRM_BULK_WRITE, {"job_id": job_id}) for job_id in job_ids))
+    assert [job.state for job in jobs] == ["COMPLETED"] * polls  # a slow step answers the script's first state
     assert zoho_emulator.max_concurrent_connections == 1

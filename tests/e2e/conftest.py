@@ -38,6 +38,7 @@ COMPONENTS = {
 }
 HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 STARTUP_TIMEOUT = 120.0
+POLL_INTERVAL = 2  # seconds between a deferred sensor's polls, in every DAG (ZOHO_EXAMPLE_POLL_INTERVAL)
 LOG_TAIL_LINES = 150
 
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -79,7 +80,7 @@ def airflow_env(home: Path, api_port: int, emulator: ZohoEmulator) -> dict[str, 
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW_CONN_ZOHO_DEFAULT": emulator.airflow_connection(analytics_org_id=ORG_ID),
-        "ZOHO_EXAMPLE_POLL_INTERVAL": "2",
+        "ZOHO_EXAMPLE_POLL_INTERVAL": str(POLL_INTERVAL),
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     }

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from airflow_provider_zoho.sensors import ZohoCRMBulkWriteJobSensor
 SENSOR_ARGS: dict[str, Any] = {
     "deferrable": True,
     "end_from_trigger": True,
-    "poll_interval": 2,
+    "poll_interval": float(os.environ.get("ZOHO_EXAMPLE_POLL_INTERVAL", "2")),  # set by tests/e2e/conftest.py
     "timeout": timedelta(minutes=5),
 }
 
