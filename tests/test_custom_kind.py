@@ -25,7 +25,7 @@ from airflow_provider_zoho.compat import AirflowFailException
 from airflow_provider_zoho.jobs import get_job_kind
 from airflow_provider_zoho.testing import airflow_connection_json
 from airflow_provider_zoho.triggers import ZohoJobTrigger
-from tests.helpers import MODES, rebuild, run_sensor
+from tests.helpers import MISSING_ARGUMENT_ERRORS, MODES, rebuild, run_sensor
 
 READ_PATH = "/crm/bulk/v8/read/"
 REFERENCE = "tests.readme_kind:ZohoCRMBulkReadJobSensor.job_kind"
@@ -99,7 +99,7 @@ def test_the_readme_sensor_is_its_kind_plus_a_docstring() -> None:
     assert get_job_kind(REFERENCE) is readme.CRM_BULK_READ
     assert readme.CRM_BULK_READ.url_path({"job_id": "4242"}) == "/crm/bulk/v8/read/4242"
     assert readme.CRM_BULK_READ.request_headers({"job_id": "4242"}) == {}
-    with pytest.raises(TypeError, match="missing keyword argument 'job_id'"):
+    with pytest.raises(MISSING_ARGUMENT_ERRORS, match="missing keyword argument 'job_id'"):
         sensor_class(task_id="wait_read")
 
 

@@ -13,7 +13,7 @@ from airflow_provider_zoho.compat import AirflowFailException, AirflowSensorTime
 from airflow_provider_zoho.jobs import ANALYTICS_IMPORT, CRM_BULK_WRITE
 from airflow_provider_zoho.sensors import ZohoCreatorBulkInsertJobSensor, ZohoCRMBulkWriteJobSensor, ZohoJobSensor
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
-from tests.helpers import FINAL_STATES, JOB_COORDINATES, KINDS, SENSORS, run_sensor
+from tests.helpers import FINAL_STATES, JOB_COORDINATES, KINDS, MISSING_ARGUMENT_ERRORS, SENSORS, run_sensor
 
 FAILURE_STATES = [
     ("analytics_import", "1003"),
@@ -179,7 +179,7 @@ def test_each_sensor_takes_its_coordinates_as_keyword_arguments(kind: str) -> No
 def test_a_missing_coordinate_is_a_type_error_naming_it(kind: str) -> None:
     arguments = {"task_id": "wait", "job_id": "1", **JOB_COORDINATES[kind]}
     for name in SENSORS[kind].job_kind.path_coordinates:
-        with pytest.raises(TypeError, match=f"missing keyword argument '{name}'"):
+        with pytest.raises(MISSING_ARGUMENT_ERRORS, match=f"missing keyword argument '{name}'"):
             SENSORS[kind](**{key: value for key, value in arguments.items() if key != name})
 
 
