@@ -11,6 +11,11 @@ SHELL := bash
 PYTHON ?= python3
 VENV := .venv
 VENV_AF2 := .venv-af2
+# `make test-wheel` installs the built wheel here, rebuilt from nothing each time.
+VENV_WHEEL := .venv-wheel
+DIST := dist
+# Reads the Metadata-Version 2.4 (License-Expression) that hatchling writes.
+TWINE_SPEC ?= twine>=6.1
 # The tested Airflow lines; pyproject.toml only asks for apache-airflow>=2.11.
 AIRFLOW_3_SPEC ?= apache-airflow==3.3.*
 AIRFLOW_2_SPEC ?= apache-airflow==2.11.*
@@ -22,6 +27,7 @@ UV_INSTALL = $(UV) pip install --quiet --compile-bytecode
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 AIRFLOW_HOME_AF2 := $(AIRFLOW_HOME)/af2
+AIRFLOW_HOME_WHEEL := $(AIRFLOW_HOME)/wheel
 
 # `make test-under-load`: how many times `make test` must pass in a row, and how many spinning processes
 # keep the CPUs busy meanwhile (one per core by default).
@@ -30,7 +36,7 @@ LOAD_PROCESSES ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 # Extra pytest arguments for `make test`, e.g. PYTEST_ARGS='-m "not e2e"' or a test file.
 PYTEST_ARGS ?=
 
-.PHONY: help venv venv-af2 demo test test-under-load lint test-af2 bench clean uv
+.PHONY: help venv venv-af2 demo test test-under-load lint test-af2 dist test-wheel bench clean uv
 
 help:
 	@echo "make demo             run the example DAGs against the bundled Zoho emulator (Airflow 3.3)"
@@ -38,6 +44,8 @@ help:
 	@echo "make test-under-load  'make test' $(LOAD_RUNS) times in a row while $(LOAD_PROCESSES) busy loops keep every core at 100 %"
 	@echo "make test-af2         the unit suite and an 'airflow dags test' smoke run on Airflow 2.11"
 	@echo "make lint             ruff (lint and format check) and mypy only"
+	@echo "make dist             build the wheel and sdist into $(DIST)/, then twine check them and check their contents"
+	@echo "make test-wheel       install the built wheel with Airflow 3.3 into a fresh $(VENV_WHEEL) and check Airflow sees it"
 	@echo "make bench            the triggerer scale benchmark (BENCH_ARGS=\"--triggers 1000\" to tune it)"
 	@echo "make clean            remove virtualenvs, AIRFLOW_HOME and caches"
 
@@ -96,6 +104,22 @@ test-af2: venv-af2
 	AIRFLOW_HOME=$(AIRFLOW_HOME_AF2) $(VENV_AF2)/bin/pytest -m "not e2e"
 	AIRFLOW_HOME=$(AIRFLOW_HOME_AF2) $(VENV_AF2)/bin/python scripts/demo.py
 
+# uv builds the sdist, then the wheel from the sdist, so a file the sdist lacks breaks the wheel too. twine runs
+# from uv's tool cache: building needs neither .venv nor Airflow. check_dist.py uses the standard library only.
+dist: | uv
+	rm -rf $(DIST)
+	$(UV) build --quiet --out-dir $(DIST)
+	$(UV) tool run --quiet --from "$(TWINE_SPEC)" twine check --strict $(DIST)/*
+	$(PYTHON) scripts/check_dist.py $(DIST)
+
+# A user's install: the wheel and Airflow 3.3 in a new virtualenv, no checkout on sys.path (python -P), an
+# AIRFLOW_HOME of its own. check_wheel_install.py asks Airflow for the provider and tests a connection.
+test-wheel: dist
+	rm -rf $(VENV_WHEEL) $(AIRFLOW_HOME_WHEEL)
+	$(UV) venv --quiet --python $(PYTHON) $(VENV_WHEEL)
+	$(UV_INSTALL) --python $(VENV_WHEEL)/bin/python $(DIST)/*.whl "$(AIRFLOW_3_SPEC)"
+	AIRFLOW_HOME=$(AIRFLOW_HOME_WHEEL) $(VENV_WHEEL)/bin/python -P scripts/check_wheel_install.py
+
 bench: venv
 	@if [ -f benchmarks/triggerer_scale.py ]; then \
 		$(UV_INSTALL) --python $(VENV)/bin/python -e ".[test,bench]" "$(AIRFLOW_3_SPEC)"; \
@@ -105,5 +129,5 @@ bench: venv
 	fi
 
 clean:
-	rm -rf $(VENV) $(VENV_AF2) .airflow .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) $(VENV_AF2) $(VENV_WHEEL) .airflow .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
