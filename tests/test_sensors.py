@@ -184,12 +184,12 @@ def test_a_missing_coordinate_is_a_type_error_naming_it(kind: str) -> None:
 
 
 def test_an_unknown_coordinate_is_a_type_error_naming_it() -> None:
-    with pytest.raises(TypeError, match="workspace_id"):
+    with pytest.raises(MISSING_ARGUMENT_ERRORS, match="workspace_id"):
         ZohoCRMBulkWriteJobSensor(task_id="wait", job_id="1", workspace_id="2")
 
 
 def test_coordinates_come_from_default_args_and_map_over_expand() -> None:
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     with DAG("coordinates", default_args={"account_owner_name": "jason18", "app_link_name": "zylker-store"}):
         sensor = ZohoCreatorBulkInsertJobSensor(task_id="wait", form_link_name="Emp", job_id="1")
