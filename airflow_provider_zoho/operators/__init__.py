@@ -1,3 +1,4 @@
+from airflow_provider_zoho.operators.analytics import ZohoAnalyticsImportOperator
 from airflow_provider_zoho.operators.base import ZohoJobOperator
 from airflow_provider_zoho.operators.bulk_write import (
     ZohoBiginBulkWriteOperator,
@@ -5,4 +6,10 @@ from airflow_provider_zoho.operators.bulk_write import (
     ZohoCRMBulkWriteOperator,
 )
 
-__all__ = ["ZohoBiginBulkWriteOperator", "ZohoBulkWriteOperator", "ZohoCRMBulkWriteOperator", "ZohoJobOperator"]
+__all__ = [
+    "ZohoAnalyticsImportOperator",
+    "ZohoBiginBulkWriteOperator",
+    "ZohoBulkWriteOperator",
+    "ZohoCRMBulkWriteOperator",
+    "ZohoJobOperator",
+]

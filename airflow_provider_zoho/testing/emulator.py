@@ -44,6 +44,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 from aiohttp import web
 
 from airflow_provider_zoho.testing import hostile
+from airflow_provider_zoho.testing.analytics_import import AnalyticsImports, ImportOutcomes
 from airflow_provider_zoho.testing.bulk_write import BulkWrites, CreatedJob, Outcomes, Upload
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec, Step
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, JOB_FAULT_KINDS, Fault
@@ -548,6 +549,8 @@ class _Server:
         app = web.Application(middlewares=[self.record, _zoho_json_errors], client_max_size=MAX_REQUEST_BYTES)
         app.router.add_post(EMULATED_TOKEN_PATH, self.token)
         self.emulator.writes.add_routes(app)
+        self.emulator.analytics_imports.add_routes(app)
+        app.router.add_post(f"{ADMIN_PREFIX}/analytics_import", self.admin_analytics_import)
         app.router.add_post(f"{ADMIN_PREFIX}/bulk_write", self.admin_bulk_write)
         for product in EMULATED_PRODUCTS.values():
             app.router.add_get(product.route, self._status_handler(product))
@@ -676,6 +679,12 @@ class _Server:
 
         return await self._admin(request, apply)
 
+    async def admin_analytics_import(self, request: web.Request) -> web.Response:
+        async def apply(payload: Any) -> None:
+            self.emulator.analytics_imports.outcomes = ImportOutcomes.from_json(payload)
+
+        return await self._admin(request, apply)
+
     async def admin_stats(self, _request: web.Request) -> web.Response:
         return web.json_response(self.store.stats())
 
@@ -739,6 +748,7 @@ class ZohoEmulator:
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self.writes = BulkWrites(self._store)
+        self.analytics_imports = AnalyticsImports(self._store)
         self._download_url: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------------
