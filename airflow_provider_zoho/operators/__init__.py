@@ -5,11 +5,13 @@ from airflow_provider_zoho.operators.bulk_write import (
     ZohoBulkWriteOperator,
     ZohoCRMBulkWriteOperator,
 )
+from airflow_provider_zoho.operators.creator import ZohoCreatorBulkInsertOperator
 
 __all__ = [
     "ZohoAnalyticsImportOperator",
     "ZohoBiginBulkWriteOperator",
     "ZohoBulkWriteOperator",
     "ZohoCRMBulkWriteOperator",
+    "ZohoCreatorBulkInsertOperator",
     "ZohoJobOperator",
 ]

@@ -243,7 +243,7 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         )
 
     def _import_whole(self, org_id: str, config: dict[str, Any], work: Path) -> str:
-        with _local_copy(self.file, work) as path:
+        with local_copy(self.file, work) as path:
             body = self._upload(self._request(org_id, config), path, f"Creating the import of {self.file}")
         return read_analytics_job_id(body)
 
@@ -332,7 +332,7 @@ def _lookahead(items: Iterator[Path]) -> Iterator[tuple[Path, bool]]:
 
 
 @contextlib.contextmanager
-def _local_copy(file: str, work: Path) -> Iterator[Path]:
+def local_copy(file: str, work: Path) -> Iterator[Path]:
     """A local path to upload from: the file itself, or a streamed copy of an ObjectStoragePath URI."""
     if "://" not in file:
         yield Path(file)

@@ -513,6 +513,8 @@ def _creator_render(job: JobSpec, written: str, canonical: str) -> JSON:
         # *unverified*: Creator does not document where a failed job's reason goes.
         data["message"] = job.error_message
         data["error_code"] = job.error_code
+    if job.details.get("record_details_beside_data"):  # the shape of Zoho's Creator OpenAPI file
+        return {"code": 3000, "data": {"api_status": written}, "record_details": details}
     return {"code": 3000, "data": data}
 
 
