@@ -14,7 +14,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-zoho",
         "name": "Zoho",
-        "description": "Operators that load files into Zoho CRM and Bigin, and sensors and async triggers for Zoho Analytics, CRM, Bigin and Creator bulk jobs.",
+        "description": "Operators that load files into Zoho CRM, Bigin, Analytics and Creator, and sensors and async triggers for Zoho Analytics, CRM, Bigin and Creator bulk jobs.",
         "versions": [__version__],
         "integrations": [
             {
@@ -41,7 +41,14 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "operators": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_zoho.operators.bulk_write"]}
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_zoho.operators.bulk_write",
+                    "airflow_provider_zoho.operators.analytics",
+                    "airflow_provider_zoho.operators.creator",
+                ],
+            }
         ],
         "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_zoho.triggers.job"]}],
         "config": {

@@ -105,6 +105,9 @@ class JobKind:
     # failed or unprocessed), which is what ``max_failed_records`` counts. Unset: the kind cannot say.
     landed_counts: tuple[str, ...] = ()
     total_count: str | None = None
+    # Where a count is read when its ``counts`` path holds nothing: Zoho's sources disagree on where some
+    # fields live (Creator's ``record_details`` inside ``data`` in the docs, beside it in the OpenAPI file).
+    count_fallbacks: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if problems := _kind_problems(self):
@@ -191,6 +194,11 @@ def _kind_problems(kind: JobKind) -> list[str]:
         for name in (*kind.landed_counts, *filter(None, [kind.total_count]))
         if name not in kind.counts
     ]
+    problems += [
+        f"count_fallbacks names {name}, which counts does not define"
+        for name in kind.count_fallbacks
+        if name not in kind.counts
+    ]
     return problems
 
 
@@ -271,6 +279,13 @@ CREATOR_BULK_INSERT = JobKind(
     },
     landed_counts=("success",),
     total_count="total",
+    # Zoho's Creator OpenAPI file puts record_details beside data (ZOHO_API.md, "Job status lifecycles").
+    count_fallbacks={
+        "total": "record_details.total_records",
+        "success": "record_details.success_records",
+        "failed": "record_details.failed_records",
+        "unprocessed": "record_details.unprocessed_records",
+    },
     response_field="data",
     state_notes={
         "SYSTEMABORTED": "Zoho aborted the job: more than 5% of its batches failed",
@@ -385,9 +400,13 @@ def _count(value: Any) -> int | None:
 def _counts(kind: JobKind, body: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name, path in kind.counts.items():
-        numbers = [number for value in values_at(body, path) if (number := _count(value)) is not None]
-        if numbers:
-            counts[name] = sum(numbers)
+        for where in (path, kind.count_fallbacks.get(name)):
+            numbers = (
+                [number for value in values_at(body, where) if (number := _count(value)) is not None] if where else []
+            )
+            if numbers:
+                counts[name] = sum(numbers)
+                break
     return counts
 
 

@@ -215,13 +215,17 @@ class ZohoHook(ZohoBaseHook):
 
     def send_json(self, method: str, request: ApiRequest, payload: Any) -> Any:
         """A JSON request (a job's creation), never redirected; Zoho's error answers raise as ``get_json``'s."""
+        return self._send_api(method, request, {"Content-Type": "application/json"}, json.dumps(payload))
 
+    def send_empty(self, method: str, request: ApiRequest) -> Any:
+        """A request without a body (Creator's create), never redirected; errors raise as ``send_json``'s."""
+        return self._send_api(method, request, {}, None)
+
+    def _send_api(self, method: str, request: ApiRequest, headers: Mapping[str, str], data: str | None) -> Any:
         def call(token: AccessToken) -> Any:
-            headers = {**request.headers, **authorization(token), "Content-Type": "application/json"}
+            sent = {**request.headers, **authorization(token), **headers}
             redactor = self.redactor.with_secret(token.value)
-            answer = self._send(
-                method, request.url, request.service, redactor, headers=headers, data=json.dumps(payload)
-            )
+            answer = self._send(method, request.url, request.service, redactor, headers=sent, data=data)
             return read_api_response(request, answer)
 
         return self.with_token(call)
@@ -243,15 +247,20 @@ class ZohoHook(ZohoBaseHook):
         whole multipart body in memory first, and a part can be 25 MB.
         """
         request = ApiRequest(url, {"Accept": "application/json", **headers}, Service.API, Dialect.CRM)
+        return self.upload(request, path, "file", content_type)
+
+    def upload(self, request: ApiRequest, path: Path, field: str, content_type: str) -> Any:
+        """POST ``path`` as the multipart field ``field`` to ``request`` (its service, dialect and headers),
+        streamed from disk as ``upload_file`` does; returns Zoho's decoded answer."""
         allowed = self.config.request_timeout + path.stat().st_size / MIN_TRANSFER_BYTES_PER_SECOND
 
         def call(token: AccessToken) -> Any:
             with path.open("rb") as stream:
-                encoder = MultipartEncoder(fields={"file": (path.name, stream, content_type)})
+                encoder = MultipartEncoder(fields={field: (path.name, stream, content_type)})
                 sent = {**request.headers, **authorization(token), "Content-Type": encoder.content_type}
                 redactor = self.redactor.with_secret(token.value)
                 answer = self._send(
-                    "POST", url, Service.API, redactor, headers=sent, data=encoder, time_allowed=allowed
+                    "POST", request.url, request.service, redactor, headers=sent, data=encoder, time_allowed=allowed
                 )
             return read_api_response(request, answer)
 
@@ -261,27 +270,37 @@ class ZohoHook(ZohoBaseHook):
         """Whether ``url`` is a host this connection trusts with its access token (see ``token_may_go_to``)."""
         return token_may_go_to(url, self.config, self.write_settings)
 
-    def download(self, url: str, sink: BinaryIO, limit: int, time_allowed: float) -> int:
+    def download(
+        self,
+        url: str,
+        sink: BinaryIO,
+        limit: int,
+        time_allowed: float,
+        *,
+        dialect: Dialect = Dialect.CRM,
+        headers: Mapping[str, str] | None = None,
+    ) -> int:
         """GET a file Zoho links to into ``sink``, streamed, at most ``limit`` bytes; returns the bytes written.
 
         The token goes only where ``may_send_token_to`` allows (anything else is refused here, whatever the
         caller checked), no redirect is followed (it would carry the token on), and the whole transfer has
-        one deadline.
+        one deadline. ``dialect`` reads an error answer (Creator's ``11110`` "still being generated"),
+        ``headers`` go along (Creator's ``environment``).
         """
         if not self.may_send_token_to(url):
             raise ValueError(f"refusing to send the Zoho access token to {url.split('?')[0]!r}: not a Zoho host")
-        request = ApiRequest(url, {"Accept-Encoding": "identity"}, Service.API, Dialect.CRM)
+        request = ApiRequest(url, {**(headers or {}), "Accept-Encoding": "identity"}, Service.API, dialect)
 
         def call(token: AccessToken) -> int:
             sink.seek(0)
             sink.truncate()
             deadline = time.monotonic() + time_allowed
             redactor = self.redactor.with_secret(token.value)
-            headers = {**request.headers, **authorization(token)}
+            sent = {**request.headers, **authorization(token)}
             with (
                 _as_zoho_errors(Service.API, url),
                 self.session.get(
-                    url, headers=headers, timeout=self.config.request_timeout, stream=True, allow_redirects=False
+                    url, headers=sent, timeout=self.config.request_timeout, stream=True, allow_redirects=False
                 ) as response,
             ):
                 if response.status_code != 200:

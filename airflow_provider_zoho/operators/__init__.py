@@ -1,8 +1,17 @@
+from airflow_provider_zoho.operators.analytics import ZohoAnalyticsImportOperator
 from airflow_provider_zoho.operators.base import ZohoJobOperator
 from airflow_provider_zoho.operators.bulk_write import (
     ZohoBiginBulkWriteOperator,
     ZohoBulkWriteOperator,
     ZohoCRMBulkWriteOperator,
 )
+from airflow_provider_zoho.operators.creator import ZohoCreatorBulkInsertOperator
 
-__all__ = ["ZohoBiginBulkWriteOperator", "ZohoBulkWriteOperator", "ZohoCRMBulkWriteOperator", "ZohoJobOperator"]
+__all__ = [
+    "ZohoAnalyticsImportOperator",
+    "ZohoBiginBulkWriteOperator",
+    "ZohoBulkWriteOperator",
+    "ZohoCRMBulkWriteOperator",
+    "ZohoCreatorBulkInsertOperator",
+    "ZohoJobOperator",
+]

@@ -15,10 +15,10 @@ creates new jobs.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin
 
@@ -39,6 +39,7 @@ DEFAULT_TIMEOUT_SECONDS = 7 * 24 * 3600.0  # the sensors' default
 DEFERRAL_GRACE_SECONDS = 300.0
 # What the reattach decision tells the mixin (Zoho's own states are per job; these are per task).
 RESUMING, COMPLETED, FAILED = "RESUMING", "COMPLETED", "FAILED"
+_T = TypeVar("_T")
 
 
 class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
@@ -94,6 +95,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         self.reattach_on_retry = reattach_on_retry
         self._result: dict[str, Any] | None = None
         self._end_time = 0.0
+        self._waiting_on: list[str] = []  # the jobs of this try still running, for ``on_kill``
 
     @cached_property
     def hook(self) -> ZohoHook:
@@ -117,6 +119,44 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
     def failed_rows(self, context: Context, state: Mapping[str, Any], jobs: list[dict[str, Any]]) -> FailedRows:
         """The records that did not land, read from the jobs' results (none by default: counts only)."""
         return FailedRows()
+
+    def summary_extras(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
+        """Keys a kind adds to the summary (Analytics: the new table's view id, the import errors)."""
+        return {}
+
+    def cancel_jobs(self, job_ids: list[str], why: str) -> None:
+        """Cancel jobs still running when the task is killed or its wait times out.
+
+        Nothing by default: CRM, Bigin and Analytics document no cancel, so their jobs run on (and a retry
+        reattaches to them). Creator overrides it with its Abort action.
+        """
+
+    def on_kill(self) -> None:
+        if self._waiting_on:
+            self.cancel_jobs(list(self._waiting_on), "the task was killed")
+
+    def until_deadline(self, call: Callable[[], _T], codes: Collection[str], what: str) -> _T:
+        """``call()``, made again every ``poll_interval`` while Zoho answers one of ``codes`` ("busy, try
+        later": Analytics' 8134, Creator's 11110), until the task's deadline; then the task fails (retryable)."""
+        while True:
+            try:
+                return call()
+            except ZohoError as error:
+                if error.code not in codes:
+                    raise
+                if time.time() >= self._end_time:
+                    raise AirflowException(
+                        f"{what}: Zoho still answered {error.code} at the task's deadline ({error.message}); "
+                        "a retry tries again"
+                    ) from None
+                self.log.info(
+                    "%s: Zoho answered %s (%s); trying again in %ss",
+                    what,
+                    error.code,
+                    error.message,
+                    self.poll_interval,
+                )
+                time.sleep(max(0.0, min(self.poll_interval, self._end_time - time.time())))
 
     # -- execute --------------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
@@ -211,6 +251,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
 
     def _wait(self, context: Context, state: dict[str, Any], done: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """Wait for each job in turn (poke, or defer per job), then build the summary."""
+        self._waiting_on = [job_id for job_id in state["job_ids"] if job_id and job_id not in done]
         for job_id in state["job_ids"]:
             while job_id not in done:
                 job = self._poll_once(job_id)
@@ -222,10 +263,11 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
                     break
                 job.log_progress(self.log)
                 if time.time() >= self._end_time:
-                    raise AirflowException(f"Timed out waiting for {self.job_kind.label} {job_id}: a retry reattaches")
+                    self._timed_out(job_id)
                 if self.deferrable:
                     self._defer(state, done, job_id)
                 time.sleep(max(0.0, min(self.poll_interval, self._end_time - time.time())))
+            self._waiting_on = [waiting for waiting in self._waiting_on if waiting != job_id]
         return self._summary(context, state, [done[job_id] for job_id in state["job_ids"]])
 
     def _defer(self, state: dict[str, Any], done: dict[str, dict[str, Any]], job_id: str) -> NoReturn:
@@ -265,7 +307,13 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
             raise AirflowFailException(outcome.message)
         if outcome.status is EventStatus.FAILED:
             self._job_failed(outcome.message)
+        if outcome.status is EventStatus.TIMEOUT:
+            self._timed_out(next(job_id for job_id in state["job_ids"] if job_id and job_id not in done))
         raise AirflowException(f"{outcome.message}: a retry reattaches")
+
+    def _timed_out(self, job_id: str) -> NoReturn:
+        self.cancel_jobs([job_id], "the wait timed out")
+        raise AirflowException(f"Timed out waiting for {self.job_kind.label} {job_id}: a retry reattaches")
 
     def _job_failed(self, message: str) -> NoReturn:
         # Retryable on purpose: a retry finds the failed job in task_state_store and creates it anew.
@@ -286,6 +334,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
             "counts": self.summary_counts(counts),
             "failed_records": failed.kept,
             "jobs": jobs,
+            **self.summary_extras(jobs),
         }
         if self.max_failed_records is not None and not_landed > self.max_failed_records:
             codes = ", ".join(f"{code} ({n})" for code, n in list(failed.codes.items())[:5]) or "not known"

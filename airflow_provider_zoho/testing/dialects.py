@@ -278,7 +278,7 @@ def _analytics_render(job: JobSpec, written: str, canonical: str) -> JSON:
     if canonical in _ANALYTICS_COUNTS:
         failed = canonical == "1003"
         summary: JSON = {
-            "importType": "APPEND",
+            "importType": job.details.get("import_type", "APPEND"),
             "totalColumnCount": len(_ANALYTICS_COLUMNS),
             "selectedColumnCount": len(_ANALYTICS_COLUMNS),
             **_merge_counts(_ANALYTICS_COUNTS[canonical], job),
@@ -288,7 +288,9 @@ def _analytics_render(job: JobSpec, written: str, canonical: str) -> JSON:
             "viewId": f"{job.job_id}0",
             "importSummary": summary,
             "columnDetails": dict(_ANALYTICS_COLUMNS),
-            "importErrors": "<b>Row 41</b>: value does not match the column data type." if failed else "",
+            "importErrors": job.details.get(
+                "import_errors", "<b>Row 41</b>: value does not match the column data type." if failed else ""
+            ),
         }
         if failed:
             # *unverified*: which errorCode a failed import reports; 7232 "Import Aborted." is the closest
@@ -511,6 +513,8 @@ def _creator_render(job: JobSpec, written: str, canonical: str) -> JSON:
         # *unverified*: Creator does not document where a failed job's reason goes.
         data["message"] = job.error_message
         data["error_code"] = job.error_code
+    if job.details.get("record_details_beside_data"):  # the shape of Zoho's Creator OpenAPI file
+        return {"code": 3000, "data": {"api_status": written}, "record_details": details}
     return {"code": 3000, "data": data}
 
 

@@ -44,7 +44,9 @@ from typing import Any, ClassVar, NamedTuple, Self
 from aiohttp import web
 
 from airflow_provider_zoho.testing import hostile
+from airflow_provider_zoho.testing.analytics_import import AnalyticsImports, ImportOutcomes
 from airflow_provider_zoho.testing.bulk_write import BulkWrites, CreatedJob, Outcomes, Upload
+from airflow_provider_zoho.testing.creator_insert import CreatorInserts
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec, Step
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, JOB_FAULT_KINDS, Fault
 from airflow_provider_zoho.testing.hostile import Stream
@@ -293,6 +295,12 @@ class _Store:
                 if (product.kind, names, tuple(coords[n] for n in names)) not in self.scopes:
                     return product.error(code)
         return product.not_found(job_id)
+
+    def job_state(self, kind: str, job_id: str) -> str | None:
+        """The state a job's status GETs last reported (its first state before any), or None if unknown."""
+        with self.lock:
+            state = self.jobs.get((kind, job_id))
+            return None if state is None else state.current
 
     def add_job(self, spec: JobSpec, product: EmulatedProduct) -> None:
         first_state = next((s for s in spec.script if isinstance(s, str)), product.initial_state)
@@ -548,6 +556,10 @@ class _Server:
         app = web.Application(middlewares=[self.record, _zoho_json_errors], client_max_size=MAX_REQUEST_BYTES)
         app.router.add_post(EMULATED_TOKEN_PATH, self.token)
         self.emulator.writes.add_routes(app)
+        self.emulator.analytics_imports.add_routes(app)
+        self.emulator.creator_inserts.add_routes(app)
+        app.router.add_post(f"{ADMIN_PREFIX}/creator_insert", self.admin_creator_insert)
+        app.router.add_post(f"{ADMIN_PREFIX}/analytics_import", self.admin_analytics_import)
         app.router.add_post(f"{ADMIN_PREFIX}/bulk_write", self.admin_bulk_write)
         for product in EMULATED_PRODUCTS.values():
             app.router.add_get(product.route, self._status_handler(product))
@@ -676,6 +688,18 @@ class _Server:
 
         return await self._admin(request, apply)
 
+    async def admin_analytics_import(self, request: web.Request) -> web.Response:
+        async def apply(payload: Any) -> None:
+            self.emulator.analytics_imports.outcomes = ImportOutcomes.from_json(payload)
+
+        return await self._admin(request, apply)
+
+    async def admin_creator_insert(self, request: web.Request) -> web.Response:
+        async def apply(payload: Any) -> None:
+            self.emulator.creator_inserts.set_outcomes(payload)
+
+        return await self._admin(request, apply)
+
     async def admin_stats(self, _request: web.Request) -> web.Response:
         return web.json_response(self.store.stats())
 
@@ -739,6 +763,8 @@ class ZohoEmulator:
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self.writes = BulkWrites(self._store)
+        self.analytics_imports = AnalyticsImports(self._store)
+        self.creator_inserts = CreatorInserts(self._store)
         self._download_url: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------------

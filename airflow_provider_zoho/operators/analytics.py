@@ -1,0 +1,344 @@
+"""Load a file into a Zoho Analytics table with an asynchronous import job (Analytics API v2), and wait.
+
+One file, one job: into an existing table (``view_id``) or a new one (``table_name``). A CSV over the batch
+size (100 MB, Zoho's limit per file) goes through the batch import API: parts of at most that size, each
+with the header, sent under one batch key; the last one creates the job. Facts: ZOHO_API.md "Creating jobs".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from airflow_provider_zoho.compat import AirflowFailException, Context
+from airflow_provider_zoho.exceptions import bounded
+from airflow_provider_zoho.hooks.exchange import (
+    analytics_import_config,
+    analytics_import_request,
+    read_analytics_job_id,
+    read_batch_key,
+    read_optional_job_id,
+)
+from airflow_provider_zoho.jobs import ANALYTICS_IMPORT, is_template, values_at
+from airflow_provider_zoho.operators.base import ZohoJobOperator
+from airflow_provider_zoho.operators.csv_parts import detect_delimiter, open_text, source_path
+
+IMPORT_TYPES = ("APPEND", "TRUNCATEADD", "UPDATEADD")
+ON_ERROR = ("ABORT", "SKIPROW", "SETCOLUMNEMPTY")
+FILE_TYPES = ("csv", "json", "xml", "xls", "xlsx", "parquet")
+MAX_FILE_BYTES = 100 * 1024 * 1024  # per file, and per batch of a batch import
+MAX_BATCHES = 100
+# Analytics answers 8134 when 5 import jobs already run in the org: not a failure, a reason to wait.
+IMPORT_LIMIT_CODES = frozenset({"8134"})
+# CONFIG keys the operator's own parameters set: given in ``config`` they would fight them.
+OWN_CONFIG_KEYS = frozenset(
+    {"importType", "onError", "matchingColumns", "tableName", "fileType", "batchKey", "isLastBatch"}
+)
+LOGGED_IMPORT_ERROR_CHARS = 2000
+_CONTENT_TYPES = {"csv": "text/csv", "json": "application/json", "xml": "application/xml"}
+
+
+class ZohoAnalyticsImportOperator(ZohoJobOperator):
+    """Import a file (a local path or any ObjectStoragePath URI) into a Zoho Analytics table and wait.
+
+    :param workspace_id: the workspace (digits).
+    :param file: the file: ``/data/sales.csv``, ``s3://bucket/sales.csv``... csv, json, xml, xls, xlsx or
+        parquet; the type comes from the extension unless ``file_type`` says.
+    :param view_id: the table to import into; or
+    :param table_name: the name of a new table to create (exactly one of ``view_id`` and ``table_name``).
+    :param import_type: ``APPEND``, ``TRUNCATEADD`` (**deletes every row of the table first**) or ``UPDATEADD``
+        (needs ``matching_columns``). For an existing table only.
+    :param on_error: ``ABORT`` (the job fails on a bad row), ``SKIPROW`` or ``SETCOLUMNEMPTY``.
+    :param matching_columns: the columns that find the row an ``UPDATEADD`` updates.
+    :param config: any other CONFIG keys (``dateFormat``, ``skipTop``, ``autoIdentify``...), passed as they are.
+    :param org_id: the ``ZANALYTICS-ORGID`` header; default the connection's ``analytics_org_id``.
+    :param file_type: Zoho's ``fileType``, when the extension does not say it.
+    :param batch_size: bytes per file above which a CSV goes through the batch import API, in parts of at
+        most this size (Zoho's limit, 100 MB, is the default; tests use less).
+
+    ``max_failed_records`` counts rows not imported (``totalRowCount - successRowCount``): a job that ends
+    1004 (completed) may still have skipped rows (``SKIPROW``). See ``ZohoJobOperator`` for waiting and
+    reattaching on retry. Zoho documents no cancel for an import job: ``on_kill`` leaves it running.
+    """
+
+    job_kind = ANALYTICS_IMPORT
+    template_fields: Sequence[str] = (
+        "workspace_id",
+        "file",
+        "view_id",
+        "table_name",
+        "import_type",
+        "matching_columns",
+        "config",
+        "org_id",
+    )
+    template_fields_renderers = {"config": "json"}
+
+    def __init__(
+        self,
+        *,
+        workspace_id: str,
+        file: str,
+        view_id: str | None = None,
+        table_name: str | None = None,
+        import_type: str = "APPEND",
+        on_error: str = "ABORT",
+        matching_columns: list[str] | None = None,
+        config: dict[str, Any] | None = None,
+        org_id: str | None = None,
+        file_type: str | None = None,
+        batch_size: int = MAX_FILE_BYTES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.workspace_id = workspace_id
+        self.file = file
+        self.view_id = view_id
+        self.table_name = table_name
+        self.import_type = import_type
+        self.on_error = on_error
+        self.matching_columns = matching_columns
+        self.config = config
+        self.org_id = org_id
+        self.file_type = file_type
+        self.batch_size = batch_size
+        if problems := self._problems(rendered=False):
+            raise ValueError(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
+
+    def _problems(self, *, rendered: bool) -> list[str]:
+        """What is wrong with the arguments; at parse time a template is not known yet and is skipped."""
+
+        def known(*values: Any) -> bool:
+            return rendered or not any((isinstance(v, str) and is_template(v)) or hasattr(v, "resolve") for v in values)
+
+        problems: list[str] = []
+        if known(self.file) and (not isinstance(self.file, str) or not self.file.strip()):
+            problems.append("file is required: pass the file's path or URI")
+        if self.workspace_id is None:
+            problems.append("workspace_id is required: pass the workspace's numeric id")
+        for name in ("workspace_id", "view_id", "org_id"):
+            value = getattr(self, name)
+            if value is not None and known(value) and not (str(value).isascii() and str(value).isdigit()):
+                problems.append(f"{name} must be Zoho's numeric id (digits only), got {value!r}")
+        if known(self.view_id, self.table_name) and bool(self.view_id) == bool(self.table_name):
+            problems.append(
+                "pass exactly one of view_id (import into that table) and table_name (create a new table), "
+                f"got view_id={self.view_id!r} and table_name={self.table_name!r}"
+            )
+        if known(self.import_type) and self.import_type not in IMPORT_TYPES:
+            problems.append(f"import_type must be one of {', '.join(IMPORT_TYPES)}, got {self.import_type!r}")
+        if self.on_error not in ON_ERROR:
+            problems.append(f"on_error must be one of {', '.join(ON_ERROR)}, got {self.on_error!r}")
+        columns = self.matching_columns
+        if known(columns) and columns is not None and not _names(columns):
+            problems.append(f"matching_columns must be a list of column names, got {columns!r}")
+        if known(self.import_type, columns) and self.import_type == "UPDATEADD" and not columns:
+            problems.append("matching_columns is required for UPDATEADD: name the columns that find each row")
+        if (
+            known(self.table_name, self.import_type, columns)
+            and self.table_name
+            and (self.import_type != "APPEND" or columns)
+        ):
+            problems.append(
+                "import_type and matching_columns apply to an existing table (view_id); a new table "
+                "(table_name) is created with the file's rows"
+            )
+        problems += self._config_problems() if known(self.config) else []
+        if (
+            known(self.file)
+            and isinstance(self.file, str)
+            and self.file.strip()
+            and self._file_type() not in FILE_TYPES
+        ):
+            problems.append(
+                f"file_type must be one of {', '.join(FILE_TYPES)}: the extension of {self.file!r} does not "
+                f"say which (got {self._file_type()!r}); pass file_type"
+            )
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            problems.append(f"batch_size must be a positive whole number of bytes, got {self.batch_size!r}")
+        return problems
+
+    def _config_problems(self) -> list[str]:
+        if self.config is None:
+            return []
+        if not isinstance(self.config, dict):
+            return [f"config must be a dict of CONFIG keys, got {type(self.config).__name__}"]
+        if clash := sorted(OWN_CONFIG_KEYS & set(self.config)):
+            return [
+                f"config must not set {', '.join(clash)}: use the operator's parameters (import_type, on_error, "
+                "matching_columns, table_name, file_type)"
+            ]
+        return []
+
+    def _file_type(self) -> str:
+        return (self.file_type or Path(self.file.split("?")[0]).suffix.lstrip(".")).lower()
+
+    def check_rendered(self) -> None:
+        if problems := self._problems(rendered=True):
+            raise AirflowFailException(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
+
+    def job_coordinates(self, job_id: str) -> dict[str, str | None]:
+        return {"workspace_id": str(self.workspace_id), "job_id": job_id, "org_id": self.org_id}
+
+    # -- creating ---------------------------------------------------------------------------------------------
+    def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
+        """Upload the file (or its batches) and create the job; 8134 (the org's 5 import jobs run) is waited out."""
+        org_id = self.org_id or self.hook.config.analytics_org_id
+        if not org_id:
+            raise AirflowFailException(
+                f"{self.task_id}: no Analytics organization id: pass org_id or set the connection's "
+                "analytics_org_id extra (sent as the ZANALYTICS-ORGID header)"
+            )
+        file_type = self._file_type()
+        config = analytics_import_config(
+            file_type=file_type,
+            on_error=self.on_error,
+            import_type=self.import_type,
+            matching_columns=self.matching_columns,
+            table_name=self.table_name,
+            extra=self.config,
+        )
+        size = source_path(self.file).stat().st_size
+        if size == 0:
+            raise AirflowFailException(f"{self.task_id}: {self.file} is empty; nothing was uploaded")
+        with tempfile.TemporaryDirectory(prefix="zoho-analytics-import-") as work:
+            if size <= self.batch_size:
+                job_id = self._import_whole(org_id, config, Path(work))
+            elif file_type != "csv":
+                raise AirflowFailException(
+                    f"{self.task_id}: {self.file} is {size:,} bytes, over the {self.batch_size:,} Zoho takes in one "
+                    "file; only a CSV can go through the batch import API"
+                )
+            elif size > MAX_BATCHES * self.batch_size:
+                raise AirflowFailException(
+                    f"{self.task_id}: {self.file} is {size:,} bytes: more than {MAX_BATCHES} batches of "
+                    f"{self.batch_size:,} bytes, the most a batch import takes; nothing was uploaded"
+                )
+            else:
+                job_id = self._import_batches(org_id, config, Path(work))
+        state["job_ids"], state["first_rows"], state["complete"] = [job_id], [2], True
+        self.log.info("Created %s %s for %s", self.job_kind.label, job_id, self.file)
+        self.remember(context, state)
+
+    def _request(self, org_id: str, config: dict[str, Any], *, batch: bool = False) -> Any:
+        return analytics_import_request(
+            self.hook.config,
+            workspace_id=str(self.workspace_id),
+            view_id=str(self.view_id) if self.view_id else None,
+            org_id=org_id,
+            import_config=config,
+            batch=batch,
+        )
+
+    def _upload(self, request: Any, path: Path, what: str) -> Any:
+        content_type = _CONTENT_TYPES.get(self._file_type(), "application/octet-stream")
+        return self.until_deadline(
+            lambda: self.hook.upload(request, path, "FILE", content_type), IMPORT_LIMIT_CODES, what
+        )
+
+    def _import_whole(self, org_id: str, config: dict[str, Any], work: Path) -> str:
+        with local_copy(self.file, work) as path:
+            body = self._upload(self._request(org_id, config), path, f"Creating the import of {self.file}")
+        return read_analytics_job_id(body)
+
+    def _import_batches(self, org_id: str, config: dict[str, Any], work: Path) -> str:
+        """Send the CSV in batches under one batch key; the last batch's answer names the job."""
+        key, job_id = "start", None
+        with open_text(self.file) as source:
+            batches = _lookahead(csv_batches(source, work, self.batch_size))
+            for number, (path, last) in enumerate(batches, 1):
+                request = self._request(org_id, {**config, "batchKey": key, "isLastBatch": last}, batch=True)
+                self.log.info("Sending batch %d of %s (%d bytes)", number, self.file, path.stat().st_size)
+                body = self._upload(request, path, f"Sending batch {number} of {self.file}")
+                path.unlink()
+                job_id = read_optional_job_id(body) or job_id
+                if not last:
+                    key = read_batch_key(body)
+        if job_id is None:
+            return read_analytics_job_id(body)  # raises: the last batch's answer named no job
+        return job_id
+
+    # -- results ----------------------------------------------------------------------------------------------
+    def summary_counts(self, counts: dict[str, int]) -> dict[str, int]:
+        total, success = counts.get("total_rows", 0), counts.get("success_rows", 0)
+        return {
+            "total_rows": total,
+            "success_rows": success,
+            "warnings": counts.get("warnings", 0),
+            "failed_rows": max(0, total - success),
+        }
+
+    def summary_extras(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
+        """The table's view id (the new one, for ``table_name``) and Zoho's ``importErrors`` text, logged."""
+        response = jobs[0].get("response") if jobs else None
+        errors = next(iter(values_at(response, "jobInfo.importErrors")), "") or ""
+        view = next(iter(values_at(response, "jobInfo.viewId")), None) or self.view_id
+        if errors:
+            self.log.warning("Zoho's import errors: %s", bounded(str(errors), LOGGED_IMPORT_ERROR_CHARS))
+        return {"view_id": None if view is None else str(view), "import_errors": bounded(str(errors))}
+
+
+def _names(columns: Any) -> bool:
+    return isinstance(columns, list) and bool(columns) and all(isinstance(c, str) and c for c in columns)
+
+
+def csv_batches(source: IO[str], workdir: Path, max_bytes: int) -> Iterator[Path]:
+    """Parts of a CSV of at most about ``max_bytes`` bytes each (a record is never cut), each with the header."""
+    header_line = source.readline()
+    delimiter = detect_delimiter(header_line)
+    header = next(csv.reader([header_line], delimiter=delimiter), [])
+    records = csv.reader(source, delimiter=delimiter)
+    line = io.StringIO()
+    encoder = csv.writer(line, delimiter=delimiter)
+
+    def encoded(row: list[str]) -> bytes:
+        line.seek(0)
+        line.truncate()
+        encoder.writerow(row)
+        return line.getvalue().encode("utf-8")
+
+    head = encoded(header)
+    pending = next(records, None)
+    index = 0
+    while pending is not None:
+        path = workdir / f"batch-{index:03d}.csv"
+        with path.open("wb") as handle:
+            handle.write(head)
+            written = len(head)
+            while pending is not None:
+                row = encoded(pending)
+                if written > len(head) and written + len(row) > max_bytes:
+                    break
+                handle.write(row)
+                written += len(row)
+                pending = next(records, None)
+        yield path
+        index += 1
+
+
+def _lookahead(items: Iterator[Path]) -> Iterator[tuple[Path, bool]]:
+    """Each item with whether it is the last (a batch says so in its CONFIG)."""
+    current = next(items, None)
+    while current is not None:
+        following = next(items, None)
+        yield current, following is None
+        current = following
+
+
+@contextlib.contextmanager
+def local_copy(file: str, work: Path) -> Iterator[Path]:
+    """A local path to upload from: the file itself, or a streamed copy of an ObjectStoragePath URI."""
+    if "://" not in file:
+        yield Path(file)
+        return
+    source = source_path(file)
+    target = work / (Path(file.split("?")[0]).name or "upload")
+    with source.open("rb") as reader, target.open("wb") as writer:
+        shutil.copyfileobj(reader, writer, 1024 * 1024)
+    yield target

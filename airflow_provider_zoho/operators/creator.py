@@ -1,0 +1,276 @@
+"""Load a CSV into a Zoho Creator form with a bulk insert job (API v2.1), wait, and abort it if the task stops.
+
+create -> upload -> start -> wait. Zoho's sources disagree on two calls, and both are supported: the upload
+URL is ``…/insert/{job_id}`` in the docs' request line and ``…/insert?job_id=…`` in their sample and in Zoho's
+Creator OpenAPI file; the start (and abort) is ``PATCH {"data": {"action": "Start"}}`` in the docs and ``PUT
+{"action": "start"}`` in the OpenAPI file. The docs' form is tried first; a "no such URL / method" answer
+moves on to the other, and the form that worked is used for the abort. Facts: ZOHO_API.md "Creating jobs".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_zoho.compat import AirflowException, AirflowFailException, Context
+from airflow_provider_zoho.errors import Dialect
+from airflow_provider_zoho.exceptions import ZohoError
+from airflow_provider_zoho.hooks.exchange import (
+    CREATOR_DOCS_STYLE,
+    CREATOR_OPENAPI_STYLE,
+    Answer,
+    ApiRequest,
+    creator_action,
+    creator_insert_request,
+    creator_upload_suffixes,
+    read_api_response,
+    read_creator_job_id,
+)
+from airflow_provider_zoho.jobs import CREATOR_BULK_INSERT, coordinate_problems, is_template
+from airflow_provider_zoho.operators.analytics import local_copy
+from airflow_provider_zoho.operators.base import ZohoJobOperator
+from airflow_provider_zoho.operators.csv_parts import source_path
+from airflow_provider_zoho.operators.results import LOGGED_FAILED_ROWS, FailedRows
+
+MAX_FILE_BYTES = 100 * 1024 * 1024
+MAX_RESULT_BYTES = 200 * 1024 * 1024
+# Answers that say "not this URL or method": the other source's form is tried.
+WRONG_FORM_CODES = frozenset({"1000", "INVALID_URL_PATTERN", "INVALID_REQUEST_METHOD"})
+WRONG_FORM_STATUSES = frozenset({404, 405})
+RESULT_PENDING_CODES = frozenset({"11110"})  # the result file is still being generated
+ALREADY_OVER_CODES = frozenset({"11080", "11090", "11100"})  # aborted by a user / by the system / completed
+ALREADY_UPLOADED = "11070"
+# Columns of the failure file that hold the reason (*unverified*: Zoho does not document its columns).
+REASON_COLUMNS = frozenset({"reason", "error", "errors", "message", "error_message", "failure_reason"})
+
+
+class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
+    """Insert the records of a CSV into a Zoho Creator form with a bulk insert job and wait.
+
+    :param account_owner_name: the Creator account owner's user name.
+    :param app_link_name: the application's link name.
+    :param form_link_name: the form's link name.
+    :param file: the CSV (or a zip holding one CSV), a local path or any ObjectStoragePath URI, at most
+        100 MB; its header row holds the fields' link names (``Name.first_name`` for composite fields).
+    :param environment: ``development`` or ``stage``; default the connection's ``creator_environment``.
+
+    ``max_failed_records`` counts failed plus unprocessed records. On completion with failures the
+    failure result (``…/result?filter=failure``) is downloaded (again while Zoho answers 11110, "still being
+    generated") and its rows go to ``failed_records``. Creator allows one active job per form: a create
+    refused for that reason says so. When the task is killed or its wait times out, the job is aborted.
+    """
+
+    job_kind = CREATOR_BULK_INSERT
+    template_fields: Sequence[str] = ("account_owner_name", "app_link_name", "form_link_name", "file", "environment")
+
+    def __init__(
+        self,
+        *,
+        account_owner_name: str,
+        app_link_name: str,
+        form_link_name: str,
+        file: str,
+        environment: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.account_owner_name = account_owner_name
+        self.app_link_name = app_link_name
+        self.form_link_name = form_link_name
+        self.file = file
+        self.environment = environment
+        self._style = CREATOR_DOCS_STYLE
+        if problems := self._problems(rendered=False):
+            raise ValueError(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
+
+    def _problems(self, *, rendered: bool) -> list[str]:
+        # The kind's own checks (link names, the environment's choices); "0" stands for the job id not known yet.
+        problems = coordinate_problems(self.job_kind, {**self._names(), "job_id": "0"}, rendered=rendered)
+        file_known = rendered or not (isinstance(self.file, str) and is_template(self.file))
+        if file_known and (not isinstance(self.file, str) or not self.file.strip()):
+            problems.append("file is required: pass the CSV's path or URI")
+        return problems
+
+    def _names(self) -> dict[str, str | None]:
+        return {
+            "account_owner_name": self.account_owner_name,
+            "app_link_name": self.app_link_name,
+            "form_link_name": self.form_link_name,
+            "environment": self.environment,
+        }
+
+    def check_rendered(self) -> None:
+        if problems := self._problems(rendered=True):
+            raise AirflowFailException(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
+
+    def job_coordinates(self, job_id: str) -> dict[str, str | None]:
+        return {**self._names(), "job_id": job_id}
+
+    def _request(self, suffix: str = "") -> ApiRequest:
+        return creator_insert_request(
+            self.hook.config,
+            owner=self.account_owner_name,
+            app=self.app_link_name,
+            form=self.form_link_name,
+            environment=self.environment or self.hook.config.creator_environment,
+            suffix=suffix,
+        )
+
+    # -- creating ---------------------------------------------------------------------------------------------
+    def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
+        """Check the file, then create, upload and start; a job an earlier try created but never started is
+        aborted first (it would hold the form's one active slot)."""
+        size = source_path(self.file).stat().st_size
+        if size == 0 or size > MAX_FILE_BYTES:
+            raise AirflowFailException(
+                f"{self.task_id}: {self.file} is {size:,} bytes; Creator takes a CSV of 1 byte to 100 MB; "
+                "no job was created"
+            )
+        if not state.get("complete") and (half_made := [job_id for job_id in state["job_ids"] if job_id]):
+            self.cancel_jobs(half_made, "an earlier try created it but did not start it")
+        try:
+            job_id = read_creator_job_id(self.hook.send_empty("POST", self._request()))
+        except ZohoError as error:
+            if error.http_status == 409 or re.search(r"\bactive\b|in.progress", error.message, re.IGNORECASE):
+                raise AirflowException(self._active_job_message(error)) from None
+            raise
+        state["job_ids"], state["first_rows"], state["complete"] = [job_id], [2], False
+        self.remember(context, state)
+        self._waiting_on = [job_id]  # from now on, a kill aborts it
+        self.log.info("Created %s %s", self.job_kind.label, job_id)
+        with (
+            tempfile.TemporaryDirectory(prefix="zoho-creator-insert-") as work,
+            local_copy(self.file, Path(work)) as path,
+        ):
+            self._upload(job_id, path)
+        self._act(job_id, "start")
+        state["complete"] = True
+        self.remember(context, state)
+        self.log.info("Started %s %s with %s", self.job_kind.label, job_id, self.file)
+
+    def _active_job_message(self, error: ZohoError) -> str:
+        active = re.search(r"\b\d{6,}\b", error.message)
+        which = f" (job {active.group(0)})" if active else " (Zoho did not say which job)"
+        return (
+            f"{self.task_id}: Creator allows one active bulk insert job per form, and form "
+            f"{self.form_link_name!r} of {self.app_link_name!r} already has one{which}: wait for it to end or "
+            f"abort it; a retry tries again. Zoho answered {error.code}: {error.message}"
+        )
+
+    def _upload(self, job_id: str, path: Path) -> None:
+        content_type = "application/zip" if zipfile.is_zipfile(path) else "text/csv"
+
+        def to(suffix: str) -> Callable[[], Any]:
+            return lambda: self.hook.upload(self._request(suffix), path, "file", content_type)
+
+        calls = [to(suffix) for suffix in creator_upload_suffixes(job_id)]
+        try:
+            _first_form_that_works(calls)
+        except ZohoError as error:
+            if error.code != ALREADY_UPLOADED:  # a retry of an upload Zoho had taken
+                raise
+
+    def _act(self, job_id: str, action: str) -> None:
+        """Start or abort, in the form that worked before (or the docs' form, then the OpenAPI file's)."""
+        styles = [self._style, *({CREATOR_DOCS_STYLE, CREATOR_OPENAPI_STYLE} - {self._style})]
+
+        def call(style: str) -> Callable[[], Any]:
+            def send() -> Any:
+                method, body = creator_action(action, style)
+                answer = self.hook.send_json(method, self._request(f"/{job_id}"), body)
+                self._style = style
+                return answer
+
+            return send
+
+        _first_form_that_works([call(style) for style in styles])
+
+    def cancel_jobs(self, job_ids: list[str], why: str) -> None:
+        """Abort each job (Creator's Abort action), saying so in the log; never raises (``on_kill`` calls it)."""
+        for job_id in job_ids:
+            self.log.warning("Aborting %s %s: %s", self.job_kind.label, job_id, why)
+            try:
+                self._act(job_id, "abort")
+            except ZohoError as error:
+                if error.code in ALREADY_OVER_CODES:
+                    self.log.info("%s %s had already ended: %s", self.job_kind.label, job_id, error.message)
+                else:
+                    self.log.error("Could not abort %s %s: %s", self.job_kind.label, job_id, error)
+            except Exception as error:
+                self.log.error("Could not abort %s %s: %s", self.job_kind.label, job_id, error)
+            else:
+                self.log.warning("Aborted %s %s", self.job_kind.label, job_id)
+
+    # -- results ----------------------------------------------------------------------------------------------
+    def failed_rows(self, context: Context, state: Mapping[str, Any], jobs: list[dict[str, Any]]) -> FailedRows:
+        """Download each job's failure result when it has failed records, log and keep its rows."""
+        failed = FailedRows()
+        for job in jobs:
+            if not job.get("counts", {}).get("failed"):
+                continue
+            with tempfile.TemporaryDirectory(prefix="zoho-creator-result-") as work:
+                target = Path(work) / "failure.zip"
+                what = f"Downloading the failure result of {self.job_kind.label} {job['job_id']}"
+                self.until_deadline(partial(self._download, job, target), RESULT_PENDING_CODES, what)
+                for record in _read_failure_file(target):
+                    failed.add(record)
+                    if failed.total <= LOGGED_FAILED_ROWS:
+                        self.log.warning("Failed record: %s %s", record["errors"] or "no reason given", record)
+        if failed.total:
+            self.log.warning("%d record(s) failed; reasons %s", failed.total, failed.codes)
+        return failed
+
+    def _download(self, job: Mapping[str, Any], target: Path) -> None:
+        request = self._request(f"/{job['job_id']}/result?filter=failure")
+        with target.open("w+b") as sink:
+            self.hook.download(
+                request.url,
+                sink,
+                MAX_RESULT_BYTES,
+                time_allowed=max(60.0, float(self.timeout)),
+                dialect=Dialect.CREATOR,
+                headers={k: v for k, v in request.headers.items() if k != "Accept"},
+            )
+        if not zipfile.is_zipfile(target):
+            # An error Zoho sent with HTTP 200 (11110 may come so): read it as Creator's answer.
+            text = target.read_bytes()[:65536].decode("utf-8", errors="replace")
+            read_api_response(request, Answer(200, text))
+            raise AirflowException(
+                f"the failure result of job {job['job_id']} is neither a zip nor an error: {text[:200]!r}"
+            )
+
+
+def _first_form_that_works(calls: list[Callable[[], Any]]) -> Any:
+    """The first call Zoho does not refuse as "no such URL or method"; the last refusal if all are."""
+    for index, call in enumerate(calls):
+        try:
+            return call()
+        except ZohoError as error:
+            wrong_form = error.code in WRONG_FORM_CODES or error.http_status in WRONG_FORM_STATUSES
+            if not wrong_form or index == len(calls) - 1:
+                raise
+    raise AssertionError("no forms to try")
+
+
+def _read_failure_file(path: Path) -> Iterator[dict[str, Any]]:
+    """The failure result's rows: ``errors`` from its reason column, the input columns as they are.
+
+    ``row`` is None: Creator's failure file does not say which input line a record came from.
+    """
+    with zipfile.ZipFile(path) as archive:
+        names = [name for name in archive.namelist() if name.lower().endswith(".csv")]
+        if not names:
+            raise AirflowException(f"the failure result holds no CSV file (it holds {archive.namelist()[:5]})")
+        with archive.open(names[0]) as member:
+            for row in csv.DictReader(io.TextIOWrapper(member, encoding="utf-8-sig", newline="")):
+                reason = next((v for k, v in row.items() if k and k.strip().lower() in REASON_COLUMNS), "")
+                record: dict[str, Any] = {"row": None, "status": "failed", "errors": reason or ""}
+                record.update({k: v for k, v in row.items() if k and k.strip().lower() not in REASON_COLUMNS})
+                yield record
