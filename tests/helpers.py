@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -53,3 +56,37 @@ def run_sensor(sensor: ZohoJobSensor) -> Any:
 
 # A missing constructor argument: Airflow 3 raises TypeError; Airflow 2's operator metaclass, AirflowException.
 MISSING_ARGUMENT_ERRORS: tuple[type[Exception], ...] = (TypeError, AirflowException)
+
+
+class _Lines(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def captured_log() -> Iterator[list[str]]:
+    """The lines logged inside the block, on either Airflow: 3's structlog loggers (``capture_logs``) and
+    2's stdlib ones (``airflow.task`` does not propagate to the root logger, so both get a handler)."""
+    lines: list[str] = []
+    handler = _Lines(lines)
+    loggers = [logging.getLogger(), logging.getLogger("airflow.task")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        try:
+            from structlog.testing import capture_logs
+        except ImportError:  # Airflow 2.11
+            yield lines
+        else:
+            with capture_logs() as entries:
+                yield lines
+            lines.extend(
+                " ".join([str(entry.get("event")), *map(str, entry.get("positional_args", ()))]) for entry in entries
+            )
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)

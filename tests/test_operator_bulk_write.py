@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import logging
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from airflow_provider_zoho.operators.base import DURABLE_SUPPORTED
 from airflow_provider_zoho.operators.bulk_write import ZohoBulkWriteOperator
 from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.testing.bulk_write import ORG_ZGID, Outcomes
-from tests.helpers import MODES, first_event, rebuild
+from tests.helpers import MODES, captured_log, first_event, rebuild
 
 HEADER = ["Last_Name", "First_Name", "Email"]
 
@@ -169,20 +168,12 @@ def test_records_that_did_not_land_fail_the_task_with_counts_and_codes(zoho_conn
     assert "DUPLICATE_DATA (1)" in str(failed.value)
 
 
-def logged(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
-    """What the task logged: Airflow 3's structlog loggers print to stdout outside a task runner, Airflow 2's
-    stdlib loggers reach ``caplog``."""
-    return "".join(capfd.readouterr()) + caplog.text
-
-
-def test_failed_rows_in_xcom_log_and_file_under_the_threshold(
-    zoho_conn: ZohoEmulator, tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
-) -> None:
+def test_failed_rows_in_xcom_log_and_file_under_the_threshold(zoho_conn: ZohoEmulator, tmp_path: Path) -> None:
     failing_outcomes(zoho_conn)
     source = write_csv(tmp_path / "c.csv", 6, blank_every=4)
     failed_path = tmp_path / "failed.csv"
-    caplog.set_level(logging.INFO)
-    summary = run(make(file=str(source), max_failed_records=4, failed_records_path=str(failed_path)), context())
+    with captured_log() as entries:
+        summary = run(make(file=str(source), max_failed_records=4, failed_records_path=str(failed_path)), context())
     assert summary["counts"] == {"added": 2, "updated": 0, "skipped": 3, "unprocessed": 1, "total": 6}
     rows = {r["row"]: (r["status"], r["errors"]) for r in summary["failed_records"]}
     assert rows == {
@@ -192,7 +183,7 @@ def test_failed_rows_in_xcom_log_and_file_under_the_threshold(
         6: ("skipped", "MANDATORY_NOT_FOUND-Last_Name"),
     }
     assert summary["failed_records"][1]["Email"] == "pat1@example.com"
-    assert "DUPLICATE_DATA-Email" in logged(capfd, caplog)
+    assert "DUPLICATE_DATA-Email" in "\n".join(entries)
     written = list(csv.DictReader(failed_path.open()))
     assert [int(r["row"]) for r in written] == [2, 3, 5, 6]
 
@@ -254,18 +245,16 @@ def test_without_reattach_a_retry_creates_again(zoho_conn: ZohoEmulator, tmp_pat
     assert store.values == {}
 
 
-def test_the_token_never_goes_to_a_download_host_that_is_not_zoho(
-    zoho_conn: ZohoEmulator, tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
-) -> None:
+def test_the_token_never_goes_to_a_download_host_that_is_not_zoho(zoho_conn: ZohoEmulator, tmp_path: Path) -> None:
     port = zoho_conn.download_url.rsplit(":", 1)[1]
     zoho_conn.set_download_base(f"http://localhost:{port}")  # the same server, under a name not trusted
     failing_outcomes(zoho_conn)
-    caplog.set_level(logging.INFO)
-    summary = run(make(file=str(write_csv(tmp_path / "c.csv", 3)), max_failed_records=None), context())
+    with captured_log() as entries:
+        summary = run(make(file=str(write_csv(tmp_path / "c.csv", 3)), max_failed_records=None), context())
     assert not [r for r in zoho_conn.received_requests() if "/bulk-write/" in r.path]
     assert summary["failed_records"] == []
     assert summary["counts"]["skipped"] == 1
-    assert "not downloading its result" in logged(capfd, caplog)
+    assert "not downloading its result" in "\n".join(entries)
 
 
 def test_which_hosts_get_the_token() -> None:
