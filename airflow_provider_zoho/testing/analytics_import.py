@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from airflow_provider_zoho.testing.auth_header import access_token
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec
 
 __all__ = ["AnalyticsImports", "CreatedImport", "ImportOutcomes"]
@@ -98,11 +99,6 @@ def _error(code: int, message: str | None = None, status: int | None = None) -> 
     return _json(PRODUCT.error(code, status, message=message))
 
 
-def _token(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() or None if scheme == "Zoho-oauthtoken" else None
-
-
 class AnalyticsImports:
     """The import endpoints' state (created jobs, open batch imports) and their aiohttp handlers."""
 
@@ -126,7 +122,7 @@ class AnalyticsImports:
         """Token, org header, CONFIG (query or multipart) and FILE checked as Zoho does before the handler."""
 
         async def guarded(request: web.Request) -> web.StreamResponse:
-            if not self._jobs.token_valid(_token(request)):
+            if not self._jobs.token_valid(access_token(request)):
                 return _json(PRODUCT.invalid_token())
             if not request.headers.get("ZANALYTICS-ORGID"):
                 return _error(8083)

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from airflow_provider_zoho.testing.auth_header import access_token
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec
 
 __all__ = ["ORG_ZGID", "WRITE_APIS", "BulkWrites", "CreatedJob", "Outcomes", "Upload", "WriteApi"]
@@ -133,11 +134,6 @@ def _json(answer: Answer) -> web.Response:
     )
 
 
-def _token(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() or None if scheme == "Zoho-oauthtoken" else None
-
-
 class BulkWrites:
     """The write endpoints' state (uploads, created jobs, records by module) and their aiohttp handlers."""
 
@@ -162,7 +158,7 @@ class BulkWrites:
         self, handler: Callable[[WriteApi, web.Request], Awaitable[web.StreamResponse]], api: WriteApi
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def bound(request: web.Request) -> web.StreamResponse:
-            if not self._jobs.token_valid(_token(request)):
+            if not self._jobs.token_valid(access_token(request)):
                 return _json(api.product.invalid_token())
             return await handler(api, request)
 

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from airflow_provider_zoho.testing.auth_header import access_token
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, EmulatedProduct, JobSpec, emulator_state_key
 
 __all__ = ["CreatedInsert", "CreatorInserts", "InsertOutcomes"]
@@ -78,11 +79,6 @@ def _answer(code: int, message: str, status: int = 200, **extra: Any) -> web.Res
     return web.json_response({"code": code, "message": message, **extra}, status=status)
 
 
-def _token(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() or None if scheme == "Zoho-oauthtoken" else None
-
-
 class CreatorInserts:
     """The bulk insert endpoints' state and their aiohttp handlers."""
 
@@ -102,7 +98,7 @@ class CreatorInserts:
 
     def _guarded(self, handler: Any) -> Any:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            if not self._jobs.token_valid(_token(request)):
+            if not self._jobs.token_valid(access_token(request)):
                 invalid = PRODUCT.invalid_token()
                 return web.json_response(invalid.body, status=invalid.status)
             return await handler(request)  # type: ignore[no-any-return]

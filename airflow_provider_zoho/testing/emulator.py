@@ -45,6 +45,7 @@ from aiohttp import web
 
 from airflow_provider_zoho.testing import hostile
 from airflow_provider_zoho.testing.analytics_import import AnalyticsImports, ImportOutcomes
+from airflow_provider_zoho.testing.auth_header import access_token
 from airflow_provider_zoho.testing.bulk_write import BulkWrites, CreatedJob, Outcomes, Upload
 from airflow_provider_zoho.testing.creator_insert import CreatorInserts
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec, Step
@@ -421,12 +422,6 @@ def _abort_connection(request: web.Request) -> None:
     transport.abort()
 
 
-def _access_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() or None if scheme == "Zoho-oauthtoken" else None
-
-
 # A fault handler: (product, poll, request) -> the answer (None once the connection has been dropped).
 _FaultHandler = Callable[[EmulatedProduct, _Poll, web.Request, "_Server"], Awaitable[Answer | Stream | None]]
 
@@ -462,7 +457,7 @@ async def _fault_missing_fields(product: EmulatedProduct, _p: _Poll, _r: web.Req
 
 
 async def _fault_invalid_token(product: EmulatedProduct, _p: _Poll, r: web.Request, s: _Server) -> Answer:
-    s.store.revoke(_access_token(r))
+    s.store.revoke(access_token(r))
     return product.invalid_token()
 
 
@@ -629,7 +624,7 @@ class _Server:
     async def status(self, product: EmulatedProduct, request: web.Request) -> web.StreamResponse:
         job_id = request.match_info["job_id"]
         self.store.count_status(job_id)
-        if not self.store.token_valid(_access_token(request)):
+        if not self.store.token_valid(access_token(request)):
             return _to_response(product.invalid_token())
         if product.required_header is not None and not request.headers.get(product.required_header):
             assert product.missing_header_code is not None
