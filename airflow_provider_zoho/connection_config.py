@@ -50,6 +50,8 @@ class ZohoConnectionConfig:
     base_url_override: str | None = None
     analytics_org_id: str | None = None
     creator_environment: str | None = None
+    crm_org_id: str | None = None
+    upload_host: str | None = None
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
@@ -90,6 +92,8 @@ class ZohoConnectionConfig:
             base_url_override=_base_url(where, host, port, schema),
             analytics_org_id=_analytics_org_id(where, extra.get("analytics_org_id")),
             creator_environment=_creator_environment(where, extra.get("creator_environment")),
+            crm_org_id=_crm_org_id(where, extra.get("crm_org_id")),
+            upload_host=_upload_host(where, extra.get("upload_host")),
             request_timeout=_request_timeout(where, extra.get("timeout")),
             max_response_bytes=_positive_int(
                 where, "max_response_bytes", _unless_blank(extra.get("max_response_bytes"), DEFAULT_MAX_RESPONSE_BYTES)
@@ -109,6 +113,11 @@ class ZohoConnectionConfig:
             return f"https://{self.data_center.host_for(service)}"
         except ValueError as error:  # a DC without this product: the connection is what must change
             raise ZohoConnectionError(f"Zoho connection {self.conn_id!r}: {error}") from None
+
+    @property
+    def upload_base_url(self) -> str:
+        """Where bulk write files go: the ``upload_host`` extra, else the ``host`` override, else the DC's upload host."""
+        return self.upload_host or self.base_url_override or f"https://{self.data_center.upload_host}"
 
     @cached_property  # hashed once: a triggerer reads it on every poll of every sensor
     def token_cache_key(self) -> str:
@@ -174,17 +183,67 @@ def _data_center(where: str, value: object) -> DataCenter:
 
 def _analytics_org_id(where: str, value: object) -> str | None:
     """Zoho's organization id, sent as the ``ZANALYTICS-ORGID`` header: digits, so nothing can split the header."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
     if value is None or value == "":
         return None
-    # ASCII digits only: str.isdigit() would also let superscripts and other scripts' digits through.
-    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip(" ")):
-        return value.strip(" ")
+    if (digits := _digits(value)) is not None:
+        return digits
     raise ZohoConnectionError(
         f"{where}: extra analytics_org_id must be Zoho's numeric organization id (digits only, sent as the "
         f"ZANALYTICS-ORGID header), not {value!r}."
     )
+
+
+def _digits(value: object) -> str | None:
+    """An id Zoho spells in ASCII digits (an int is accepted too); None when it is anything else.
+
+    ASCII only: ``str.isdigit()`` would also let superscripts and other scripts' digits into a header.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip(" ")):
+        return value.strip(" ")
+    return None
+
+
+def _crm_org_id(where: str, value: object) -> str | None:
+    """The CRM/Bigin org's zgid, sent as the ``X-CRM-ORG`` header of uploads; empty: looked up from the org API."""
+    if value is None or value == "":
+        return None
+    if (digits := _digits(value)) is not None:
+        return digits
+    raise ZohoConnectionError(
+        f"{where}: extra crm_org_id must be the org's numeric zgid (digits, sent as the X-CRM-ORG header), "
+        f"not {value!r}; leave it empty to look it up from the org API."
+    )
+
+
+def _upload_host(where: str, value: object) -> str | None:
+    """Where bulk write files are uploaded instead of the DC's upload host: a base URL without query or credentials."""
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value) if isinstance(value, str) and value.isprintable() and " " not in value else None
+    if (
+        parts is None
+        or parts.scheme not in _SCHEMES
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or not _port_readable(parts)
+    ):
+        raise ZohoConnectionError(
+            f"{where}: extra upload_host must be a base URL such as https://content.zohoapis.com (no query, "
+            f"fragment or credentials), not {value!r}; leave it empty for the data center's upload host."
+        )
+    return str(value).rstrip("/")
+
+
+def _port_readable(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not digits or beyond 65535
+    except ValueError:
+        return False
+    return True
 
 
 def _creator_environment(where: str, value: object) -> str | None:

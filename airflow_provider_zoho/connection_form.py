@@ -41,6 +41,16 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "schema": {"type": ["string", "null"], "enum": [None, *CREATOR_ENVIRONMENTS]},
         "description": "Sent as the environment header for Creator; leave empty for production.",
     },
+    "crm_org_id": {
+        "label": "CRM/Bigin Org ID (zgid)",
+        "schema": {"type": ["string", "null"]},
+        "description": "Sent as the X-CRM-ORG header of bulk write uploads; empty: looked up once from the org API.",
+    },
+    "upload_host": {
+        "label": "Upload Host",
+        "schema": {"type": ["string", "null"]},
+        "description": "Base URL bulk write files are uploaded to; empty: the data center's (content.zohoapis.com...).",
+    },
     "timeout": {
         "label": "Request Timeout (seconds)",
         "schema": {"type": ["number", "null"], "default": DEFAULT_REQUEST_TIMEOUT},

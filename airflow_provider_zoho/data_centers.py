@@ -21,10 +21,20 @@ class Service(StrEnum):
 
 @dataclass(frozen=True)
 class DataCenter:
+    """One data center's hosts, and the domains whose hosts may receive its access token.
+
+    ``upload_host`` takes the files a CRM or Bigin bulk write imports. ``zoho_domains`` are the registrable
+    domains a result link Zoho hands out may point under (``download-accl.zoho.com``,
+    ``download.zohocrm.com``): the token goes to their hosts over HTTPS, and nowhere else outside the
+    connection's own overrides.
+    """
+
     code: str
     accounts_host: str
     api_host: str
     analytics_host: str | None
+    upload_host: str
+    zoho_domains: tuple[str, ...]
 
     def host_for(self, service: Service) -> str:
         host = {
@@ -39,13 +49,34 @@ class DataCenter:
             )
         return host
 
+    def is_zoho_host(self, host: str) -> bool:
+        """Whether ``host`` is one of this DC's Zoho domains or a host under one (``download.zohocrm.com``)."""
+        host = host.lower()
+        return any(host == domain or host.endswith("." + domain) for domain in self.zoho_domains)
 
-def _dc(code: str, tld: str, *, accounts_domain: str = "zoho", analytics: bool = True) -> DataCenter:
+
+# The domains every DC's Zoho hosts live under, its accounts domain added (zohocloud.ca in Canada): API hosts
+# are on zohoapis.{tld}, result links on download-accl.zoho.{tld} or download.zohocrm.{tld} (ZOHO_API.md).
+_ZOHO_DOMAIN_STEMS = ("zoho", "zohocrm", "zohoapis")
+
+
+def _dc(
+    code: str,
+    tld: str,
+    *,
+    accounts_domain: str = "zoho",
+    analytics: bool = True,
+    upload_host: str | None = None,
+) -> DataCenter:
+    """A DC whose hosts follow Zoho's pattern; uploads go to ``content.zohoapis.{tld}`` unless said otherwise."""
+    stems = dict.fromkeys((*_ZOHO_DOMAIN_STEMS, accounts_domain))  # ordered, without repeats
     return DataCenter(
         code=code,
         accounts_host=f"accounts.{accounts_domain}.{tld}",
         api_host=f"www.zohoapis.{tld}",
         analytics_host=f"analyticsapi.{accounts_domain}.{tld}" if analytics else None,
+        upload_host=upload_host or f"content.zohoapis.{tld}",
+        zoho_domains=tuple(f"{stem}.{tld}" for stem in stems),
     )
 
 
@@ -58,9 +89,10 @@ DATA_CENTERS: dict[str, DataCenter] = {
         _dc("au", "com.au"),
         _dc("jp", "jp"),
         _dc("cn", "com.cn"),
-        # Canada's accounts and Analytics hosts are on zohocloud.ca, its API host on zohoapis.ca.
-        DataCenter("ca", "accounts.zohocloud.ca", "www.zohoapis.ca", "analyticsapi.zohocloud.ca"),
-        _dc("sa", "sa"),
+        # Canada's accounts, Analytics and upload hosts are on zohocloud.ca, its API host on zohoapis.ca.
+        _dc("ca", "ca", accounts_domain="zohocloud", upload_host="upload.zohocloud.ca"),
+        # Upload hosts that do not follow content.zohoapis.{tld} come from Zoho's CRM SDK 8.0 (ZOHO_API.md).
+        _dc("sa", "sa", upload_host="files.zoho.sa"),
         # UK: accounts.zoho.uk is documented; www.zohoapis.uk is unverified and no Analytics host is
         # documented at all, so Analytics in the UK DC needs the connection's host override.
         _dc("uk", "uk", analytics=False),

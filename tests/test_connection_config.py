@@ -249,3 +249,54 @@ def test_creator_environment_with_control_characters_or_not_text_is_rejected(env
 def test_data_center_that_is_not_text_is_rejected(data_center: object) -> None:
     with pytest.raises(ZohoConnectionError, match=r"data_center must be one of us, eu, .* as text, not a "):
         _config(extra={"refresh_token": "r", "data_center": data_center})
+
+
+# -- what only job creation reads: crm_org_id and upload_host (issue 11) --------------------------------------
+@pytest.mark.parametrize("org_id", ["6196138\r\nX-Evil: 1", "61 96", "zylker", "-5", "\u0665\u0665", [6196138], True])
+def test_crm_org_id_must_be_the_numeric_zgid(org_id: object) -> None:
+    with pytest.raises(ZohoConnectionError, match="extra crm_org_id must be the org's numeric zgid") as bad:
+        _config(extra={"refresh_token": "r", "crm_org_id": org_id})
+    assert "leave it empty to look it up" in str(bad.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "org_id"),
+    [({"crm_org_id": 6196138}, "6196138"), ({"crm_org_id": " 6196138 "}, "6196138"), ({"crm_org_id": ""}, None)],
+)
+def test_crm_org_id_accepts_digits(extra: dict[str, Any], org_id: str | None) -> None:
+    assert _config(extra={"refresh_token": "r", **extra}).crm_org_id == org_id
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "content.zohoapis.com",  # no scheme
+        "ftp://files.example",
+        "https://",
+        "https://files.example/?token=1",
+        "https://files.example/#x",
+        "https://user:pass@files.example",
+        "https://files.example:99999",
+        "https://files.example\n",
+        42,
+    ],
+)
+def test_upload_host_must_be_a_base_url(host: object) -> None:
+    with pytest.raises(ZohoConnectionError, match="extra upload_host must be a base URL such as https://content"):
+        _config(extra={"refresh_token": "r", "upload_host": host})
+
+
+@pytest.mark.parametrize(
+    ("host", "extra", "expected"),
+    [
+        (None, {}, "https://content.zohoapis.com"),
+        (None, {"data_center": "eu"}, "https://content.zohoapis.eu"),
+        (None, {"data_center": "ca"}, "https://upload.zohocloud.ca"),
+        (None, {"data_center": "sa"}, "https://files.zoho.sa"),
+        ("http://127.0.0.1:8080", {}, "http://127.0.0.1:8080"),  # the host override covers uploads too
+        ("http://127.0.0.1:8080", {"upload_host": "https://files.example/up/"}, "https://files.example/up"),
+        (None, {"extra__zoho__upload_host": "http://127.0.0.1:9"}, "http://127.0.0.1:9"),  # an old form's key
+    ],
+)
+def test_where_uploads_go(host: str | None, extra: dict[str, Any], expected: str) -> None:
+    assert _config(host=host, extra={"refresh_token": "r", **extra}).upload_base_url == expected

@@ -56,3 +56,30 @@ def test_unknown_data_center_lists_the_valid_ones() -> None:
         ValueError, match=r"Unknown Zoho data center 'mars': use one of us, eu, in, au, jp, cn, ca, sa, uk"
     ):
         get_data_center("mars")
+
+
+@pytest.mark.parametrize(
+    ("code", "upload_host", "zoho_host", "foreign_host"),
+    [
+        ("us", "content.zohoapis.com", "download-accl.zoho.com", "download.zohocrm.eu"),
+        ("eu", "content.zohoapis.eu", "download.zohocrm.eu", "download.zohocrm.com"),
+        ("au", "content.zohoapis.com.au", "download.zohocrm.com.au", "zohocrm.com.au.evil.example"),
+        ("ca", "upload.zohocloud.ca", "download.zohocloud.ca", "zohocloud.com"),
+        ("sa", "files.zoho.sa", "files.zoho.sa", "zoho.sa.example"),
+    ],
+)
+def test_upload_host_and_zoho_domains_per_data_center(
+    code: str, upload_host: str, zoho_host: str, foreign_host: str
+) -> None:
+    dc = get_data_center(code)
+    assert dc.upload_host == upload_host
+    assert dc.is_zoho_host(dc.upload_host)
+    assert dc.is_zoho_host(dc.api_host)
+    assert dc.is_zoho_host(zoho_host.upper())
+    assert not dc.is_zoho_host(foreign_host)
+
+
+def test_every_data_center_trusts_its_own_hosts() -> None:
+    for dc in DATA_CENTERS.values():
+        hosts = [dc.accounts_host, dc.api_host, dc.upload_host, *([dc.analytics_host] if dc.analytics_host else [])]
+        assert all(dc.is_zoho_host(host) for host in hosts), dc.code

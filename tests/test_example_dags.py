@@ -6,16 +6,19 @@ import importlib.util
 import re
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
+from airflow_provider_zoho.operators import ZohoBiginBulkWriteOperator, ZohoCRMBulkWriteOperator
 from airflow_provider_zoho.sensors import (
     ZohoAnalyticsImportJobSensor,
     ZohoBiginBulkWriteJobSensor,
     ZohoCreatorBulkInsertJobSensor,
-    ZohoCRMBulkWriteJobSensor,
 )
 
 try:  # Airflow 3 moved the DagBag; the import path is the only difference this test cares about
@@ -26,14 +29,27 @@ except ImportError:  # Airflow 2.11
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_DAGS = REPO / "example_dags"
 
-# dag_id -> (sensor class, task ids); the demo (scripts/demo.py) and README name these.
-EXPECTED: Mapping[str, tuple[type, set[str]]] = {
-    "example_zoho_analytics_import": (ZohoAnalyticsImportJobSensor, {"wait_for_job", "report"}),
-    "example_zoho_crm_bulk_write": (ZohoCRMBulkWriteJobSensor, {"submit_job", "wait_for_job", "report"}),
-    "example_zoho_bigin_bulk_write": (ZohoBiginBulkWriteJobSensor, {"submit_job", "wait_for_job", "report"}),
-    "example_zoho_creator_bulk_insert": (
-        ZohoCreatorBulkInsertJobSensor,
-        {"start_job", "wait_for_job", "report", "alert"},
+
+@dataclass(frozen=True)
+class Example:
+    """An example DAG's tasks, and the one that waits for Zoho (deferred) with its class."""
+
+    tasks: frozenset[str]
+    waiter: str
+    waiter_class: type
+
+
+# dag_id -> what it holds; the demo (scripts/demo.py) and README name these.
+EXPECTED: Mapping[str, Example] = {
+    "example_zoho_analytics_import": Example(
+        frozenset({"wait_for_job", "report"}), "wait_for_job", ZohoAnalyticsImportJobSensor
+    ),
+    "example_zoho_crm_load": Example(frozenset({"load_contacts", "report"}), "load_contacts", ZohoCRMBulkWriteOperator),
+    "example_zoho_bigin_load": Example(
+        frozenset({"load_contacts", "job_ids", "wait_for_job", "report"}), "wait_for_job", ZohoBiginBulkWriteJobSensor
+    ),
+    "example_zoho_creator_bulk_insert": Example(
+        frozenset({"start_job", "wait_for_job", "report", "alert"}), "wait_for_job", ZohoCreatorBulkInsertJobSensor
     ),
 }
 
@@ -43,32 +59,66 @@ def dagbag() -> Any:
     return DagBag(dag_folder=str(EXAMPLE_DAGS))
 
 
-def test_no_import_errors(dagbag: Any) -> None:
+def arguments(task: Any) -> tuple[type, dict[str, Any]]:
+    """A task's class and the arguments it waits with; a mapped task's are its partial and expanded ones."""
+    if hasattr(task, "partial_kwargs"):  # a MappedOperator
+        return task.operator_class, {**task.partial_kwargs, **task.expand_input.value}
+    names = ("deferrable", "timeout", "poll_interval", "job_id", "file", "soft_fail")
+    return type(task), {name: getattr(task, name) for name in names if hasattr(task, name)}
+
+
+def test_no_import_errors_and_one_example_per_product(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
-    # The operators' examples (issue 11) are checked by tests/test_operator_bulk_write.py's own means.
-    assert set(dagbag.dag_ids) == set(EXPECTED) | {"example_zoho_crm_load", "example_zoho_bigin_load"}
+    assert set(dagbag.dag_ids) == set(EXPECTED)
+    # One file per product: no near-identical copies beside them.
+    assert sorted(path.name for path in EXAMPLE_DAGS.glob("*.py")) == [
+        f"example_zoho_{product}.py" for product in ("analytics", "bigin", "creator", "crm")
+    ]
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
-def test_tasks_and_sensor(dagbag: Any, dag_id: str) -> None:
+def test_tasks_and_the_task_that_waits(dagbag: Any, dag_id: str) -> None:
     dag = dagbag.dags[dag_id]
-    sensor_class, task_ids = EXPECTED[dag_id]
-    assert {task.task_id for task in dag.tasks} == task_ids
+    example = EXPECTED[dag_id]
+    assert {task.task_id for task in dag.tasks} == example.tasks
     assert _topological_order(dag) is not None, f"{dag_id} has a cycle"
 
-    sensor = dag.get_task("wait_for_job")
-    assert type(sensor) is sensor_class
-    assert sensor.deferrable is True
-    assert 0 < sensor.timeout <= 3 * 3600
-    assert sensor.poll_interval > 0
-    # The job id is not hard-coded: it is a Jinja template, or an XComArg from the task that created the job.
-    assert "{{" in str(sensor.job_id) or type(sensor.job_id).__name__.endswith("XComArg")
+    waiter = dag.get_task(example.waiter)
+    waiter_class, given = arguments(waiter)
+    assert waiter_class is example.waiter_class
+    assert given["deferrable"] is True
+    timeout = given["timeout"]
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+    assert 0 < seconds <= 3 * 3600
+    assert given["poll_interval"] > 0
+    # What to wait for is not hard-coded: a Jinja template, or an XComArg from the task that created the job.
+    target = given.get("job_id", given.get("file"))
+    assert "{{" in str(target) or type(target).__name__.endswith("XComArg")
     # The summary is consumed downstream, from XCom.
-    assert "report" in sensor.downstream_task_ids
+    assert "report" in waiter.downstream_task_ids
 
 
-def test_bigin_example_soft_fails_and_creator_alerts(dagbag: Any) -> None:
-    assert dagbag.dags["example_zoho_bigin_bulk_write"].get_task("wait_for_job").soft_fail is True
+def test_crm_example_fails_the_run_on_too_many_failed_records(dagbag: Any) -> None:
+    load = dagbag.dags["example_zoho_crm_load"].get_task("load_contacts")
+    assert load.wait_for_completion is True
+    assert load.max_failed_records == 10
+    assert load.failed_records_path == "{{ params.file }}.failed.csv"
+    assert load.operation == "upsert"
+    assert load.find_by == "Email"
+
+
+def test_bigin_example_starts_with_the_operator_and_waits_with_a_soft_fail_sensor(dagbag: Any) -> None:
+    dag = dagbag.dags["example_zoho_bigin_load"]
+    load = dag.get_task("load_contacts")
+    assert type(load) is ZohoBiginBulkWriteOperator
+    assert load.wait_for_completion is False
+    assert dag.get_task("job_ids").upstream_task_ids == {"load_contacts"}
+    _, given = arguments(dag.get_task("wait_for_job"))
+    assert given["soft_fail"] is True
+    assert given["max_failed_records"] == 10
+
+
+def test_creator_example_alerts(dagbag: Any) -> None:
     alert = dagbag.dags["example_zoho_creator_bulk_insert"].get_task("alert")
     assert alert.trigger_rule == "one_failed"
     assert alert.upstream_task_ids == {"wait_for_job"}
@@ -79,24 +129,100 @@ def test_readme_names_only_existing_example_dags(dagbag: Any) -> None:
     assert mentioned <= set(dagbag.dag_ids)
 
 
-def test_demo_scripts_each_dag_with_its_default_params(dagbag: Any) -> None:
-    """``make demo`` runs the DAGs without conf, so its scripted jobs must be the params' defaults."""
+@pytest.fixture(scope="module")
+def demo() -> ModuleType:
     spec = importlib.util.spec_from_file_location("zoho_demo", REPO / "scripts" / "demo.py")
     assert spec is not None
     assert spec.loader is not None
-    demo = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = demo  # dataclasses look their module up while the class is built
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     try:
-        spec.loader.exec_module(demo)
+        spec.loader.exec_module(module)
     finally:
         del sys.modules[spec.name]
+    return module
+
+
+def test_demo_runs_every_example_with_its_params(dagbag: Any, demo: ModuleType, tmp_path: Path) -> None:
+    """Sensor examples run without conf, so their scripted jobs are the params' defaults; loads get the CSV."""
     assert {scenario.dag_id for scenario in demo.SCENARIOS} == set(EXPECTED)
+    assert len({scenario.name for scenario in demo.SCENARIOS}) == len(demo.SCENARIOS)
     for scenario in demo.SCENARIOS:
         dag = dagbag.dags[scenario.dag_id]
         defaults = {name: dag.params[name] for name in dag.params}
-        coordinates = {key: value for key, value in scenario.job.items() if key in defaults}
-        assert coordinates == defaults, scenario.dag_id
-        assert set(scenario.expected) == EXPECTED[scenario.dag_id][1]
+        for job in scenario.jobs:
+            assert {key: value for key, value in job.items() if key in defaults} == defaults, scenario.name
+        assert set(scenario.conf(tmp_path / "c.csv")) <= set(defaults), scenario.name
+        assert scenario.loads_csv == (scenario.outcomes is not None), scenario.name
+        assert set(scenario.expected) == EXPECTED[scenario.dag_id].tasks, scenario.name
+
+
+def test_demo_csv_and_its_scripted_outcomes(demo: ModuleType, tmp_path: Path) -> None:
+    """The CRM scenarios' counts in their stories follow from the CSV and the scripted rows."""
+    lines = demo.write_contacts_csv(tmp_path / "contacts.csv").read_text().splitlines()
+    assert len(lines) == demo.CSV_ROWS + 1
+    assert lines[demo.NAMELESS_LINE - 1].startswith(",")  # line 17: no Last_Name
+    for name, refused in (("crm", 4), ("crm-threshold", 12)):
+        [scenario] = [s for s in demo.SCENARIOS if s.name == name]
+        outcomes = scenario.outcomes
+        nameless = {demo.NAMELESS_LINE} if "Last_Name" in outcomes.get("mandatory", ()) else set()
+        lines_refused = {int(n) for n in outcomes.get("skipped", {})} | set(outcomes.get("unprocessed", ())) | nameless
+        assert len(lines_refused) == refused, name
+        assert f" {refused} " in scenario.story
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (
+            {
+                "kind": "crm_bulk_write",
+                "job_ids": ["1"],
+                "state": "COMPLETED",
+                "counts": {"added": 96, "updated": 0, "skipped": 3, "unprocessed": 1, "total": 100},
+                "failed_records": [{"row": 5}, {"row": 17}],
+            },
+            "COMPLETED: 96 added, 3 skipped, 1 unprocessed of 100; failed lines 5, 17",
+        ),
+        ({"kind": "bigin_bulk_write", "job_ids": ["7", "8"], "state": None}, "created job 7, 8"),
+        ({"added": 2, "updated": 0, "total": 2}, "2 added of 2"),
+        ("Creator bulk insert 1 did not complete", "Creator bulk insert 1 did not complete"),
+    ],
+)
+def test_demo_summaries_are_short(demo: ModuleType, value: Any, words: str) -> None:
+    assert demo.summarize("success", 1, value, "") == words
+
+
+def test_demo_says_why_a_task_failed_or_was_skipped(demo: ModuleType) -> None:
+    log = (
+        "[error] Task failed with exception\n"
+        "airflow.sdk.exceptions.AirflowFailException: 12 record(s) did not land\n"
+        "[info] Skipping task. [task] reason='Skipping due to soft_fail is set to True.'\n"
+    )
+    assert demo.summarize("failed", 1, None, log) == "12 record(s) did not land"
+    assert demo.summarize("skipped", 1, None, log) == "Skipping due to soft_fail is set to True."
+    assert demo.summarize("upstream_failed", 0, None, log) == "not run: an upstream task failed"
+
+
+def test_demo_fails_a_run_that_left_a_session_open_or_exited_unexpectedly(demo: ModuleType) -> None:
+    [crm] = [s for s in demo.SCENARIOS if s.name == "crm"]
+    [threshold] = [s for s in demo.SCENARIOS if s.name == "crm-threshold"]
+    states = dict(crm.expected)
+    assert demo.problems_of(crm, 0, states, {"load_contacts": 1}, "all fine") == []
+    assert demo.problems_of(threshold, 1, dict(threshold.expected), {}, "") == []  # a failure it expects
+    unclosed = "[error] Unclosed client session\n[error] Unclosed connector"
+    assert demo.problems_of(crm, 0, states, {}, unclosed) == [
+        "its log says 'Unclosed client session' and 'Unclosed connector': an aiohttp session was left open"
+    ]
+    assert demo.problems_of(crm, 1, states, {"load_contacts": 2}, "") == [
+        "airflow dags test exited 1",
+        "task load_contacts took 2 tries",
+    ]
+    assert demo.problems_of(crm, -1, {}, {}, "") == [
+        f"airflow dags test did not end within {demo.DAG_TEST_TIMEOUT} s",
+        "task load_contacts did not run",
+        "task report did not run",
+    ]
 
 
 def _topological_order(dag: Any) -> list[str] | None:

@@ -14,7 +14,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_zoho.compat import AirflowException, AirflowFailException
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
-from airflow_provider_zoho.hooks.exchange import WriteSettings, token_may_go_to
+from airflow_provider_zoho.hooks.exchange import token_may_go_to
 from airflow_provider_zoho.operators import ZohoBiginBulkWriteOperator, ZohoCRMBulkWriteOperator
 from airflow_provider_zoho.operators.base import DURABLE_SUPPORTED
 from airflow_provider_zoho.operators.bulk_write import ZohoBulkWriteOperator
@@ -258,14 +258,34 @@ def test_the_token_never_goes_to_a_download_host_that_is_not_zoho(zoho_conn: Zoh
 
 
 def test_which_hosts_get_the_token() -> None:
-    us = ZohoConnectionConfig.from_fields("z", login="id", password="s", host=None, extra={"refresh_token": "r"})
-    none = WriteSettings()
-    assert token_may_go_to("https://download-accl.zoho.com/v2/crm/1/bulk-write/2/2.zip", us, none)
-    assert token_may_go_to("https://download.zohocrm.com/x.zip", us, none)
-    assert not token_may_go_to("http://download.zohocrm.com/x.zip", us, none)
-    assert not token_may_go_to("https://download.zohocrm.eu/x.zip", us, none)
-    assert not token_may_go_to("https://zoho.com.evil.example/x.zip", us, none)
-    assert token_may_go_to("https://files.example/x.zip", us, WriteSettings(upload_host="https://files.example"))
+    def config(**extra: str) -> ZohoConnectionConfig:
+        return ZohoConnectionConfig.from_fields(
+            "z", login="id", password="s", host=None, extra={"refresh_token": "r", **extra}
+        )
+
+    us = config()
+    assert token_may_go_to("https://download-accl.zoho.com/v2/crm/1/bulk-write/2/2.zip", us)
+    assert token_may_go_to("https://download.zohocrm.com/x.zip", us)
+    assert not token_may_go_to("http://download.zohocrm.com/x.zip", us)
+    assert not token_may_go_to("https://download.zohocrm.eu/x.zip", us)
+    assert not token_may_go_to("https://zoho.com.evil.example/x.zip", us)
+    assert token_may_go_to("https://files.example/x.zip", config(upload_host="https://files.example"))
+
+
+def test_crm_org_id_and_upload_host_extras_are_used(
+    zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With ``crm_org_id`` no org lookup is made; ``upload_host`` (here the emulator under another name) gets the file."""
+    upload_host = zoho_emulator.base_url.replace("127.0.0.1", "localhost")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ZOHO_DEFAULT", zoho_emulator.airflow_connection(crm_org_id=ORG_ZGID, upload_host=upload_host)
+    )
+    run(make(file=str(write_csv(tmp_path / "c.csv", 2))), context())
+    requests = zoho_emulator.received_requests()
+    assert not [r for r in requests if r.path.endswith("/org")]
+    [upload] = [r for r in requests if r.path == "/crm/v8/upload"]
+    assert upload.header("Host") == upload_host.removeprefix("http://")
+    assert zoho_emulator.uploads()[0].headers["X-CRM-ORG"] == ORG_ZGID
 
 
 @pytest.mark.parametrize(

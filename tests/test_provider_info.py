@@ -26,7 +26,7 @@ def test_every_listed_module_imports() -> None:
     info = get_provider_info()
     modules = [
         module
-        for section in ("hooks", "sensors", "triggers")
+        for section in ("hooks", "sensors", "operators", "triggers")
         for entry in info[section]
         for module in entry["python-modules"]
     ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from airflow_provider_zoho.connection_config import ZohoConnectionConfig, ZohoConnectionError
+from airflow_provider_zoho.connection_config import ZohoConnectionConfig
 from airflow_provider_zoho.data_centers import Service
 from airflow_provider_zoho.errors import Dialect, error_from_response, make_error
 from airflow_provider_zoho.exceptions import ZohoError
@@ -235,59 +235,8 @@ def network_error(service: Service, error: BaseException, *, timed_out: bool, ur
 
 # -- creating jobs: CRM and Bigin bulk write ---------------------------------------------------------------
 
-# Upload hosts that do not follow ``content.zohoapis.{tld}`` (Zoho's CRM SDK 8.0; ZOHO_API.md "Data centers").
-_UPLOAD_HOST_EXCEPTIONS = {"ca": "upload.zohocloud.ca", "sa": "files.zoho.sa"}
-# The registrable domains a data center's Zoho hosts live under, beside ``zohoapis.{tld}``: download links
-# point at ``download-accl.zoho.com`` or ``download.zohocrm.com`` (ZOHO_API.md "Creating jobs").
-_ZOHO_DOMAIN_STEMS = ("zoho", "zohocrm", "zohoapis")
 
-
-@dataclass(frozen=True)
-class WriteSettings:
-    """The connection extras only job creation reads: the org's zgid and where uploads go."""
-
-    crm_org_id: str | None = None
-    upload_host: str | None = None
-
-
-def write_settings(conn_id: str, extra: object) -> WriteSettings:
-    """``crm_org_id`` (digits, sent as the ``X-CRM-ORG`` header) and ``upload_host`` (a base URL), checked."""
-    where = f"Zoho connection {conn_id!r}"
-    fields = extra if isinstance(extra, Mapping) else {}
-    org = fields.get("crm_org_id", fields.get("extra__zoho__crm_org_id"))
-    host = fields.get("upload_host", fields.get("extra__zoho__upload_host"))
-    if isinstance(org, int) and not isinstance(org, bool):
-        org = str(org)
-    if org in (None, ""):
-        org = None
-    elif not isinstance(org, str) or not org.strip().isascii() or not org.strip().isdigit():
-        raise ZohoConnectionError(
-            f"{where}: extra crm_org_id must be the org's numeric zgid (digits, sent as the X-CRM-ORG header), "
-            f"not {org!r}; leave it empty to look it up from the org API."
-        )
-    if host in (None, ""):
-        host = None
-    else:
-        parts = urlsplit(host) if isinstance(host, str) else None
-        if parts is None or parts.scheme not in ("https", "http") or not parts.hostname or parts.query or "@" in host:
-            raise ZohoConnectionError(
-                f"{where}: extra upload_host must be a base URL such as https://content.zohoapis.com, not {host!r}."
-            )
-        host = host.rstrip("/")
-    return WriteSettings(crm_org_id=org.strip() if org else None, upload_host=host)
-
-
-def upload_base_url(config: ZohoConnectionConfig, settings: WriteSettings) -> str:
-    """Where files go: the ``upload_host`` extra, else the ``host`` override, else the DC's upload host."""
-    if settings.upload_host:
-        return settings.upload_host
-    if config.base_url_override:
-        return config.base_url_override
-    dc = config.data_center
-    return "https://" + _UPLOAD_HOST_EXCEPTIONS.get(dc.code, dc.api_host.replace("www.", "content.", 1))
-
-
-def token_may_go_to(url: str, config: ZohoConnectionConfig, settings: WriteSettings) -> bool:
+def token_may_go_to(url: str, config: ZohoConnectionConfig) -> bool:
     """Whether a link Zoho handed out (a result download) may receive the access token.
 
     Only hosts the connection already trusts with it: the ``host`` override and ``upload_host`` (by host
@@ -298,14 +247,8 @@ def token_may_go_to(url: str, config: ZohoConnectionConfig, settings: WriteSetti
     host = (parts.hostname or "").lower()
     if not host:
         return False
-    trusted = {urlsplit(base).hostname for base in (config.base_url_override, settings.upload_host) if base}
-    if host in trusted:
-        return True
-    tld = config.data_center.api_host.removeprefix("www.zohoapis.")
-    domains = [f"{stem}.{tld}" for stem in _ZOHO_DOMAIN_STEMS]
-    if config.data_center.code == "ca":
-        domains.append("zohocloud.ca")
-    return parts.scheme == "https" and any(host == domain or host.endswith("." + domain) for domain in domains)
+    trusted = {urlsplit(base).hostname for base in (config.base_url_override, config.upload_host) if base}
+    return host in trusted or (parts.scheme == "https" and config.data_center.is_zoho_host(host))
 
 
 def api_request(config: ZohoConnectionConfig, path: str, dialect: Dialect = Dialect.CRM) -> ApiRequest:

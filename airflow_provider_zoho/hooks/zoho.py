@@ -35,7 +35,6 @@ from airflow_provider_zoho.hooks.body import (
 from airflow_provider_zoho.hooks.exchange import (
     Answer,
     ApiRequest,
-    WriteSettings,
     answer_text,
     api_request,
     authorization,
@@ -47,7 +46,6 @@ from airflow_provider_zoho.hooks.exchange import (
     read_token_response,
     token_may_go_to,
     token_request,
-    write_settings,
 )
 from airflow_provider_zoho.hooks.redaction import Redactor
 from airflow_provider_zoho.hooks.token_cache import AccessToken
@@ -196,11 +194,6 @@ class ZohoHook(ZohoBaseHook):
         return read_job_status(kind, kind.job_id_of(coordinates), body)
 
     # -- creating jobs ----------------------------------------------------------------------------------------
-    @cached_property
-    def write_settings(self) -> WriteSettings:
-        """The extras job creation reads (``crm_org_id``, ``upload_host``), checked once."""
-        return write_settings(self.zoho_conn_id, self.get_connection(self.zoho_conn_id).extra_dejson)
-
     def with_token(self, call: Callable[[AccessToken], _T]) -> _T:
         """``call`` with the shared token; a rejected token is dropped and ``call`` made once more with a new one.
 
@@ -232,8 +225,8 @@ class ZohoHook(ZohoBaseHook):
 
     def get_org_id(self, org_path: str) -> str:
         """The org's zgid for ``X-CRM-ORG``: the ``crm_org_id`` extra, else ``GET {api}{org_path}``, asked once."""
-        if self.write_settings.crm_org_id:
-            return self.write_settings.crm_org_id
+        if self.config.crm_org_id:
+            return self.config.crm_org_id
         request = api_request(self.config, org_path)
         key = (self.config.token_cache_key, request.url)
         if key not in _ORG_IDS:
@@ -268,7 +261,7 @@ class ZohoHook(ZohoBaseHook):
 
     def may_send_token_to(self, url: str) -> bool:
         """Whether ``url`` is a host this connection trusts with its access token (see ``token_may_go_to``)."""
-        return token_may_go_to(url, self.config, self.write_settings)
+        return token_may_go_to(url, self.config)
 
     def download(
         self,

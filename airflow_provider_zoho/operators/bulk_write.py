@@ -22,7 +22,6 @@ from airflow_provider_zoho.hooks.exchange import (
     read_created_job_id,
     read_download_url,
     read_file_id,
-    upload_base_url,
 )
 from airflow_provider_zoho.jobs import BIGIN_BULK_WRITE, CRM_BULK_WRITE, JobKind, is_template
 from airflow_provider_zoho.operators.base import ZohoJobOperator
@@ -158,7 +157,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         hook = self.hook
         try:
             org_id = hook.get_org_id(self.api.org_path)
-            upload_url = upload_base_url(hook.config, hook.write_settings) + self.api.upload_path
+            upload_url = hook.config.upload_base_url + self.api.upload_path
             with tempfile.TemporaryDirectory(prefix="zoho-bulk-write-") as work, open_text(self.file) as source:
                 parts = split_csv(
                     source,

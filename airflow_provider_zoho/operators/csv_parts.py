@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from airflow.providers.common.compat.sdk import ObjectStoragePath
+from airflow_provider_zoho.compat import ObjectStoragePath
 
 # Zoho auto-detects these delimiters; the one the header uses most is the file's.
 DELIMITERS = ",;:|"

@@ -63,6 +63,8 @@ def airflow_env(home: Path, api_port: int, emulator: ZohoEmulator) -> dict[str, 
 
     return {
         **{key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")},
+        # This checkout's package, whichever checkout the virtualenv has installed in editable mode.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

@@ -1,17 +1,20 @@
-"""The example DAGs under a real scheduler and triggerer: the sensors defer, and the triggerer finishes them."""
+"""The example DAGs under a real scheduler and triggerer: the operator and sensors defer, the triggerer finishes them."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from airflow_provider_zoho.compat import AIRFLOW_V_3_0_PLUS
 from airflow_provider_zoho.testing import ZohoEmulator
+from airflow_provider_zoho.testing.bulk_write import Outcomes
 
 from .conftest import POLL_INTERVAL
 
@@ -39,9 +42,10 @@ PENDING_POLLS = math.ceil(DEFERRED_SECONDS / POLL_INTERVAL)
 @dataclass
 class Run:
     dag_id: str
-    job_id: str
+    job_id: str  # the job the deferred task waits for ("" until the operator creates it)
     expected: dict[str, str]
-    sensor: str = SENSOR
+    sensor: str = SENSOR  # the task that defers
+    conf: dict[str, Any] = field(default_factory=dict)
     run_id: str = ""
     sensor_states: list[str] = field(default_factory=list)  # each distinct state, in the order seen
     triggerer_ids: set[int] = field(default_factory=set)
@@ -72,27 +76,35 @@ class Run:
         answer = deployment.api("GET", f"/dags/{self.dag_id}/dagRuns/{self.run_id}/taskInstances")
         return {ti["task_id"]: ti["state"] for ti in answer["task_instances"]}
 
-    def xcom(self, deployment: AirflowDeployment, task_id: str) -> Any:
+    def xcom(self, deployment: AirflowDeployment, task_id: str, key: str = "return_value") -> Any:
         rows = deployment.query(
-            "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? AND key = 'return_value'",
+            "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? AND key = ?",
             self.dag_id,
             self.run_id,
             task_id,
+            key,
         )
         return json.loads(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
-def test_deferred_sensors_finish_in_the_triggerer(
-    airflow_deployment: AirflowDeployment, zoho_emulator: ZohoEmulator
+def write_contacts(path: Path, rows: int) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Last_Name", "First_Name", "Email"])
+        writer.writerows([f"Boyle{n}", f"Pat{n}", f"pat{n}@example.com"] for n in range(rows))
+    return path
+
+
+def test_deferred_tasks_finish_in_the_triggerer(
+    airflow_deployment: AirflowDeployment, zoho_emulator: ZohoEmulator, tmp_path: Path
 ) -> None:
     deployment, emulator = airflow_deployment, zoho_emulator
-    counts = {"added_count": 41, "updated_count": 7, "skipped_count": 2, "total_count": 50}
-    emulator.add_job(
-        "crm_bulk_write",
-        "700000000000000101",
-        ["ADDED", *["IN PROGRESS"] * PENDING_POLLS, "COMPLETED"],
-        counts=counts,
+    # The CRM example loads 20 contacts through the deferrable operator; Zoho skips line 3 (the header is line 1).
+    contacts = write_contacts(tmp_path / "contacts.csv", 20)
+    emulator.set_bulk_write_outcomes(
+        Outcomes(skipped={3: "DUPLICATE_DATA-Email"}, script=("ADDED", *["IN PROGRESS"] * PENDING_POLLS, "COMPLETED"))
     )
+    counts = {"added_count": 41, "updated_count": 7, "skipped_count": 2, "total_count": 50}
     creator = {"account_owner_name": "e2e_owner", "app_link_name": "e2e-app", "form_link_name": "Orders"}
     emulator.add_job(
         "creator_bulk_insert",
@@ -102,14 +114,17 @@ def test_deferred_sensors_finish_in_the_triggerer(
     )
     runs = [
         Run(
-            "example_zoho_crm_bulk_write",
-            "700000000000000101",
-            {"submit_job": "success", SENSOR: "success", "report": "success"},
+            "example_zoho_crm_load",
+            "",
+            {"load_contacts": "success", "report": "success"},
+            sensor="load_contacts",
+            conf={"file": str(contacts)},
         ),
         Run(
             "example_zoho_creator_bulk_insert",
             "700000000000000202",
             {"start_job": "success", SENSOR: "failed", "report": "upstream_failed", "alert": "success"},
+            conf={"job_id": "700000000000000202", **creator},
         ),
         # end_from_trigger: the triggerer itself ends both sensors; only ``check`` runs on a worker after.
         Run(
@@ -117,26 +132,19 @@ def test_deferred_sensors_finish_in_the_triggerer(
             "700000000000000303",
             {"wait_ok": "success", "wait_fail": "failed", "check": "success"},
             sensor="wait_ok",
+            conf={"ok_job_id": "700000000000000303", "failing_job_id": "700000000000000304"},
         ),
     ]
     emulator.add_job(
         "crm_bulk_write", "700000000000000303", ["ADDED", *["IN PROGRESS"] * PENDING_POLLS, "COMPLETED"], counts=counts
     )
     emulator.add_job("crm_bulk_write", "700000000000000304", ["ADDED", "IN PROGRESS", "FAILED"])
-    conf = {
-        "example_zoho_creator_bulk_insert": creator,
-        "e2e_end_from_trigger": {"ok_job_id": "700000000000000303", "failing_job_id": "700000000000000304"},
-    }
 
     for run in runs:
         deployment.wait_until(
             f"{run.dag_id} to be parsed", lambda r=run: deployment.api("GET", f"/dags/{r.dag_id}"), 60
         )
-        answer = deployment.api(
-            "POST",
-            f"/dags/{run.dag_id}/dagRuns",
-            json={"logical_date": None, "conf": {"job_id": run.job_id, **conf.get(run.dag_id, {})}},
-        )
+        answer = deployment.api("POST", f"/dags/{run.dag_id}/dagRuns", json={"logical_date": None, "conf": run.conf})
         run.run_id = answer["dag_run_id"]
 
     def all_finished() -> bool:
@@ -148,17 +156,26 @@ def test_deferred_sensors_finish_in_the_triggerer(
     deployment.wait_until("every DAG run to finish", all_finished, RUN_TIMEOUT, interval=0.3)
     print(f"All runs finished {time.monotonic() - started:.0f} s after being triggered")
 
+    # The operator uploaded the file once and created one job: no retry, no second try of the upload.
+    [upload] = emulator.uploads()
+    [created] = emulator.created_jobs()
+    assert (upload.kind, created.kind) == ("crm_bulk_write", "crm_bulk_write")
+    assert created.body["resource"][0]["file_id"] == upload.file_id
+    assert created.body["operation"] == "upsert"
+    load, creator_run, ended_by_trigger = runs
+    load.job_id = created.job_id
+
     triggerers = {row[0] for row in deployment.query("SELECT id FROM job WHERE job_type = 'TriggererJob'")}
     for run in runs:
         assert run.task_states(deployment) == run.expected, run.dag_id
-        # The sensor polled once on the worker, deferred, and was resumed once its trigger fired.
+        # The task polled once on the worker, deferred, and was resumed once its trigger fired.
         assert "deferred" in run.sensor_states, (run.dag_id, run.sensor_states)
         assert run.sensor_states[-1] == run.expected[run.sensor], (run.dag_id, run.sensor_states)
         # The trigger was ours, and the triggerer process (a TriggererJob in the metadata DB) ran it.
         assert run.trigger_classpaths == {TRIGGER_CLASSPATH}, run.dag_id
         assert run.triggerer_ids, f"{run.dag_id}: no triggerer ever picked up the trigger"
         assert run.triggerer_ids <= triggerers, (run.triggerer_ids, triggerers)
-        # Every scripted state was served: one poke on the worker, the rest from the trigger.
+        # Every scripted state was served: one poll on the worker, the rest from the trigger.
         assert emulator.status_requests(run.job_id) >= PENDING_POLLS + 2, run.dag_id
 
     # The trigger's own log lines are written by the triggerer (Airflow writes them next to the task log).
@@ -166,28 +183,45 @@ def test_deferred_sensors_finish_in_the_triggerer(
         p.read_text(errors="replace") for p in (deployment.home / "logs").rglob("*trigger*") if p.is_file()
     )
     assert "airflow_provider_zoho.triggers.job.ZohoJobTrigger" in trigger_logs
-    assert "700000000000000101 is IN PROGRESS" in trigger_logs
+    assert f"{created.job_id} is IN PROGRESS" in trigger_logs
 
-    crm, creator_run, ended_by_trigger = runs
-    summary = crm.xcom(deployment, SENSOR)
-    assert {key: summary[key] for key in ("job_id", "kind", "state", "counts")} == {
-        "job_id": "700000000000000101",
+    # The operator's XComs: the ids as soon as the job existed, then the summary with the failed row.
+    assert load.xcom(deployment, "load_contacts", "zoho_job_ids") == [created.job_id]
+    summary = load.xcom(deployment, "load_contacts")
+    loaded = {"added": 19, "updated": 0, "skipped": 1, "unprocessed": 0, "total": 20}
+    assert {key: summary[key] for key in ("kind", "job_ids", "state", "counts")} == {
         "kind": "crm_bulk_write",
+        "job_ids": [created.job_id],
         "state": "COMPLETED",
-        "counts": {"added": 41, "updated": 7, "skipped": 2, "total": 50},
+        "counts": loaded,
     }
-    assert summary["response"]["id"] == "700000000000000101"
-    assert summary["response"]["resource"][0]["file"]["added_count"] == 41
-    assert crm.xcom(deployment, "report") == {"job_id": "700000000000000101", "state": "COMPLETED", **summary["counts"]}
+    assert summary["failed_records"] == [
+        {
+            "row": 3,
+            "status": "skipped",
+            "errors": "DUPLICATE_DATA-Email",
+            "Last_Name": "Boyle1",
+            "First_Name": "Pat1",
+            "Email": "pat1@example.com",
+        }
+    ]
+    assert [job["job_id"] for job in summary["jobs"]] == [created.job_id]
+    assert load.xcom(deployment, "report") == loaded
+    failed_file = Path(f"{contacts}.failed.csv").read_text()
+    assert "DUPLICATE_DATA-Email" in failed_file
+    assert "pat1@example.com" in failed_file
+
     assert creator_run.xcom(deployment, SENSOR) is None
     assert "did not complete" in creator_run.xcom(deployment, "alert")
     # end_from_trigger: the trigger ended the task as a success straight from ``deferred``, with no worker
     # resuming it, and pushed the summary that ``check`` pulled back as a dict (not a JSON string).
     after_deferral = ended_by_trigger.sensor_states[ended_by_trigger.sensor_states.index("deferred") + 1 :]
     assert after_deferral == ["success"], ended_by_trigger.sensor_states
-    assert ended_by_trigger.xcom(deployment, "wait_ok")["counts"] == summary["counts"]
-    assert ended_by_trigger.xcom(deployment, "check") == {"state": "COMPLETED", **summary["counts"]}
+    sensor_counts = {"added": 41, "updated": 7, "skipped": 2, "total": 50}
+    assert ended_by_trigger.xcom(deployment, "wait_ok")["counts"] == sensor_counts
+    assert ended_by_trigger.xcom(deployment, "check") == {"state": "COMPLETED", **sensor_counts}
     assert ended_by_trigger.xcom(deployment, "wait_fail") is None
-    # One token per process that polled: the four sensors' task processes (their first poke) and the
-    # triggerer, whose four triggers shared one.
-    assert emulator.token_requests() <= 5
+    # One token per process that talked to Zoho: the operator's first try and its resumption (which
+    # downloads the result), the three sensors' task processes (their first poke), and the triggerer, whose
+    # four triggers shared one.
+    assert emulator.token_requests() <= 6
