@@ -393,3 +393,18 @@ def test_example_dags_use_the_operators() -> None:
         assert isinstance(load, cls)
         assert load.operation == "upsert"
         assert "{{" in load.file
+
+
+@pytest.mark.skipif(not DURABLE_SUPPORTED, reason="the job ids come back from Airflow 3.3's task_state_store")
+def test_a_resume_with_the_event_alone_finds_its_jobs_in_the_state_store(
+    zoho_conn: ZohoEmulator, tmp_path: Path
+) -> None:
+    """``airflow dags test`` on Airflow 3.3.2 resumes with the trigger's event and drops the other kwargs."""
+    ctx = context()
+    operator = make(file=str(write_csv(tmp_path / "c.csv", 3)), deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(ctx)  # type: ignore[arg-type]
+    event = asyncio.run(first_event(rebuild(deferred.value.trigger)))
+    summary = getattr(operator, deferred.value.method_name)(ctx, event=event)  # no state, done or end_time
+    assert summary["state"] == "COMPLETED"
+    assert len(zoho_conn.created_jobs()) == 1  # nothing created again
