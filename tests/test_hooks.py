@@ -189,6 +189,7 @@ def test_test_connection_reports_zoho_error(zoho_conn: ZohoEmulator, fault: Faul
 
 
 def test_test_connection_succeeds_and_caches_the_token(zoho_conn: ZohoEmulator) -> None:
+    zoho_conn.analytics_orgs.add("55522777")
     ok, message = ZohoHook().test_connection()
     assert ok, message
     zoho_conn.add_job("crm_bulk_write", "12", ["COMPLETED"])
@@ -256,3 +257,22 @@ async def test_waiting_for_a_pooled_socket_is_not_a_request_timeout(
     jobs = await asyncio.gather(*(hook.get_job_status(CRM_BULK_WRITE, {"job_id": job_id}) for job_id in job_ids))
     assert [job.state for job in jobs] == ["COMPLETED"] * polls  # a slow step answers the script's first state
     assert zoho_emulator.max_concurrent_connections == 1
+
+
+def test_the_test_button_checks_the_analytics_org(zoho_conn: ZohoEmulator) -> None:
+    """The connection names analytics_org_id 55522777 (tests/conftest.py)."""
+    ok, message = ZohoHook().test_connection()
+    assert not ok
+    assert "analytics_org_id 55522777 is not among the token user's Analytics organizations (none)" in message
+    zoho_conn.analytics_orgs.update({"55522777", "60000001"})
+    ok, message = ZohoHook().test_connection()
+    assert ok, message
+    assert "Analytics organization 55522777 is one of the token user's" in message
+
+
+def test_the_test_button_notes_an_org_it_may_not_list(zoho_conn: ZohoEmulator) -> None:
+    """A token without ZohoAnalytics.metadata.read still serves the sensors: a note, not a failure."""
+    zoho_conn.analytics_orgs_refusal = 7301  # SECURITY_NOT_PERMITTED
+    ok, message = ZohoHook().test_connection()
+    assert ok, message
+    assert "The analytics_org_id was not checked (7301: add ZohoAnalytics.metadata.read)" in message

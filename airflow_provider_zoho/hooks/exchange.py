@@ -432,3 +432,23 @@ def read_creator_job_id(body: Any) -> str:
     if _field(body, "details", "job_id") is None and _field(body, "data", "job_id") is not None:
         return _required_text(body, "the new job's id", "data", "job_id")
     return _required_text(body, "the new job's id", "details", "job_id")
+
+
+ANALYTICS_ORGS_PATH = "/restapi/v2/orgs"
+
+
+def analytics_orgs_request(config: ZohoConnectionConfig) -> ApiRequest:
+    """Analytics' "Get Org List" (zoho/analytics-okf): the organizations the token's user belongs to."""
+    return ApiRequest(
+        url=config.base_url(Service.ANALYTICS) + ANALYTICS_ORGS_PATH,
+        headers={"Accept": "application/json"},
+        service=Service.ANALYTICS,
+        dialect=Dialect.ANALYTICS,
+    )
+
+
+def read_analytics_orgs(body: Any) -> list[str]:
+    """The ``orgId`` of each organization in a Get Org List answer (strings; none for an odd shape)."""
+    data = body.get("data") if isinstance(body, dict) else None
+    orgs = data.get("orgs") if isinstance(data, dict) else None
+    return [str(org["orgId"]) for org in orgs or [] if isinstance(org, dict) and org.get("orgId") is not None]

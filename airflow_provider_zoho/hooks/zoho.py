@@ -23,7 +23,7 @@ from airflow_provider_zoho.connection_form import (
 )
 from airflow_provider_zoho.data_centers import Service
 from airflow_provider_zoho.errors import Dialect
-from airflow_provider_zoho.exceptions import ZohoError, ZohoTokenInvalidError
+from airflow_provider_zoho.exceptions import ZohoError, ZohoFatalError, ZohoTokenInvalidError
 from airflow_provider_zoho.hooks.base import ZohoBaseHook
 from airflow_provider_zoho.hooks.body import (
     ACCEPT_ENCODING,
@@ -35,12 +35,14 @@ from airflow_provider_zoho.hooks.body import (
 from airflow_provider_zoho.hooks.exchange import (
     Answer,
     ApiRequest,
+    analytics_orgs_request,
     answer_text,
     api_request,
     authorization,
     invalid_answer,
     job_status_request,
     network_error,
+    read_analytics_orgs,
     read_api_response,
     read_org_id,
     read_token_response,
@@ -312,16 +314,39 @@ class ZohoHook(ZohoBaseHook):
         return self.with_token(call)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Refresh a token for real, so a wrong secret, refresh token or data center shows up here."""
+        """Refresh a token for real, so a wrong secret, refresh token or data center shows up here; with an
+        ``analytics_org_id``, also ask Analytics whether the token's user belongs to that organization."""
         try:
             token = self._request_token()
         except (ZohoError, ZohoConnectionError) as error:
             return False, str(error)
         self._token_cache.put(self.config.token_cache_key, token)
-        return True, (
+        connected = (
             f"Connected: Zoho accounts at {self.config.base_url(Service.ACCOUNTS)} issued an access token"
             + (f" for API domain {token.api_domain}" if token.api_domain else "")
             + "."
+        )
+        if not self.config.analytics_org_id:
+            return True, connected
+        ok, about_org = self._check_analytics_org(self.config.analytics_org_id)
+        return ok, f"{connected} {about_org}"
+
+    def _check_analytics_org(self, org_id: str) -> tuple[bool, str]:
+        try:
+            orgs = read_analytics_orgs(self.get_json(analytics_orgs_request(self.config)))
+        except ZohoTokenInvalidError as error:
+            return False, f"Analytics refused the token (from another data center?): {error}"
+        except ZohoFatalError as error:
+            # Listing organizations needs ZohoAnalytics.metadata.read, which the sensors do not: a token
+            # without it still works for them, so this is a note, not a failure.
+            return True, f"The analytics_org_id was not checked ({error.code}: add ZohoAnalytics.metadata.read)."
+        except (ZohoError, ZohoConnectionError) as error:
+            return False, f"Analytics could not be asked about analytics_org_id {org_id}: {error}"
+        if org_id in orgs:
+            return True, f"Analytics organization {org_id} is one of the token user's."
+        return False, (
+            f"analytics_org_id {org_id} is not among the token user's Analytics organizations "
+            f"({', '.join(orgs) or 'none'}): check the id, or the data center."
         )
 
 

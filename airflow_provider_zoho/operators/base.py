@@ -20,9 +20,14 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar, NoReturn, TypeVar
 
-from airflow_provider_zoho.compat import BaseOperator, ResumableJobMixin
-
-from airflow_provider_zoho.compat import AirflowException, AirflowFailException, Context, conf
+from airflow_provider_zoho.compat import (
+    AirflowException,
+    AirflowFailException,
+    BaseOperator,
+    Context,
+    ResumableJobMixin,
+    conf,
+)
 from airflow_provider_zoho.connection_config import ZohoConnectionError
 from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
 from airflow_provider_zoho.events import EventStatus, JobEvent

@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 EMULATED_TOKEN_PATH = "/oauth/v2/token"
 ADMIN_PREFIX = "/__emulator__"
+ANALYTICS_ORGS_PATH = "/restapi/v2/orgs"
 # Zoho's accounts server lets at most this many access tokens per refresh token be live; the next one
 # issued invalidates the oldest (ZOHO_API.md, "OAuth").
 DEFAULT_LIVE_TOKEN_LIMIT = 15
@@ -558,6 +559,7 @@ class _Server:
         app.router.add_post(f"{ADMIN_PREFIX}/bulk_write", self.admin_bulk_write)
         for product in EMULATED_PRODUCTS.values():
             app.router.add_get(product.route, self._status_handler(product))
+        app.router.add_get(ANALYTICS_ORGS_PATH, self.analytics_orgs)
         app.router.add_post(f"{ADMIN_PREFIX}/clients", self.admin_clients)
         app.router.add_post(f"{ADMIN_PREFIX}/grant_codes", self.admin_grant_codes)
         app.router.add_post(f"{ADMIN_PREFIX}/jobs", self.admin_jobs)
@@ -620,6 +622,19 @@ class _Server:
             return await self.status(product, request)
 
         return handler
+
+    async def analytics_orgs(self, request: web.Request) -> web.StreamResponse:
+        """Analytics' "Get Org List" (zoho/analytics-okf): the organizations the token's user belongs to."""
+        analytics = EMULATED_PRODUCTS["analytics_import"]
+        if not self.store.token_valid(access_token(request)):
+            return _to_response(analytics.invalid_token())
+        if self.emulator.analytics_orgs_refusal is not None:
+            return _to_response(analytics.error(analytics.coerce_code(self.emulator.analytics_orgs_refusal)))
+        orgs = [
+            {"orgId": org_id, "orgName": f"Org {org_id}", "isDefault": n == 0, "role": "Account Admin"}
+            for n, org_id in enumerate(sorted(self.emulator.analytics_orgs))
+        ]
+        return web.json_response({"status": "success", "summary": "Get organizations", "data": {"orgs": orgs}})
 
     async def status(self, product: EmulatedProduct, request: web.Request) -> web.StreamResponse:
         job_id = request.match_info["job_id"]
@@ -761,6 +776,10 @@ class ZohoEmulator:
         self.analytics_imports = AnalyticsImports(self._store)
         self.creator_inserts = CreatorInserts(self._store)
         self._download_url: str | None = None
+        #: The Analytics organizations the token's user belongs to (``GET /restapi/v2/orgs``).
+        self.analytics_orgs: set[str] = set()
+        #: An Analytics error code to answer that list with instead (a token without the scope to list).
+        self.analytics_orgs_refusal: int | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> Self:
