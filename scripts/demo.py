@@ -283,7 +283,7 @@ def describe_value(value: Any) -> str:
             # Creator's failure file does not say which input line failed: its first reason instead.
             text += "; failed lines " + ", ".join(lines) if lines else f"; first failure: {failed[0]['errors']}"
         if errors := value.get("import_errors"):
-            text += f"; Zoho: {errors}"
+            text += "; Zoho: " + re.sub(r"<[^>]*>", "", str(errors))  # Analytics marks its text up in HTML
         return text
     if isinstance(value, dict) and value.get("state") is None and isinstance(value.get("job_ids"), list):
         return "created job " + ", ".join(map(str, value["job_ids"]))  # wait_for_completion=False

@@ -215,7 +215,7 @@ def test_demo_csv_and_its_scripted_outcomes(demo: ModuleType, tmp_path: Path) ->
                 "state": "COMPLETED",
                 "counts": {"total_rows": 100, "success_rows": 97, "warnings": 0, "failed_rows": 3},
                 "failed_records": [],
-                "import_errors": "Rows 5, 9, 12: value does not match",
+                "import_errors": "<b>Rows 5, 9, 12</b>: value does not match",
             },
             "COMPLETED: 97 success_rows, 3 failed_rows of 100; Zoho: Rows 5, 9, 12: value does not match",
         ),
