@@ -2,15 +2,16 @@
 
 It starts ``python -m airflow_provider_zoho.testing`` on a free loopback port, points the ``zoho_default``
 connection at it (``AIRFLOW_CONN_ZOHO_DEFAULT``), and runs each scenario with ``airflow dags test`` (deferred
-tasks run their trigger inline there). The sensor examples wait for jobs registered with the emulator under
-their params' default ids; the operator examples load a contacts CSV the demo writes, and the emulator's
-admin API scripts, before each run, which rows the jobs they create skip and which states they walk
-through. Then it reads every task's final state and XCom from the metadata database and prints one table:
-DAG, task, expected state, actual state, and a short summary. It exits 1 if a task ended in another state
-than its scenario expects, or if a run's log says an aiohttp session or connector was left unclosed.
+tasks run their trigger inline there). Every example loads a contacts CSV the demo writes; before each run
+the emulator's admin API scripts what Zoho does with the job the run creates: which rows it skips or
+refuses (and with which of Zoho's codes) and which states the job walks through. Then it reads every
+task's final state and XCom from the metadata database and prints one table: DAG, task, expected state,
+actual state, and a short summary. It exits 1 if a task ended in another state than its scenario expects,
+needed a retry, or if a run's log says an aiohttp session or connector was left unclosed.
 
 Run it with the interpreter of the virtualenv to demo (``.venv/bin/python scripts/demo.py``); ``airflow``
-is taken from the same ``bin`` folder. ``AIRFLOW_HOME`` defaults to ``.airflow/`` in the repository.
+is taken from the same ``bin`` folder, and every process imports this checkout's package (``PYTHONPATH``).
+``AIRFLOW_HOME`` defaults to ``.airflow/`` in the repository.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ORG_ID = "60012345678"
 DAG_TEST_TIMEOUT = 180
-# The contacts CSV the operator examples load: CSV_ROWS records; the one on line NAMELESS_LINE (the header
-# is line 1) has no Last_Name, which the CRM scenarios make mandatory.
+# The contacts CSV every example loads: CSV_ROWS records; the one on line NAMELESS_LINE (the header is line 1)
+# has no Last_Name, which the CRM scenarios make mandatory.
 CSV_ROWS = 100
 NAMELESS_LINE = 17
 # Lines in a run's log that mean an aiohttp session was left open (issue 10, item 4): the run fails.
@@ -48,99 +49,93 @@ UNCLOSED = ("Unclosed client session", "Unclosed connector")
 # Task states that make ``airflow dags test`` exit non-zero.
 FAILED_STATES = frozenset({"failed", "upstream_failed"})
 SUMMARY_WIDTH = 80
+# The emulator's admin endpoints that script the jobs an operator creates, per product (POST {ADMIN_PREFIX}/...).
+OUTCOME_ENDPOINTS = frozenset({"bulk_write", "analytics_import", "creator_insert"})
 
 
 @dataclass(frozen=True)
 class Scenario:
     """One run of an example DAG, what Zoho (the emulator) does during it, and the task states that must follow.
 
-    ``jobs`` are status-only jobs a sensor example waits for (the ``--jobs`` format); ``outcomes`` script the
-    jobs an operator creates during the run (the admin API's ``bulk_write`` form: skipped lines with their
-    codes, unprocessed lines, mandatory columns, the states walked through); ``loads_csv`` passes the demo's
-    contacts CSV as the run's conf ``{"file": ...}``.
+    ``outcomes`` is the body posted to the emulator's admin endpoint ``endpoint`` before the run: how the
+    job the run's operator creates treats the CSV's rows (by line, the header being line 1) and the states
+    it walks through. The run's conf is ``{"file": <the demo's contacts CSV>}``.
     """
 
     name: str
     dag_id: str
     story: str
     expected: Mapping[str, str]
-    jobs: Sequence[Mapping[str, Any]] = ()
-    outcomes: Mapping[str, Any] | None = None
-    loads_csv: bool = False
+    endpoint: str
+    outcomes: Mapping[str, Any]
 
-    def conf(self, csv_path: Path) -> dict[str, str]:
-        return {"file": str(csv_path)} if self.loads_csv else {}
+    def __post_init__(self) -> None:
+        if self.endpoint not in OUTCOME_ENDPOINTS:
+            raise ValueError(f"scenario {self.name}: endpoint must be one of {sorted(OUTCOME_ENDPOINTS)}")
+
+    @staticmethod
+    def conf(csv_path: Path) -> dict[str, str]:
+        return {"file": str(csv_path)}
 
 
 SCRIPT_COMPLETED = ["ADDED", "IN PROGRESS", "COMPLETED"]
+ANALYTICS_SKIPPED = (5, 9, 12)  # rows that do not fit the table
+CREATOR_REFUSED = range(30, 37)  # 7 records whose Email Creator refuses
 
-# Job ids and coordinates of the sensor examples are their params' defaults, so those DAGs run with no conf.
 SCENARIOS = (
     Scenario(
         name="analytics",
-        dag_id="example_zoho_analytics_import",
-        story="an import job started outside Airflow completes (1001 -> 1002 -> 1004)",
-        expected={"wait_for_job": "success", "report": "success"},
-        jobs=(
-            {
-                "kind": "analytics_import",
-                "job_id": "1767024000003153087",
-                "workspace_id": "1767024000003145002",
-                "org_id": ORG_ID,
-                "script": ["1001", "1002", "1004"],
-                "counts": {"totalRowCount": 250, "successRowCount": 248, "warnings": 2},
-            },
-        ),
+        dag_id="example_zoho_analytics_load",
+        story=f"import {CSV_ROWS} contacts with on_error=SKIPROW; {len(ANALYTICS_SKIPPED)} rows do not fit the "
+        "table, within max_failed_records=10: success, Zoho's import errors in the summary",
+        expected={"load_contacts": "success", "report": "success"},
+        endpoint="analytics_import",
+        outcomes={"skipped": list(ANALYTICS_SKIPPED), "script": ["1001", "1002", "1004"]},
     ),
     Scenario(
         name="crm",
         dag_id="example_zoho_crm_load",
         story=f"upsert {CSV_ROWS} contacts; 4 do not land, within max_failed_records=10: success, failed rows kept",
         expected={"load_contacts": "success", "report": "success"},
+        endpoint="bulk_write",
         outcomes={
             "skipped": {"5": "DUPLICATE_DATA-Email", "9": "INVALID_DATA-Email"},
             "unprocessed": [12],
             "mandatory": ["Last_Name"],
             "script": SCRIPT_COMPLETED,
         },
-        loads_csv=True,
     ),
     Scenario(
         name="crm-threshold",
         dag_id="example_zoho_crm_load",
         story="the same file again; 12 records are refused, more than max_failed_records=10: the load fails",
         expected={"load_contacts": "failed", "report": "upstream_failed"},
+        endpoint="bulk_write",
         outcomes={
             "skipped": {str(line): "INVALID_DATA-Email" for line in range(20, 31)},
             "mandatory": ["Last_Name"],
             "script": SCRIPT_COMPLETED,
         },
-        loads_csv=True,
     ),
     Scenario(
         name="bigin",
         dag_id="example_zoho_bigin_load",
         story="the operator creates the job and returns; it FAILS, and the soft_fail sensor is skipped",
         expected={"load_contacts": "success", "job_ids": "success", "wait_for_job": "skipped", "report": "skipped"},
+        endpoint="bulk_write",
         outcomes={"script": ["ADDED", "IN PROGRESS", "FAILED"]},
-        loads_csv=True,
     ),
     Scenario(
         name="creator",
-        dag_id="example_zoho_creator_bulk_insert",
-        story="the bulk insert ends Failed: the sensor fails at once and the alert task runs",
-        expected={"start_job": "success", "wait_for_job": "failed", "report": "upstream_failed", "alert": "success"},
-        jobs=(
-            {
-                "kind": "creator_bulk_insert",
-                "job_id": "1345000000123456",
-                "account_owner_name": "jason18",
-                "app_link_name": "zylker-store",
-                "form_link_name": "Orders",
-                "script": ["Ready-to-upload", "In-progress", "Failed"],
-                "error_message": "Invalid value in the Email field",
-            },
-        ),
+        dag_id="example_zoho_creator_load",
+        story=f"insert {CSV_ROWS} contacts; {len(CREATOR_REFUSED)} are refused, more than max_failed_records=5: "
+        "the load fails with the failure file's reasons, report is not run, alert runs",
+        expected={"load_contacts": "failed", "report": "upstream_failed", "alert": "success"},
+        endpoint="creator_insert",
+        outcomes={
+            "failed": {str(line): "Invalid value in the Email field" for line in CREATOR_REFUSED},
+            "script": ["In-progress", "Completed"],
+        },
     ),
 )
 
@@ -161,7 +156,7 @@ class Outcome:
 
 
 def write_contacts_csv(path: Path) -> Path:
-    """The file the operator examples load; line ``NAMELESS_LINE`` lacks the mandatory Last_Name."""
+    """The file every example loads; line ``NAMELESS_LINE`` lacks the Last_Name the CRM scenarios require."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -191,9 +186,9 @@ def airflow_env(airflow_home: Path, emulator_url: str) -> dict[str, str]:
     }
 
 
-def start_emulator(jobs_file: Path, log_file: Path) -> tuple[subprocess.Popen[str], str]:
-    """The emulator with its default client (the one ``airflow_connection_json`` names) and the demo's jobs."""
-    command = [sys.executable, "-m", "airflow_provider_zoho.testing", "--port", "0", "--jobs", str(jobs_file)]
+def start_emulator(log_file: Path) -> tuple[subprocess.Popen[str], str]:
+    """The emulator with its default client (the one ``airflow_connection_json`` names)."""
+    command = [sys.executable, "-m", "airflow_provider_zoho.testing", "--port", "0"]
     with log_file.open("w") as stderr:
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True, env=code_env()
@@ -206,11 +201,11 @@ def start_emulator(jobs_file: Path, log_file: Path) -> tuple[subprocess.Popen[st
     return process, line.removeprefix("ZOHO_EMULATOR_URL=")
 
 
-def script_bulk_writes(url: str, outcomes: Mapping[str, Any]) -> None:
-    """How the jobs the operators create from now on treat their rows (the emulator's admin API)."""
-    answer = requests.post(f"{url}{ADMIN_PREFIX}/bulk_write", json=dict(outcomes), timeout=30)
+def script_jobs(url: str, scenario: Scenario) -> None:
+    """How the jobs the scenario's operator creates from now on treat their rows (the emulator's admin API)."""
+    answer = requests.post(f"{url}{ADMIN_PREFIX}/{scenario.endpoint}", json=dict(scenario.outcomes), timeout=30)
     if answer.status_code >= 400:
-        raise SystemExit(f"The emulator refused the bulk write outcomes {dict(outcomes)}: {answer.text}")
+        raise SystemExit(f"The emulator refused the {scenario.name} outcomes {dict(scenario.outcomes)}: {answer.text}")
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -269,10 +264,13 @@ def short(text: str, width: int = SUMMARY_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+TOTALS = ("total", "total_rows", "totalRowCount")  # the names the summaries give the total
+
+
 def describe_counts(counts: Mapping[str, Any]) -> str:
     """``96 added, 3 skipped, 1 unprocessed of 100``: the non-zero counts, and the total last."""
-    total = next((counts[k] for k in ("total", "totalRowCount") if k in counts), None)
-    named = [f"{value} {name}" for name, value in counts.items() if value and name not in ("total", "totalRowCount")]
+    total = next((counts[k] for k in TOTALS if k in counts), None)
+    named = [f"{value} {name}" for name, value in counts.items() if value and name not in TOTALS]
     return ", ".join(named) + (f" of {total}" if total is not None else "")
 
 
@@ -281,7 +279,11 @@ def describe_value(value: Any) -> str:
     if isinstance(value, dict) and isinstance(value.get("counts"), dict):
         text = f"{value.get('state')}: {describe_counts(value['counts'])}"
         if failed := value.get("failed_records"):
-            text += "; failed lines " + ", ".join(str(row["row"]) for row in failed[:6])
+            lines = [str(row["row"]) for row in failed[:6] if row.get("row") is not None]
+            # Creator's failure file does not say which input line failed: its first reason instead.
+            text += "; failed lines " + ", ".join(lines) if lines else f"; first failure: {failed[0]['errors']}"
+        if errors := value.get("import_errors"):
+            text += "; Zoho: " + re.sub(r"<[^>]*>", "", str(errors))  # Analytics marks its text up in HTML
         return text
     if isinstance(value, dict) and value.get("state") is None and isinstance(value.get("job_ids"), list):
         return "created job " + ", ".join(map(str, value["job_ids"]))  # wait_for_completion=False
@@ -338,12 +340,9 @@ def problems_of(
 
 
 def run_scenario(scenario: Scenario, env: Mapping[str, str], url: str, csv_path: Path, logs: Path) -> Outcome:
-    if scenario.outcomes is not None:
-        script_bulk_writes(url, scenario.outcomes)
+    script_jobs(url, scenario)
     log_file = logs / f"{scenario.name}.log"
-    args = ["dags", "test", scenario.dag_id]
-    if conf := scenario.conf(csv_path):
-        args += ["--conf", json.dumps(conf)]
+    args = ["dags", "test", scenario.dag_id, "--conf", json.dumps(scenario.conf(csv_path))]
     begun = time.monotonic()
     code = run_airflow(args, env, log_file)
     seconds = time.monotonic() - begun
@@ -396,12 +395,10 @@ def main() -> int:
     airflow_home: Path = args.airflow_home.resolve()
     logs = airflow_home / "demo-logs"
     logs.mkdir(parents=True, exist_ok=True)
-    jobs_file = airflow_home / "demo-jobs.json"
-    jobs_file.write_text(json.dumps([job for s in scenarios for job in s.jobs], indent=2))
     csv_path = write_contacts_csv(airflow_home / "demo-data" / "contacts.csv")
 
     started = time.monotonic()
-    emulator, url = start_emulator(jobs_file, logs / "emulator.log")
+    emulator, url = start_emulator(logs / "emulator.log")
     print(f"Zoho emulator at {url}; AIRFLOW_HOME={airflow_home}; logs in {logs}", flush=True)
     outcomes: list[Outcome] = []
     try:

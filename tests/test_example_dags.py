@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_zoho.operators import ZohoBiginBulkWriteOperator, ZohoCRMBulkWriteOperator
-from airflow_provider_zoho.sensors import (
-    ZohoAnalyticsImportJobSensor,
-    ZohoBiginBulkWriteJobSensor,
-    ZohoCreatorBulkInsertJobSensor,
+from airflow_provider_zoho.operators import (
+    ZohoAnalyticsImportOperator,
+    ZohoBiginBulkWriteOperator,
+    ZohoCreatorBulkInsertOperator,
+    ZohoCRMBulkWriteOperator,
 )
+from airflow_provider_zoho.sensors import ZohoBiginBulkWriteJobSensor
 
 try:  # Airflow 3 moved the DagBag; the import path is the only difference this test cares about
     from airflow.dag_processing.dagbag import DagBag
@@ -41,15 +42,15 @@ class Example:
 
 # dag_id -> what it holds; the demo (scripts/demo.py) and README name these.
 EXPECTED: Mapping[str, Example] = {
-    "example_zoho_analytics_import": Example(
-        frozenset({"wait_for_job", "report"}), "wait_for_job", ZohoAnalyticsImportJobSensor
+    "example_zoho_analytics_load": Example(
+        frozenset({"load_contacts", "report"}), "load_contacts", ZohoAnalyticsImportOperator
     ),
     "example_zoho_crm_load": Example(frozenset({"load_contacts", "report"}), "load_contacts", ZohoCRMBulkWriteOperator),
     "example_zoho_bigin_load": Example(
         frozenset({"load_contacts", "job_ids", "wait_for_job", "report"}), "wait_for_job", ZohoBiginBulkWriteJobSensor
     ),
-    "example_zoho_creator_bulk_insert": Example(
-        frozenset({"start_job", "wait_for_job", "report", "alert"}), "wait_for_job", ZohoCreatorBulkInsertJobSensor
+    "example_zoho_creator_load": Example(
+        frozenset({"load_contacts", "report", "alert"}), "load_contacts", ZohoCreatorBulkInsertOperator
     ),
 }
 
@@ -118,10 +119,24 @@ def test_bigin_example_starts_with_the_operator_and_waits_with_a_soft_fail_senso
     assert given["max_failed_records"] == 10
 
 
-def test_creator_example_alerts(dagbag: Any) -> None:
-    alert = dagbag.dags["example_zoho_creator_bulk_insert"].get_task("alert")
+def test_analytics_example_skips_rows_that_do_not_fit_within_a_threshold(dagbag: Any) -> None:
+    load = dagbag.dags["example_zoho_analytics_load"].get_task("load_contacts")
+    assert load.wait_for_completion is True
+    assert (load.on_error, load.max_failed_records) == ("SKIPROW", 10)
+    assert (load.import_type, load.matching_columns) == ("UPDATEADD", ["Email"])
+    assert load.view_id.isdigit()
+    assert load.table_name is None
+    assert load.timeout <= 3600  # Zoho keeps an import's summary one hour
+
+
+def test_creator_example_alerts_when_the_load_fails(dagbag: Any) -> None:
+    dag = dagbag.dags["example_zoho_creator_load"]
+    load = dag.get_task("load_contacts")
+    assert load.wait_for_completion is True
+    assert load.max_failed_records == 5
+    alert = dag.get_task("alert")
     assert alert.trigger_rule == "one_failed"
-    assert alert.upstream_task_ids == {"wait_for_job"}
+    assert alert.upstream_task_ids == {"load_contacts"}
 
 
 def test_readme_names_only_existing_example_dags(dagbag: Any) -> None:
@@ -144,30 +159,39 @@ def demo() -> ModuleType:
 
 
 def test_demo_runs_every_example_with_its_params(dagbag: Any, demo: ModuleType, tmp_path: Path) -> None:
-    """Sensor examples run without conf, so their scripted jobs are the params' defaults; loads get the CSV."""
+    """Every example loads the demo's CSV (its only param), after the emulator is told what to do with it."""
     assert {scenario.dag_id for scenario in demo.SCENARIOS} == set(EXPECTED)
     assert len({scenario.name for scenario in demo.SCENARIOS}) == len(demo.SCENARIOS)
     for scenario in demo.SCENARIOS:
         dag = dagbag.dags[scenario.dag_id]
-        defaults = {name: dag.params[name] for name in dag.params}
-        for job in scenario.jobs:
-            assert {key: value for key, value in job.items() if key in defaults} == defaults, scenario.name
-        assert set(scenario.conf(tmp_path / "c.csv")) <= set(defaults), scenario.name
-        assert scenario.loads_csv == (scenario.outcomes is not None), scenario.name
+        assert set(scenario.conf(tmp_path / "c.csv")) == set(dag.params) == {"file"}, scenario.name
         assert set(scenario.expected) == EXPECTED[scenario.dag_id].tasks, scenario.name
+        assert scenario.endpoint in demo.OUTCOME_ENDPOINTS, scenario.name
+
+
+def test_demo_scenarios_are_what_the_emulator_accepts(demo: ModuleType, zoho_emulator: Any) -> None:
+    """Each scenario's outcomes, posted to its admin endpoint as the demo does, are taken as they are."""
+    for scenario in demo.SCENARIOS:
+        demo.script_jobs(zoho_emulator.base_url, scenario)  # SystemExit on a refusal
+
+
+def _refused_lines(demo: ModuleType, outcomes: Mapping[str, Any]) -> set[int]:
+    """The CSV lines a scenario's outcomes keep from landing, whichever product's form they take."""
+    nameless = {demo.NAMELESS_LINE} if "Last_Name" in outcomes.get("mandatory", ()) else set()
+    refused = set(outcomes.get("skipped", ())) | set(outcomes.get("unprocessed", ())) | set(outcomes.get("failed", ()))
+    return {int(line) for line in refused} | nameless
 
 
 def test_demo_csv_and_its_scripted_outcomes(demo: ModuleType, tmp_path: Path) -> None:
-    """The CRM scenarios' counts in their stories follow from the CSV and the scripted rows."""
+    """The counts in the scenarios' stories follow from the CSV and the scripted rows."""
     lines = demo.write_contacts_csv(tmp_path / "contacts.csv").read_text().splitlines()
     assert len(lines) == demo.CSV_ROWS + 1
     assert lines[demo.NAMELESS_LINE - 1].startswith(",")  # line 17: no Last_Name
-    for name, refused in (("crm", 4), ("crm-threshold", 12)):
+    for name, refused in (("analytics", 3), ("crm", 4), ("crm-threshold", 12), ("creator", 7)):
         [scenario] = [s for s in demo.SCENARIOS if s.name == name]
-        outcomes = scenario.outcomes
-        nameless = {demo.NAMELESS_LINE} if "Last_Name" in outcomes.get("mandatory", ()) else set()
-        lines_refused = {int(n) for n in outcomes.get("skipped", {})} | set(outcomes.get("unprocessed", ())) | nameless
-        assert len(lines_refused) == refused, name
+        refused_lines = _refused_lines(demo, scenario.outcomes)
+        assert len(refused_lines) == refused, name
+        assert all(2 <= line <= demo.CSV_ROWS + 1 for line in refused_lines), name
         assert f" {refused} " in scenario.story
 
 
@@ -185,8 +209,27 @@ def test_demo_csv_and_its_scripted_outcomes(demo: ModuleType, tmp_path: Path) ->
             "COMPLETED: 96 added, 3 skipped, 1 unprocessed of 100; failed lines 5, 17",
         ),
         ({"kind": "bigin_bulk_write", "job_ids": ["7", "8"], "state": None}, "created job 7, 8"),
+        (
+            {
+                "kind": "analytics_import",
+                "state": "COMPLETED",
+                "counts": {"total_rows": 100, "success_rows": 97, "warnings": 0, "failed_rows": 3},
+                "failed_records": [],
+                "import_errors": "<b>Rows 5, 9, 12</b>: value does not match",
+            },
+            "COMPLETED: 97 success_rows, 3 failed_rows of 100; Zoho: Rows 5, 9, 12: value does not match",
+        ),
+        (
+            {
+                "kind": "creator_bulk_insert",
+                "state": "COMPLETED",
+                "counts": {"total": 20, "success": 19, "failed": 1, "unprocessed": 0},
+                "failed_records": [{"row": None, "status": "failed", "errors": "Invalid email"}],
+            },
+            "COMPLETED: 19 success, 1 failed of 20; first failure: Invalid email",
+        ),
         ({"added": 2, "updated": 0, "total": 2}, "2 added of 2"),
-        ("Creator bulk insert 1 did not complete", "Creator bulk insert 1 did not complete"),
+        ("The Creator load did not complete", "The Creator load did not complete"),
     ],
 )
 def test_demo_summaries_are_short(demo: ModuleType, value: Any, words: str) -> None:

@@ -28,7 +28,7 @@ from airflow_provider_zoho.testing.emulator import (
     airflow_connection_json,
 )
 
-#: One job per kind, with the example DAGs' default ids, so they run against it with no conf.
+#: One status-only job per kind, for a sensor pointed at it by hand (the example DAGs create their own jobs).
 EXAMPLE_JOBS = Path(__file__).with_name("example_jobs.json")
 
 _EPILOG = f"""\
@@ -45,11 +45,30 @@ client:
   {{"fault": "rate_limited", "retry_after": 1}}), the kind's coordinates (analytics_import:
   "workspace_id", "org_id"; creator_bulk_insert: "account_owner_name", "app_link_name",
   "form_link_name", optional "environment"), and optional "counts" and "error_message".
-  Example, one job per kind with the example DAGs' ids:
+  Example, one job per kind, for a sensor pointed at it by hand (say
+  ZohoCRMBulkWriteJobSensor(job_id="111111000000541001")):
     {EXAMPLE_JOBS}
 
-admin HTTP API (JSON bodies; an object or a list of them):
+jobs the operators create:
+  The create and upload endpoints (CRM/Bigin bulk write, Analytics import, Creator bulk insert)
+  are served too. What a created job does with the file's rows (by line, the header being
+  line 1) and which states it walks through is set per product with the admin API below; the
+  setting holds for every job created after it.
+
+admin HTTP API (JSON bodies; jobs, clients and grant_codes take an object or a list of them):
   POST {ADMIN_PREFIX}/jobs          add or replace jobs, in the --jobs format
+  POST {ADMIN_PREFIX}/bulk_write    CRM and Bigin bulk writes created from now on:
+                                   {{"skipped": {{"5": "DUPLICATE_DATA-Email"}}, "unprocessed": [12],
+                                   "mandatory": ["Last_Name"], "script": ["ADDED", "COMPLETED"]}}
+  POST {ADMIN_PREFIX}/analytics_import
+                                   Analytics imports created from now on: {{"skipped": [5, 9],
+                                   "script": ["1002", "1004"], "busy": 2}} (rows that do not fit
+                                   the table; busy: creates refused with 8134 first)
+  POST {ADMIN_PREFIX}/creator_insert
+                                   Creator bulk inserts created from now on: {{"failed": {{"3":
+                                   "Invalid email"}}, "script": ["In-progress", "Completed"],
+                                   "result_pending": 1, "upload_forms": ["path", "query"],
+                                   "start_methods": ["PATCH", "PUT"], "record_details_beside_data": false}}
   POST {ADMIN_PREFIX}/clients       {{"client_id", "client_secret", "refresh_token"}}
   POST {ADMIN_PREFIX}/grant_codes   {{"code", "client_id", "refresh_token", "expires_in", "offline"}}
                                    (all but "code" optional): a grant code for
@@ -70,7 +89,7 @@ example:
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m airflow_provider_zoho.testing",
-        description="Serve a Zoho API emulator (accounts server and bulk-job status APIs) over HTTP.",
+        description="Serve a Zoho API emulator (accounts server, bulk-job create and status APIs) over HTTP.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,4 +1,4 @@
-"""The example DAGs under a real scheduler and triggerer: the operator and sensors defer, the triggerer finishes them."""
+"""The example DAGs under a real scheduler and triggerer: the operators and sensors defer, the triggerer finishes them."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from airflow_provider_zoho.compat import AIRFLOW_V_3_0_PLUS
 from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.testing.bulk_write import Outcomes
+from airflow_provider_zoho.testing.creator_insert import InsertOutcomes
 
 from .conftest import POLL_INTERVAL
 
@@ -28,6 +29,8 @@ pytestmark = [
 ]
 
 TRIGGER_CLASSPATH = "airflow_provider_zoho.triggers.job.ZohoJobTrigger"
+# The Creator example's form (example_dags/example_zoho_creator.py): the requests of its load go under it.
+CREATOR_INSERT = "/creator/v2.1/bulk/jason18/zylker-store/form/Contacts/insert"
 RUN_TIMEOUT = 180.0
 SENSOR = "wait_for_job"
 # Airflow 3.3.2 can fail a deferred task whose trigger fires within seconds of the deferral: the executor's
@@ -104,14 +107,14 @@ def test_deferred_tasks_finish_in_the_triggerer(
     emulator.set_bulk_write_outcomes(
         Outcomes(skipped={3: "DUPLICATE_DATA-Email"}, script=("ADDED", *["IN PROGRESS"] * PENDING_POLLS, "COMPLETED"))
     )
-    counts = {"added_count": 41, "updated_count": 7, "skipped_count": 2, "total_count": 50}
-    creator = {"account_owner_name": "e2e_owner", "app_link_name": "e2e-app", "form_link_name": "Orders"}
-    emulator.add_job(
-        "creator_bulk_insert",
-        "700000000000000202",
-        ["Ready-to-upload", *["In-progress"] * PENDING_POLLS, "Failed"],
-        **creator,
+    # The Creator example inserts 20 other contacts the same way; Creator refuses line 4, within the
+    # example's max_failed_records=5, so the load succeeds with that record from the failure file.
+    employees = write_contacts(tmp_path / "creator.csv", 20)
+    emulator.creator_inserts.outcomes = InsertOutcomes(
+        failed={4: "Invalid value in the Email field"},
+        script=(*["In-progress"] * (PENDING_POLLS + 1), "Completed"),
     )
+    counts = {"added_count": 41, "updated_count": 7, "skipped_count": 2, "total_count": 50}
     runs = [
         Run(
             "example_zoho_crm_load",
@@ -121,10 +124,11 @@ def test_deferred_tasks_finish_in_the_triggerer(
             conf={"file": str(contacts)},
         ),
         Run(
-            "example_zoho_creator_bulk_insert",
-            "700000000000000202",
-            {"start_job": "success", SENSOR: "failed", "report": "upstream_failed", "alert": "success"},
-            conf={"job_id": "700000000000000202", **creator},
+            "example_zoho_creator_load",
+            "",
+            {"load_contacts": "success", "report": "success", "alert": "skipped"},
+            sensor="load_contacts",
+            conf={"file": str(employees)},
         ),
         # end_from_trigger: the triggerer itself ends both sensors; only ``check`` runs on a worker after.
         Run(
@@ -162,8 +166,19 @@ def test_deferred_tasks_finish_in_the_triggerer(
     assert (upload.kind, created.kind) == ("crm_bulk_write", "crm_bulk_write")
     assert created.body["resource"][0]["file_id"] == upload.file_id
     assert created.body["operation"] == "upsert"
-    load, creator_run, ended_by_trigger = runs
+    load, creator_load, ended_by_trigger = runs
     load.job_id = created.job_id
+    # The Creator operator created one job, uploaded the file to it and started it, once each (no abort).
+    [inserted] = emulator.creator_inserts.created.values()
+    creator_load.job_id = inserted.job_id
+    creator_calls = [
+        f"{r.method} {r.path}{'?' + r.query_string if r.query_string else ''}"
+        for r in emulator.received_requests()
+        if r.path.startswith(CREATOR_INSERT) and r.method != "GET"
+    ]
+    insert = f"{CREATOR_INSERT}/{inserted.job_id}"
+    assert creator_calls == [f"POST {CREATOR_INSERT}", f"POST {insert}", f"PATCH {insert}"]
+    assert inserted.csv_text == employees.read_bytes().decode()  # as written: csv ends lines with CRLF
 
     triggerers = {row[0] for row in deployment.query("SELECT id FROM job WHERE job_type = 'TriggererJob'")}
     for run in runs:
@@ -184,6 +199,7 @@ def test_deferred_tasks_finish_in_the_triggerer(
     )
     assert "airflow_provider_zoho.triggers.job.ZohoJobTrigger" in trigger_logs
     assert f"{created.job_id} is IN PROGRESS" in trigger_logs
+    assert f"{inserted.job_id} is " in trigger_logs  # the Creator job's polls, in Zoho's spelling
 
     # The operator's XComs: the ids as soon as the job existed, then the summary with the failed row.
     assert load.xcom(deployment, "load_contacts", "zoho_job_ids") == [created.job_id]
@@ -211,8 +227,28 @@ def test_deferred_tasks_finish_in_the_triggerer(
     assert "DUPLICATE_DATA-Email" in failed_file
     assert "pat1@example.com" in failed_file
 
-    assert creator_run.xcom(deployment, SENSOR) is None
-    assert "did not complete" in creator_run.xcom(deployment, "alert")
+    # The Creator operator's XComs: the id pushed before the wait, then the summary with Creator's failure file.
+    assert creator_load.xcom(deployment, "load_contacts", "zoho_job_ids") == [inserted.job_id]
+    creator_summary = creator_load.xcom(deployment, "load_contacts")
+    inserted_counts = {"total": 20, "success": 19, "failed": 1, "unprocessed": 0}
+    assert {key: creator_summary[key] for key in ("kind", "job_ids", "state", "counts")} == {
+        "kind": "creator_bulk_insert",
+        "job_ids": [inserted.job_id],
+        "state": "COMPLETED",
+        "counts": inserted_counts,
+    }
+    assert creator_summary["failed_records"] == [
+        {
+            "row": None,  # Creator's failure file does not say which input line a record came from
+            "status": "failed",
+            "errors": "Invalid value in the Email field",
+            "Last_Name": "Boyle2",
+            "First_Name": "Pat2",
+            "Email": "pat2@example.com",
+        }
+    ]
+    assert creator_load.xcom(deployment, "report") == inserted_counts
+    assert creator_load.xcom(deployment, "alert") is None
     # end_from_trigger: the trigger ended the task as a success straight from ``deferred``, with no worker
     # resuming it, and pushed the summary that ``check`` pulled back as a dict (not a JSON string).
     after_deferral = ended_by_trigger.sensor_states[ended_by_trigger.sensor_states.index("deferred") + 1 :]
@@ -221,7 +257,7 @@ def test_deferred_tasks_finish_in_the_triggerer(
     assert ended_by_trigger.xcom(deployment, "wait_ok")["counts"] == sensor_counts
     assert ended_by_trigger.xcom(deployment, "check") == {"state": "COMPLETED", **sensor_counts}
     assert ended_by_trigger.xcom(deployment, "wait_fail") is None
-    # One token per process that talked to Zoho: the operator's first try and its resumption (which
-    # downloads the result), the three sensors' task processes (their first poke), and the triggerer, whose
+    # One token per process that talked to Zoho: each operator's first try and its resumption (which
+    # downloads the result), the two sensors' task processes (their first poke), and the triggerer, whose
     # four triggers shared one.
-    assert emulator.token_requests() <= 6
+    assert emulator.token_requests() <= 7
