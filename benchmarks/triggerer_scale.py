@@ -196,6 +196,8 @@ def serialized_triggers(jobs: Sequence[PlannedJob], workload: Workload, variant:
                 zoho_conn_id=zoho_conn_id(job.connection),
                 poll_interval=workload.poll_interval,
                 max_backoff=workload.max_backoff,
+                # What the sensor saw and logged as it deferred: its pre-deferral poll is not in the workload.
+                logged_state=KIND_FACTS[job.kind].pending,
             )
             for job in jobs
         ]

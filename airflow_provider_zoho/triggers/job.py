@@ -29,9 +29,9 @@ from airflow_provider_zoho.jobs import JobStatus, Phase, check_positive_seconds,
 # sensor, a backfill) spread their polls instead of hitting Zoho in lockstep.
 POLL_JITTER = 0.1
 DEFAULT_MAX_BACKOFF_SECONDS = 300.0
-# A job that keeps answering the same thing is logged again after this long: a line per poll was a third of
-# a trigger's CPU per poll in a profile of 1,000 triggers (Airflow's structlog renders each line), and
-# thousands of identical lines say no more than one every few minutes.
+# A job still in the same state is logged again after this long. A line per poll cost a third of the
+# trigger's CPU per poll in a profile of 1,000 triggers (Airflow's structlog renders each line, about
+# 200 us), and a thousand identical lines say no more than one every few minutes.
 PROGRESS_LOG_SECONDS = 300.0
 
 
@@ -65,6 +65,10 @@ class ZohoJobTrigger(BaseTrigger):
     fails the task, or skips it with ``soft_fail``. Those three fields are serialized only when
     ``end_from_trigger`` is set, so the stored form of a default trigger is unchanged.
 
+    Progress is logged when the job's state changes, and every ``PROGRESS_LOG_SECONDS`` while it does not.
+    ``logged_state`` is the state the sensor logged just before deferring (serialized only when given): the
+    first answer here is logged only if it differs, instead of repeating the sensor's line.
+
     ``kind`` is a built-in kind's name or ``"module:attribute"`` naming any importable ``JobKind``; it is
     stored as given. Arguments this version does not know (a row a newer version wrote, read after a
     downgrade or by an older triggerer of a mixed fleet) are ignored with a warning rather than stranding
@@ -85,6 +89,7 @@ class ZohoJobTrigger(BaseTrigger):
         do_xcom_push: bool = True,
         exponential_backoff: bool = False,
         max_wait: float | None = None,
+        logged_state: str | None = None,
         **unknown: Any,
     ) -> None:
         super().__init__()
@@ -112,6 +117,7 @@ class ZohoJobTrigger(BaseTrigger):
         self.end_from_trigger = bool(end_from_trigger)
         self.soft_fail = bool(soft_fail)
         self.do_xcom_push = bool(do_xcom_push)
+        self.logged_state = None if logged_state is None else str(logged_state)
 
     def __repr__(self) -> str:
         return (
@@ -132,6 +138,8 @@ class ZohoJobTrigger(BaseTrigger):
             kwargs.update(end_from_trigger=True, soft_fail=self.soft_fail, do_xcom_push=self.do_xcom_push)
         if self.exponential_backoff:
             kwargs.update(exponential_backoff=True, max_wait=self.max_wait)
+        if self.logged_state is not None:
+            kwargs["logged_state"] = self.logged_state
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     @property
@@ -164,7 +172,9 @@ class ZohoJobTrigger(BaseTrigger):
             return self._stop(error)
         # The sensor polled on the worker just before deferring, so the first poll here waits one interval.
         pending_answers = 1
-        logged: tuple[object, float] | None = None  # the progress last logged, and when
+        logged: tuple[str | None, float] | None = None  # the state last logged, and when
+        if self.logged_state is not None:
+            logged = (self.logged_state, time.monotonic())
         await self._pause(hook, self._interval_after(pending_answers))
         while True:
             try:
@@ -181,14 +191,14 @@ class ZohoJobTrigger(BaseTrigger):
             pending_answers += 1
             await self._pause(hook, self._interval_after(pending_answers))
 
-    def _log_progress(self, job: JobStatus, logged: tuple[object, float] | None) -> tuple[object, float] | None:
-        """Log a still-running job when what it says changed, or every ``PROGRESS_LOG_SECONDS``; returns
-        what was last logged, and when."""
-        progress, now = (job.state, job.counts), time.monotonic()
-        if logged is not None and logged[0] == progress and now - logged[1] < PROGRESS_LOG_SECONDS:
+    def _log_progress(self, job: JobStatus, logged: tuple[str | None, float] | None) -> tuple[str | None, float]:
+        """Log a still-running job if its state changed or ``PROGRESS_LOG_SECONDS`` passed since the last
+        line; returns the state last logged, and when."""
+        now = time.monotonic()
+        if logged is not None and logged[0] == job.state and now - logged[1] < PROGRESS_LOG_SECONDS:
             return logged
         job.log_progress(self.log)
-        return progress, now
+        return job.state, now
 
     def _interval_after(self, pending_answers: int) -> float:
         return pending_poll_interval(
