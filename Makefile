@@ -38,7 +38,7 @@ help:
 	@echo "make test-under-load  'make test' $(LOAD_RUNS) times in a row while $(LOAD_PROCESSES) busy loops keep every core at 100 %"
 	@echo "make test-af2         the unit suite and an 'airflow dags test' smoke run on Airflow 2.11"
 	@echo "make lint             ruff (lint and format check) and mypy only"
-	@echo "make bench            the triggerer scale benchmark (BENCH_ARGS=\"--triggers 1000\" to tune it)"
+	@echo "make bench            every triggerer benchmark, each with its bars (python -m benchmarks; a few minutes)"
 	@echo "make clean            remove virtualenvs, AIRFLOW_HOME and caches"
 
 uv:
@@ -96,13 +96,10 @@ test-af2: venv-af2
 	AIRFLOW_HOME=$(AIRFLOW_HOME_AF2) $(VENV_AF2)/bin/pytest -m "not e2e"
 	AIRFLOW_HOME=$(AIRFLOW_HOME_AF2) $(VENV_AF2)/bin/python scripts/demo.py
 
+# One section per figure of issue 13; each benchmark also runs alone: python -m benchmarks.<name> --help.
 bench: venv
-	@if [ -f benchmarks/triggerer_scale.py ]; then \
-		$(UV_INSTALL) --python $(VENV)/bin/python -e ".[test,bench]" "$(AIRFLOW_3_SPEC)"; \
-		$(VENV)/bin/python benchmarks/triggerer_scale.py $(BENCH_ARGS); \
-	else \
-		echo "benchmarks/triggerer_scale.py does not exist yet"; \
-	fi
+	$(UV_INSTALL) --python $(VENV)/bin/python -e ".[test,bench]" "$(AIRFLOW_3_SPEC)"
+	$(VENV)/bin/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) $(VENV_AF2) .airflow .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
