@@ -54,8 +54,8 @@ from airflow_provider_zoho.jobs import JobKind, JobStatus, read_job_status
 # Redirects a status GET may follow (aiohttp drops Authorization when one leaves the origin).
 MAX_REDIRECTS = 3
 # A request is bounded as a whole by ``request_timeout`` (``_send``), so aiohttp's own timers, per connect and
-# per read, could never fire first; they are off because re-arming the read timer on every chunk cost
-# more CPU than any other part of a poll's timing (``benchmarks/``, 1,000 triggers).
+# per read (re-armed on every chunk), could never fire first: they are off. That saved a few percent of a
+# poll's CPU in ``benchmarks/triggerer_scale.py``, about as much as one run differs from the next.
 _NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
 
 Proxy = tuple[URL | None, aiohttp.BasicAuth | None]
@@ -72,10 +72,11 @@ class _Pool:
         """HTTPS_PROXY/HTTP_PROXY/ALL_PROXY and NO_PROXY for ``url``'s origin, read from the environment once
         per origin and session, the way ``requests`` honours them on the sync path.
 
-        Not aiohttp's ``trust_env``: that reads them, and ``~/.netrc``, in a worker thread for every request,
-        two thread hand-offs that cost a poll more CPU than the rest of the hook (``benchmarks/``, profile of
-        1,000 triggers). ``~/.netrc`` is deliberately not read: a status GET carries its own Authorization
-        header, and aiohttp refuses a request that has both.
+        Not aiohttp's ``trust_env``: that reads them, and parses ``~/.netrc``, in a worker thread for every
+        request. Those two thread hand-offs per poll cost about 500 us of CPU per poll with 1,000 triggers
+        (4.3x the floor with them, 1.3x without, in ``benchmarks/triggerer_scale.py``). ``~/.netrc`` is
+        deliberately not read: a status GET carries its own Authorization header, and aiohttp refuses a
+        request that has both.
         """
         scheme, _, rest = url.partition("://")
         origin = f"{scheme}://{rest.partition('/')[0]}"
@@ -160,9 +161,10 @@ async def _looked_up_together(conn_id: str, look_up: Callable[[], Awaitable[_Set
     """The connection's setup from the lookup of ``conn_id`` under way on this loop, or from a new one.
 
     A triggerer starts its triggers in batches, often many on one connection: one lookup through Airflow
-    (its secrets backends, the supervisor) serves them all, instead of one each (about a tenth of the
-    CPU per poll of 1,000 triggers polled five times, in ``benchmarks/triggerer_scale.py``). Nothing is
-    kept once it ends, so the next trigger reads the connection as it is then.
+    (its secrets backends, the supervisor; about 500 us of CPU each) serves them all, instead of one each.
+    With 1,000 triggers polled five times that saved about 90 us of CPU per poll (1.7x the floor without
+    it, 1.3x with it, in ``benchmarks/triggerer_scale.py``). Nothing is kept once it ends, so the next
+    trigger reads the connection as it is then.
     """
     pending = _lookups.setdefault(asyncio.get_running_loop(), {})
     lookup = pending.get(conn_id)
