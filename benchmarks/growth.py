@@ -65,6 +65,7 @@ def report(runs: Sequence[Workload], results: Sequence[Result]) -> tuple[str, li
             f"{run.poll_interval:g}",
             f"{result.cpu_us_per_poll:.0f}",
             ratio(result.cpu_us_per_poll, base.cpu_us_per_poll),
+            f"{result.full_gcs} ({result.full_gc_us_per_poll:.0f} us/poll)",
             f"{result.rss_growth_mb:.1f}",
             f"{kb_per_trigger(result, run):.1f}",
             ratio(kb_per_trigger(result, run), kb_per_trigger(base, base_run)),
@@ -81,6 +82,7 @@ def report(runs: Sequence[Workload], results: Sequence[Result]) -> tuple[str, li
         "interval (s)",
         "CPU/poll (us)",
         "vs first",
+        "full GCs (CPU)",
         "RSS growth (MB)",
         "RSS/trigger (KB)",
         "vs first",
@@ -145,6 +147,13 @@ def flatness(runs: Sequence[Workload], results: Sequence[Result]) -> str:
             said.append(f"{what} stops being flat at {off[0]:,} triggers (more than {factor}x {base_run.triggers:,}'s)")
         else:
             said.append(f"{what} stays flat up to {runs[-1].triggers:,} triggers (within {factor}x)")
+    last_run, last = runs[-1], results[-1]
+    rise = last.cpu_us_per_poll - base.cpu_us_per_poll
+    in_gc = last.full_gc_us_per_poll - base.full_gc_us_per_poll
+    said.append(
+        f"from {base_run.triggers:,} to {last_run.triggers:,} triggers CPU per poll changed by {rise:+.0f} us, "
+        f"{in_gc:+.0f} us of it in the collector's full sweeps (each walks every live object)"
+    )
     return "; ".join(said) + "."
 
 

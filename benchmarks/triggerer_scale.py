@@ -324,6 +324,23 @@ def _reset_peak_rss() -> bool:
     return True
 
 
+class FullCollections:
+    """A ``gc.callbacks`` entry that counts the collector's full sweeps (generation 2) and their CPU time:
+    each walks every live object, so their cost grows with the number of triggers alive."""
+
+    def __init__(self) -> None:
+        self.runs, self.cpu, self._started = 0, 0.0, 0.0
+
+    def __call__(self, phase: str, info: Mapping[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.runs += 1
+            self.cpu += time.process_time() - self._started
+
+
 def measure_worker(variant: str, workload: Workload, profile: str | None) -> dict[str, Any]:
     """Run one workload in this process and measure it: the body of ``--worker``."""
     import asyncio
@@ -348,6 +365,8 @@ def measure_worker(variant: str, workload: Workload, profile: str | None) -> dic
 
     asyncio.run(warm_up())
     gc.collect()
+    full_gc = FullCollections()
+    gc.callbacks.append(full_gc)
     baseline_kb = _proc_status_kb("VmRSS")
     exact_peak = _reset_peak_rss()
     profiler = None
@@ -359,6 +378,7 @@ def measure_worker(variant: str, workload: Workload, profile: str | None) -> dic
     cpu_started, wall_started = time.process_time(), time.perf_counter()
     payloads = asyncio.run(measured)
     wall, cpu = time.perf_counter() - wall_started, time.process_time() - cpu_started
+    gc.callbacks.remove(full_gc)
     if profiler is not None and profile:
         profiler.disable()
         profiler.dump_stats(profile)
@@ -368,6 +388,8 @@ def measure_worker(variant: str, workload: Workload, profile: str | None) -> dic
         "cpu": cpu,
         "rss_growth_mb": max(0, peak_kb - baseline_kb) / 1024,
         "exact_peak": exact_peak,
+        "full_gcs": full_gc.runs,
+        "full_gc_cpu": full_gc.cpu,
         "wrong": wrong_events(jobs, payloads, variant),
     }
 
@@ -469,6 +491,12 @@ class Result:
     log_lines: int
     wrong: list[str]
     exact_peak: bool
+    full_gcs: int  # the collector's full sweeps during the run
+    full_gc_cpu: float  # and the CPU seconds they took
+
+    @property
+    def full_gc_us_per_poll(self) -> float:
+        return self.full_gc_cpu / self.polls * 1e6
 
     @property
     def cpu_us_per_poll(self) -> float:
@@ -496,6 +524,8 @@ def run_variant(
         log_lines=measured["log_lines"],
         wrong=measured["wrong"],
         exact_peak=measured["exact_peak"],
+        full_gcs=measured["full_gcs"],
+        full_gc_cpu=measured["full_gc_cpu"],
     )
 
 

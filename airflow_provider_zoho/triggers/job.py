@@ -190,6 +190,9 @@ class ZohoJobTrigger(BaseTrigger):
             if time.time() >= self.end_time:
                 return timeout_event(self.description + f" (last state {job.state or 'unknown'})", None)
             pending_answers += 1
+            # Not held through the wait: the answer (a JSON tree) would age into the collector's oldest
+            # generation, whose full sweeps over every live object grow with the number of triggers.
+            del job
             await self._pause(hook, self._interval_after(pending_answers))
 
     def _log_progress(self, job: JobStatus, logged: tuple[str | None, float] | None) -> tuple[str | None, float]:
