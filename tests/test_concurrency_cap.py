@@ -104,6 +104,9 @@ def test_the_limit_is_set_through_the_admin_api_and_the_command_line(zoho_emulat
     status, answer = post({"limit": 0})
     assert status == 400
     assert "concurrency_limit must be a whole number >= 1" in answer["error"]
+    status, answer = post({"limt": 3})
+    assert status == 400
+    assert 'expected {"limit": N}' in answer["error"]
     assert post({"limit": None})[0] == 200
     assert zoho_emulator.stats()["concurrency_limit"] is None
     with pytest.raises(ValueError, match="concurrency_limit must be"):

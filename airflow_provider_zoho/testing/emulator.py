@@ -723,7 +723,9 @@ class _Server:
 
     async def admin_concurrency(self, request: web.Request) -> web.Response:
         async def apply(payload: Any) -> None:
-            self.emulator.set_concurrency_limit(payload.get("limit") if isinstance(payload, dict) else payload)
+            if not isinstance(payload, dict) or set(payload) != {"limit"}:
+                raise ValueError(f'expected {{"limit": N}} or {{"limit": null}}, got {payload!r}')
+            self.emulator.set_concurrency_limit(payload["limit"])
 
         return await self._admin(request, apply)
 
