@@ -46,7 +46,7 @@ help:
 	@echo "make lint             ruff (lint and format check) and mypy only"
 	@echo "make dist             build the wheel and sdist into $(DIST)/, then twine check them and check their contents"
 	@echo "make test-wheel       install the built wheel with Airflow 3.3 into a fresh $(VENV_WHEEL) and check Airflow sees it"
-	@echo "make bench            the triggerer scale benchmark (BENCH_ARGS=\"--triggers 1000\" to tune it)"
+	@echo "make bench            every triggerer benchmark, each with its bars (python -m benchmarks; a few minutes)"
 	@echo "make clean            remove virtualenvs, AIRFLOW_HOME and caches"
 
 uv:
@@ -120,13 +120,10 @@ test-wheel: dist
 	$(UV_INSTALL) --python $(VENV_WHEEL)/bin/python $(DIST)/*.whl "$(AIRFLOW_3_SPEC)"
 	AIRFLOW_HOME=$(AIRFLOW_HOME_WHEEL) $(VENV_WHEEL)/bin/python -P scripts/check_wheel_install.py
 
+# One section per figure of issue 13; each benchmark also runs alone: python -m benchmarks.<name> --help.
 bench: venv
-	@if [ -f benchmarks/triggerer_scale.py ]; then \
-		$(UV_INSTALL) --python $(VENV)/bin/python -e ".[test,bench]" "$(AIRFLOW_3_SPEC)"; \
-		$(VENV)/bin/python benchmarks/triggerer_scale.py $(BENCH_ARGS); \
-	else \
-		echo "benchmarks/triggerer_scale.py does not exist yet"; \
-	fi
+	$(UV_INSTALL) --python $(VENV)/bin/python -e ".[test,bench]" "$(AIRFLOW_3_SPEC)"
+	$(VENV)/bin/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) $(VENV_AF2) $(VENV_WHEEL) .airflow .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info

@@ -6,7 +6,10 @@ benchmark honest: if these counts broke, the benchmark's table would be measurin
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import re
 import time
 
 import pytest
@@ -14,15 +17,20 @@ import pytest
 from airflow_provider_zoho.connection_config import DEFAULT_MAX_CONCURRENT_REQUESTS
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
 from airflow_provider_zoho.triggers import ZohoJobTrigger
+from airflow_provider_zoho.triggers import job as job_trigger
 from benchmarks.triggerer_scale import (
+    FLOOR,
     HTTP,
+    VARIANTS,
     ZOHO,
     Workload,
     access_tokens,
     clients,
+    floor_requests,
     http_connection_env,
     job_definitions,
     plan_jobs,
+    run_floor,
     run_serialized,
     serialized_triggers,
     wrong_events,
@@ -38,7 +46,7 @@ def bench_emulator(zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch)
     bench_clients = clients(WORKLOAD)
     for client in bench_clients:
         zoho_emulator.add_client(client.client_id, client.client_secret, client.refresh_token)
-    for variant in (ZOHO, HTTP):
+    for variant in VARIANTS:
         zoho_emulator.add_jobs(job_definitions(plan_jobs(WORKLOAD, variant), WORKLOAD, variant))
     env = zoho_connection_env(zoho_emulator.base_url, bench_clients)
     env.update(http_connection_env(zoho_emulator.base_url, access_tokens(zoho_emulator.base_url, bench_clients)))
@@ -72,6 +80,16 @@ async def test_http_sensor_trigger_runs_the_same_workload(bench_emulator: ZohoEm
     assert bench_emulator.status_requests() == WORKLOAD.total_polls
 
 
+async def test_the_floor_runs_the_same_workload(bench_emulator: ZohoEmulator) -> None:
+    """The floor is the bar's yardstick: the same polls, the same answers, one bare session."""
+    jobs = plan_jobs(WORKLOAD, FLOOR)
+    payloads = await run_floor(floor_requests(jobs), WORKLOAD)
+    assert wrong_events(jobs, payloads, FLOOR) == []
+    assert bench_emulator.token_requests() == 0  # the http connections' fixed token
+    assert bench_emulator.status_requests() == WORKLOAD.total_polls
+    assert 1 <= bench_emulator.max_concurrent_connections <= DEFAULT_MAX_CONCURRENT_REQUESTS * WORKLOAD.connections
+
+
 async def test_a_429_holds_off_pollers_that_were_already_asleep(zoho_conn: ZohoEmulator) -> None:
     """One 429 slows every poller of the connection, including those whose sleep began before it.
 
@@ -96,3 +114,52 @@ async def test_a_429_holds_off_pollers_that_were_already_asleep(zoho_conn: ZohoE
     payloads = await run_serialized(stored)
     assert [payload["status"] for payload in payloads] == ["timeout"] * 11
     assert [zoho_conn.status_requests(str(number)) for number in range(2, 12)] == [1] * 10
+
+
+# A progress line as Airflow's structlog writes it (to stdout): the state ends at "; counts" or the logger.
+PROGRESS = re.compile(r"Zoho CRM bulk write job 5 is ([A-Z ]+?)(?:;| \[)")
+
+
+@pytest.mark.parametrize(
+    ("logged_state", "every_poll", "expected"),
+    [
+        (None, False, ["ADDED", "IN PROGRESS"]),
+        ("ADDED", False, ["IN PROGRESS"]),
+        ("ADDED", True, ["ADDED", "ADDED", "IN PROGRESS", "IN PROGRESS", "IN PROGRESS"]),
+    ],
+    ids=["first answer and changes", "changes from what the sensor logged", "again once the interval passed"],
+)
+def test_progress_is_logged_when_the_state_changes_and_then_and_again_now_and_then(
+    zoho_conn: ZohoEmulator,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    logged_state: str | None,
+    every_poll: bool,
+    expected: list[str],
+) -> None:
+    """A progress line per poll was the largest part of a trigger's CPU at scale: one per change now, and
+    one every PROGRESS_LOG_SECONDS while nothing changes (0 here: every poll)."""
+    if every_poll:
+        monkeypatch.setattr(job_trigger, "PROGRESS_LOG_SECONDS", 0.0)
+    script = ["ADDED", "ADDED", "IN PROGRESS", "IN PROGRESS", "IN PROGRESS", "COMPLETED"]
+    zoho_conn.add_job("crm_bulk_write", "5", script)
+    trigger = ZohoJobTrigger(
+        kind="crm_bulk_write",
+        coordinates={"job_id": "5"},
+        end_time=time.time() + 600,
+        poll_interval=0.01,
+        logged_state=logged_state,
+    )
+    classpath, kwargs = trigger.serialize()
+    assert kwargs.get("logged_state") == logged_state, "serialized only when given"
+    caplog.set_level(logging.INFO)
+    payloads = asyncio.run(run_serialized([json.dumps([classpath, kwargs])]))
+    assert payloads[0]["status"] == "success"
+    out, err = capfd.readouterr()
+    # Airflow 3's structlog writes to stdout; through ``logging`` (Airflow 2) the lines reach caplog. One
+    # source is read, as a line may reach both.
+    seen = [
+        [found[1] for found in map(PROGRESS.search, text.splitlines()) if found] for text in (out + err, caplog.text)
+    ]
+    assert next((states for states in seen if states), []) == expected

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from asgiref.sync import sync_to_async
+from yarl import URL
 
 from airflow_provider_zoho.compat import (
     AirflowNotFoundException,
@@ -49,38 +53,74 @@ from airflow_provider_zoho.jobs import JobKind, JobStatus, read_job_status
 
 # Redirects a status GET may follow (aiohttp drops Authorization when one leaves the origin).
 MAX_REDIRECTS = 3
+# A request is bounded as a whole by ``request_timeout`` (``_send``), so aiohttp's own timers, per connect and
+# per read (re-armed on every chunk), could never fire first: they are off. That saved a few percent of a
+# poll's CPU in ``benchmarks/triggerer_scale.py``, about as much as one run differs from the next.
+_NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
 
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
+Proxy = tuple[URL | None, aiohttp.BasicAuth | None]
+
+
+@dataclass
+class _Pool:
+    """A loop's pooled session and the proxy each origin it has talked to goes through."""
+
+    session: aiohttp.ClientSession
+    proxies: dict[str, Proxy] = field(default_factory=dict)
+
+    def proxy_for(self, url: str) -> Proxy:
+        """HTTPS_PROXY/HTTP_PROXY/ALL_PROXY and NO_PROXY for ``url``'s origin, read from the environment once
+        per origin and session, the way ``requests`` honours them on the sync path.
+
+        Not aiohttp's ``trust_env``: that reads them, and parses ``~/.netrc``, in a worker thread for every
+        request. Those two thread hand-offs per poll cost about 500 us of CPU per poll with 1,000 triggers
+        (4.3x the floor with them, 1.3x without, in ``benchmarks/triggerer_scale.py``). ``~/.netrc`` is
+        deliberately not read: a status GET carries its own Authorization header, and aiohttp refuses a
+        request that has both.
+        """
+        scheme, _, rest = url.partition("://")
+        origin = f"{scheme}://{rest.partition('/')[0]}"
+        found = self.proxies.get(origin)
+        if found is None:
+            try:
+                found = get_env_proxy_for_url(URL(origin))
+            except LookupError:  # no proxy for this origin, or NO_PROXY names it
+                found = (None, None)
+            self.proxies[origin] = found
+        return found
+
+
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = weakref.WeakKeyDictionary()
 _users: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
 
 
-def shared_session() -> aiohttp.ClientSession:
-    """The running loop's pooled session, created on first use.
+def _pool() -> _Pool:
+    """The running loop's pool, created on first use.
 
     Sockets are bounded per connection by the throttle's cap, not by the connector, so that waiting for a
-    socket never eats into a request's deadline. ``trust_env`` honours HTTPS_PROXY/HTTP_PROXY/NO_PROXY the
-    way ``requests`` does on the sync path. Decompression is ours (``BoundedBody``), bounded.
+    socket never eats into a request's deadline. Proxies from the environment: ``_Pool.proxy_for``.
+    Decompression is ours (``BoundedBody``), bounded.
     """
     loop = asyncio.get_running_loop()
-    session = _sessions.get(loop)
-    if session is None or session.closed:
+    pool = _sessions.get(loop)
+    if pool is None or pool.session.closed:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         session = aiohttp.ClientSession(
             connector=connector,
             raise_for_status=False,
-            trust_env=True,
+            trust_env=False,
             auto_decompress=False,
             headers={"Accept-Encoding": ACCEPT_ENCODING},
         )
-        _sessions[loop] = session
-    return session
+        pool = _sessions[loop] = _Pool(session)
+    return pool
 
 
 async def close_shared_session() -> None:
     """Close the running loop's session: for tests and scripts that end their loop; a triggerer never does."""
-    session = _sessions.pop(asyncio.get_running_loop(), None)
-    if session is not None:
-        await session.close()
+    pool = _sessions.pop(asyncio.get_running_loop(), None)
+    if pool is not None:
+        await pool.session.close()
 
 
 @contextlib.asynccontextmanager
@@ -102,6 +142,46 @@ async def shared_session_in_use() -> AsyncIterator[None]:
             await close_shared_session()
 
 
+class _Setup:
+    """What a hook builds from its connection once, not per request; shared by the hooks that looked the
+    connection up together (``_looked_up_together``)."""
+
+    def __init__(self, config: ZohoConnectionConfig | None) -> None:
+        self.config = config
+        self.redactor = Redactor(() if config is None else (config.client_secret, config.refresh_token))
+        self.token_redactor: tuple[str, Redactor] | None = None
+
+
+_lookups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[_Setup]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _looked_up_together(conn_id: str, look_up: Callable[[], Awaitable[_Setup]]) -> _Setup:
+    """The connection's setup from the lookup of ``conn_id`` under way on this loop, or from a new one.
+
+    A triggerer starts its triggers in batches, often many on one connection: one lookup through Airflow
+    (its secrets backends, the supervisor; about 500 us of CPU each) serves them all, instead of one each.
+    With 1,000 triggers polled five times that saved about 90 us of CPU per poll (1.7x the floor without
+    it, 1.3x with it, in ``benchmarks/triggerer_scale.py``). Nothing is kept once it ends, so the next
+    trigger reads the connection as it is then.
+    """
+    pending = _lookups.setdefault(asyncio.get_running_loop(), {})
+    lookup = pending.get(conn_id)
+    if lookup is None:
+        lookup = pending[conn_id] = asyncio.ensure_future(look_up())
+        lookup.add_done_callback(functools.partial(_lookup_done, pending, conn_id))
+    # Shielded: a trigger cancelled meanwhile must not cancel the lookup the others wait for.
+    return await asyncio.shield(lookup)
+
+
+def _lookup_done(pending: dict[str, asyncio.Future[_Setup]], conn_id: str, lookup: asyncio.Future[_Setup]) -> None:
+    if pending.get(conn_id) is lookup:
+        del pending[conn_id]
+    if not lookup.cancelled():
+        lookup.exception()  # seen, even when every waiter was cancelled: no "never retrieved" warning
+
+
 class ZohoAsyncHook(ZohoBaseHook):
     """Async twin of :class:`~airflow_provider_zoho.hooks.zoho.ZohoHook`, for triggers."""
 
@@ -115,25 +195,20 @@ class ZohoAsyncHook(ZohoBaseHook):
         super().__init__(zoho_conn_id, token_cache=token_cache)
         self._throttle = throttle
         self._config: ZohoConnectionConfig | None = None
-        # Built once from the config, not per request.
-        self._timeout = aiohttp.ClientTimeout()
-        self._redactor = Redactor(())
-        self._token_redactor: tuple[str, Redactor] | None = None
+        self._setup = _Setup(None)
         # A poller asks for the same job's status again and again: its request is built once.
         self._status_requests: dict[tuple[str, tuple[tuple[str, str | None], ...]], ApiRequest] = {}
 
     async def get_config(self) -> ZohoConnectionConfig:
         if self._config is None:
-            conn = await self._get_connection()
-            extra = await get_async_extra_dejson(conn)
-            config = self._config_from(conn, extra)
-            # Per socket operation; the whole request is bounded by ``request_timeout`` in ``_send``.
-            self._timeout = aiohttp.ClientTimeout(
-                total=None, sock_connect=config.request_timeout, sock_read=config.request_timeout
-            )
-            self._redactor = Redactor((config.client_secret, config.refresh_token))
-            self._config = config
+            self._setup = await _looked_up_together(self.zoho_conn_id, self._look_up)
+            self._config = self._setup.config
+        assert self._config is not None
         return self._config
+
+    async def _look_up(self) -> _Setup:
+        conn = await self._get_connection()
+        return _Setup(self._config_from(conn, await get_async_extra_dejson(conn)))
 
     async def _get_connection(self) -> Any:
         try:
@@ -152,7 +227,7 @@ class ZohoAsyncHook(ZohoBaseHook):
         request = token_request(config)
         try:
             answer = await self._send(
-                "POST", request.url, Service.ACCOUNTS, self._redactor, data=request.form, allow_redirects=False
+                "POST", request.url, Service.ACCOUNTS, self._setup.redactor, data=request.form, allow_redirects=False
             )
             token = read_token_response(answer)
         except ZohoTransientError as error:
@@ -174,8 +249,16 @@ class ZohoAsyncHook(ZohoBaseHook):
             # Queued behind the connection's cap first, so the deadline below counts only this request.
             async with self._throttle.slot(config.token_cache_key, config.max_concurrent_requests):
                 async with asyncio.timeout(config.request_timeout):
-                    async with shared_session().request(
-                        method, url, timeout=self._timeout, max_redirects=MAX_REDIRECTS, **kwargs
+                    pool = _pool()
+                    proxy, proxy_auth = pool.proxy_for(url)
+                    async with pool.session.request(
+                        method,
+                        url,
+                        timeout=_NO_CLIENT_TIMEOUT,
+                        max_redirects=MAX_REDIRECTS,
+                        proxy=proxy,
+                        proxy_auth=proxy_auth,
+                        **kwargs,
                     ) as response:
                         body = BoundedBody(config.max_response_bytes, response.headers.get("Content-Encoding"))
                         while chunk := await response.content.readany():
@@ -216,10 +299,12 @@ class ZohoAsyncHook(ZohoBaseHook):
         return body
 
     def _redactor_for(self, token: AccessToken) -> Redactor:
-        """The config's redactor plus the access token a request carries, built once per token."""
-        if self._token_redactor is None or self._token_redactor[0] != token.value:
-            self._token_redactor = (token.value, self._redactor.with_secret(token.value))
-        return self._token_redactor[1]
+        """The config's redactor plus the access token a request carries, built once per token and shared by
+        the hooks that looked the connection up together."""
+        setup = self._setup
+        if setup.token_redactor is None or setup.token_redactor[0] != token.value:
+            setup.token_redactor = (token.value, setup.redactor.with_secret(token.value))
+        return setup.token_redactor[1]
 
     def throttle_remaining(self) -> float:
         """Seconds this connection's pollers should still hold off after a 429 (0 when none)."""

@@ -76,6 +76,8 @@ admin HTTP API (JSON bodies; jobs, clients and grant_codes take an object or a l
   POST {ADMIN_PREFIX}/accounts      [faults] answered by the next token requests, e.g.
                                    [{{"fault": "invalid_client"}}]
   POST {ADMIN_PREFIX}/revoke_tokens invalidate every access token issued so far
+  POST {ADMIN_PREFIX}/concurrency   {{"limit": 5}}: answer 429 past 5 status GETs in flight per client
+                                   ({{"limit": null}}: no limit, the default)
   POST {ADMIN_PREFIX}/reset_counters
   GET  {ADMIN_PREFIX}/stats         request counters
 
@@ -110,10 +112,18 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--token-ttl", type=float, default=3600)
     parser.add_argument("--token-limit-per-window", type=int, default=10)
     parser.add_argument("--token-window-seconds", type=float, default=600)
+    parser.add_argument(
+        "--concurrency-limit",
+        type=int,
+        metavar="N",
+        help="answer 429 (CRM: TOO_MANY_REQUESTS) past N status GETs in flight per client, as Zoho does",
+    )
     args = parser.parse_args(argv)
     given = (args.client_id, args.client_secret, args.refresh_token)
     if any(given) and not all(given):
         parser.error("--client-id, --client-secret and --refresh-token go together (or leave all three out)")
+    if args.concurrency_limit is not None and args.concurrency_limit < 1:
+        parser.error(f"--concurrency-limit must be 1 or more (leave it out for no limit), got {args.concurrency_limit}")
     args.client = ClientCredentials(*given) if all(given) else ZohoEmulator.DEFAULT_CLIENT
     return args
 
@@ -148,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         token_ttl=args.token_ttl,
         token_limit_per_window=args.token_limit_per_window,
         token_window_seconds=args.token_window_seconds,
+        concurrency_limit=args.concurrency_limit,
     )
     emulator.add_client(*args.client)
     for code in args.grant_code:

@@ -178,6 +178,11 @@ class _Store:
         self.open_connections = 0
         self.max_connections = 0
         self.requests: collections.deque[ReceivedRequest] = collections.deque(maxlen=request_log_size)
+        # Zoho's concurrency limit per app (CRM: 5 to 25 calls in flight by edition); None: not enforced.
+        self.concurrency_limit: int | None = None
+        self.in_flight: collections.Counter[str] = collections.Counter()  # client id -> status GETs in flight
+        self.max_in_flight = 0
+        self.over_concurrency = 0  # status GETs answered 429 for passing the limit
 
     # -- accounts ---------------------------------------------------------------------------------------
     def token_request(self, params: Mapping[str, str]) -> Answer | Fault:
@@ -311,6 +316,29 @@ class _Store:
             for names, _code in product.scopes:
                 self.scopes.add((spec.kind, names, tuple(spec.coordinates.get(n) for n in names)))
 
+    # -- concurrency ------------------------------------------------------------------------------------
+    def admit(self, token: str | None) -> tuple[bool, str | None]:
+        """Whether a status GET may go on, and the client it now counts as in flight for (``release`` it).
+
+        A token that is not a known one counts for no client (it is answered as an invalid token). Past
+        ``concurrency_limit`` for its client, a request is not admitted and counts among ``over_concurrency``.
+        """
+        with self.lock:
+            entry = self.tokens.get(token) if token is not None else None
+            if entry is None:
+                return True, None
+            client = self.refresh_owner.get(entry.refresh_token, entry.refresh_token)
+            if self.concurrency_limit is not None and self.in_flight[client] >= self.concurrency_limit:
+                self.over_concurrency += 1
+                return False, None
+            self.in_flight[client] += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight[client])
+            return True, client
+
+    def release(self, client: str) -> None:
+        with self.lock:
+            self.in_flight[client] -= 1
+
     # -- connections ------------------------------------------------------------------------------------
     def connection_opened(self) -> None:
         with self.lock:
@@ -335,6 +363,10 @@ class _Store:
                 "max_concurrent_connections": self.max_connections,
                 "open_connections": self.open_connections,
                 "issued_tokens": len(self.issued),
+                "concurrency_limit": self.concurrency_limit,
+                "max_in_flight": self.max_in_flight,
+                "in_flight": sum(self.in_flight.values()),
+                "over_concurrency": self.over_concurrency,
             }
 
     def reset_counters(self) -> None:
@@ -345,6 +377,8 @@ class _Store:
             self.status_by_job.clear()
             self.max_connections = self.open_connections
             self.requests.clear()
+            self.max_in_flight = max(self.in_flight.values(), default=0)
+            self.over_concurrency = 0
 
 
 def _account_fault_answer(fault: Fault) -> Answer:
@@ -565,6 +599,7 @@ class _Server:
         app.router.add_post(f"{ADMIN_PREFIX}/jobs", self.admin_jobs)
         app.router.add_post(f"{ADMIN_PREFIX}/accounts", self.admin_accounts)
         app.router.add_get(f"{ADMIN_PREFIX}/stats", self.admin_stats)
+        app.router.add_post(f"{ADMIN_PREFIX}/concurrency", self.admin_concurrency)
         app.router.add_post(f"{ADMIN_PREFIX}/reset_counters", self.admin_reset_counters)
         app.router.add_post(f"{ADMIN_PREFIX}/revoke_tokens", self.admin_revoke_tokens)
         return app
@@ -619,7 +654,17 @@ class _Server:
 
     def _status_handler(self, product: EmulatedProduct) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request) -> web.StreamResponse:
-            return await self.status(product, request)
+            # In flight from here until the answer is built: a client gets its answer only after that,
+            # so a client that never has more than N requests open is never over a limit of N.
+            admitted, client = self.store.admit(access_token(request))
+            if not admitted:
+                self.store.count_status(request.match_info["job_id"])
+                return _to_response(product.rate_limited(None))
+            try:
+                return await self.status(product, request)
+            finally:
+                if client is not None:
+                    self.store.release(client)
 
         return handler
 
@@ -710,6 +755,14 @@ class _Server:
 
         return await self._admin(request, apply)
 
+    async def admin_concurrency(self, request: web.Request) -> web.Response:
+        async def apply(payload: Any) -> None:
+            if not isinstance(payload, dict) or set(payload) != {"limit"}:
+                raise ValueError(f'expected {{"limit": N}} or {{"limit": null}}, got {payload!r}')
+            self.emulator.set_concurrency_limit(payload["limit"])
+
+        return await self._admin(request, apply)
+
     async def admin_stats(self, _request: web.Request) -> web.Response:
         return web.json_response(self.store.stats())
 
@@ -750,6 +803,7 @@ class ZohoEmulator:
         token_window_seconds: float = 600,
         live_token_limit: int = DEFAULT_LIVE_TOKEN_LIMIT,
         request_log_size: int = REQUEST_LOG_SIZE,
+        concurrency_limit: int | None = None,
     ) -> None:
         if (
             token_ttl <= 0
@@ -767,6 +821,7 @@ class ZohoEmulator:
         self._store = _Store(
             token_ttl, token_limit_per_window, token_window_seconds, live_token_limit, request_log_size
         )
+        self.set_concurrency_limit(concurrency_limit)
         self._lifecycle = threading.Lock()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -1069,6 +1124,19 @@ class ZohoEmulator:
         """Every bulk write job created so far, oldest first."""
         with self.writes.lock:
             return list(self.writes.created.values())
+
+    # -- concurrency ------------------------------------------------------------------------------------
+    def set_concurrency_limit(self, limit: int | None) -> None:
+        """Answer a client's status GETs with the kind's 429 (CRM: ``TOO_MANY_REQUESTS``) while ``limit`` of
+        them are in flight already, as Zoho does past an app's concurrency limit; None stops enforcing it.
+
+        Counted per client (the access token's), whichever refresh token or connection it came through.
+        ``stats()`` reports ``max_in_flight`` (per client) and ``over_concurrency`` (the 429s) either way.
+        """
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"concurrency_limit must be a whole number >= 1 (or None: no limit), got {limit!r}")
+        with self._store.lock:
+            self._store.concurrency_limit = limit
 
     # -- counters ---------------------------------------------------------------------------------------
     def token_requests(self, refresh_token: str | None = None) -> int:
