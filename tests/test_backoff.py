@@ -74,3 +74,14 @@ async def test_a_backing_off_trigger_polls_far_less(zoho_conn: ZohoEmulator) -> 
     event = await first_event(trigger, limit=30)
     assert event["status"] == "timeout"
     assert 1 <= zoho_conn.status_requests("62") <= 25
+
+
+def test_the_trigger_knows_the_state_the_sensor_logged(zoho_conn: ZohoEmulator) -> None:
+    """So the first pending answer in the triggerer is not logged a second time (issue 13, CPU per poll)."""
+    zoho_conn.add_job("crm_bulk_write", "63", ["IN PROGRESS"])
+    sensor = ZohoCRMBulkWriteJobSensor(task_id="wait", job_id="63", deferrable=True, timeout=3600)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context={})  # type: ignore[arg-type]
+    trigger = rebuild(deferred.value.trigger)
+    assert isinstance(trigger, ZohoJobTrigger)
+    assert trigger.logged_state == "IN PROGRESS"

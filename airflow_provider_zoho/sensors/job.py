@@ -194,6 +194,7 @@ class ZohoJobSensor(BaseSensorOperator):
         self._raise_for_bad_coordinates(AirflowFailException, rendered=True)
         if not self.deferrable:
             return super().execute(context)
+        self._logged_state: str | None = None
         try:
             done = self.poke(context)
         except AirflowFailException as error:
@@ -214,6 +215,7 @@ class ZohoJobSensor(BaseSensorOperator):
                 # Poke mode's own backoff settings, honoured in the triggerer too.
                 exponential_backoff=self.exponential_backoff,
                 max_wait=_seconds(self.max_wait),
+                logged_state=self._logged_state,
             ),
             method_name="execute_complete",
             # A backstop only: the trigger ends the wait at end_time itself. This ends it should the
@@ -250,6 +252,8 @@ class ZohoJobSensor(BaseSensorOperator):
         if job.phase is Phase.FAILED:
             self._raise_failure(job.describe())
         job.log_progress(self.log)
+        # Handed to the trigger when this poke precedes a deferral, so it does not log the same state again.
+        self._logged_state = job.state
         return False
 
     def execute_complete(self, context: Context, event: Any) -> Any:
