@@ -226,6 +226,7 @@ class ZohoJobTrigger(BaseTrigger):
         in a profile of 1,000 triggers (see ``benchmarks/triggerer_scale.py``). Same policy, same log line.
         """
         attempt = 0
+        last_error: ZohoTransientError | None = None
         while True:
             attempt += 1
             try:
@@ -235,8 +236,10 @@ class ZohoJobTrigger(BaseTrigger):
                 async with asyncio.timeout(left if left > 0 else None):
                     return await hook.get_job_status(self.kind, self.coordinates)
             except TimeoutError as cut_off:
-                raise network_error(self.kind.service, cut_off, timed_out=True) from None
+                # The trouble that kept this poll retrying says more than the deadline cutting its last try.
+                raise last_error or network_error(self.kind.service, cut_off, timed_out=True) from None
             except ZohoTransientError as error:
+                last_error = error
                 if time.time() >= self.end_time:
                     raise
                 asked = max(self._backoff(attempt), error.retry_after or 0.0, hook.throttle_remaining())
