@@ -13,8 +13,6 @@ Facts: ZOHO_API.md "Creating jobs". Anything marked *unverified* is a plausible 
 from __future__ import annotations
 
 import csv
-import email.parser
-import email.policy
 import io
 import itertools
 import json
@@ -26,8 +24,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from airflow_provider_zoho.testing.auth_header import access_token
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec
+from airflow_provider_zoho.testing.incoming import access_token, multipart_parts
 
 __all__ = ["AnalyticsImports", "CreatedImport", "ImportOutcomes"]
 
@@ -126,7 +124,7 @@ class AnalyticsImports:
                 return _json(PRODUCT.invalid_token())
             if not request.headers.get("ZANALYTICS-ORGID"):
                 return _error(8083)
-            parts = _multipart(request.headers.get("Content-Type", ""), await request.read())
+            parts = multipart_parts(request.headers.get("Content-Type", ""), await request.read())
             raw, config_in = request.query.get("CONFIG"), "query"
             if raw is None and "CONFIG" in parts:
                 raw, config_in = parts["CONFIG"].decode("utf-8", errors="replace"), "multipart"
@@ -272,19 +270,3 @@ def _rows(config: Mapping[str, Any], data: bytes) -> tuple[tuple[str, ...], int]
     reader = csv.reader(io.StringIO(text))
     header = tuple(next(reader, []))
     return header, sum(1 for _ in reader)
-
-
-def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
-    """The parts of a multipart body by field name."""
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + body
-    )
-    if not message.is_multipart():
-        return {}
-    parts: dict[str, bytes] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        if isinstance(name, str) and isinstance(payload, bytes):
-            parts[name] = payload
-    return parts

@@ -11,8 +11,6 @@ Facts: ZOHO_API.md "Creating jobs". Anything marked *unverified* is a plausible 
 from __future__ import annotations
 
 import csv
-import email.parser
-import email.policy
 import io
 import itertools
 import json
@@ -25,8 +23,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from airflow_provider_zoho.testing.auth_header import access_token
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec
+from airflow_provider_zoho.testing.incoming import access_token, multipart_parts
 
 __all__ = ["ORG_ZGID", "WRITE_APIS", "BulkWrites", "CreatedJob", "Outcomes", "Upload", "WriteApi"]
 
@@ -180,7 +178,7 @@ class BulkWrites:
             return _json(api.product.error("INVALID_REQUEST", 400, named))
         if request.headers["feature"] != "bulk-write" or request.headers["X-CRM-ORG"] != ORG_ZGID:
             return _error(api, "INVALID_DATA", 400, "feature must be bulk-write and X-CRM-ORG the org's zgid")
-        data = _multipart_file(request.headers.get("Content-Type", ""), await request.read())
+        data = multipart_parts(request.headers.get("Content-Type", ""), await request.read()).get("file")
         if data is None:
             return _error(api, "INVALID_FILE_FORMAT", 400, "no multipart field 'file'")
         if len(data) > MAX_ZIP_BYTES:
@@ -293,20 +291,6 @@ class BulkWrites:
         with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(f"{created.job_id}.csv", text.getvalue())
         return web.Response(body=data.getvalue(), content_type="application/zip")
-
-
-def _multipart_file(content_type: str, body: bytes) -> bytes | None:
-    """The ``file`` field of a multipart body (read whole by the request log before any handler runs)."""
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + body
-    )
-    if not message.is_multipart():
-        return None
-    for part in message.iter_parts():
-        if part.get_param("name", header="content-disposition") == "file":
-            payload = part.get_payload(decode=True)
-            return payload if isinstance(payload, bytes) else None
-    return None
 
 
 def _api_name(module: Any) -> str | None:

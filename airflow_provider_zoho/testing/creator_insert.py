@@ -13,8 +13,6 @@ Facts: ZOHO_API.md "Creating jobs". Anything marked *unverified* is a plausible 
 from __future__ import annotations
 
 import csv
-import email.parser
-import email.policy
 import io
 import itertools
 import threading
@@ -26,8 +24,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from airflow_provider_zoho.testing.auth_header import access_token
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, EmulatedProduct, JobSpec, emulator_state_key
+from airflow_provider_zoho.testing.incoming import access_token, multipart_parts
 
 __all__ = ["CreatedInsert", "CreatorInserts", "InsertOutcomes"]
 
@@ -172,7 +170,7 @@ class CreatorInserts:
             return _answer(11070, "A file was already uploaded for this job.", 409)
         if self._state(job) != "READYTOUPLOAD":
             return _answer(11340, "Upload is not allowed in the job's status.", 409)  # status *unverified*
-        data = _multipart_file(request.headers.get("Content-Type", ""), await request.read())
+        data = multipart_parts(request.headers.get("Content-Type", ""), await request.read()).get("file")
         if data is None:
             return _answer(9350, "The multipart field 'file' is missing.", 400)
         if len(data) > MAX_FILE_BYTES:
@@ -287,16 +285,3 @@ def _csv_text(data: bytes) -> str:
                 raise ValueError(f"{len(names)} CSV files in the zip")
             data = archive.read(names[0])
     return data.decode("utf-8-sig")
-
-
-def _multipart_file(content_type: str, body: bytes) -> bytes | None:
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + body
-    )
-    if not message.is_multipart():
-        return None
-    for part in message.iter_parts():
-        if part.get_param("name", header="content-disposition") == "file":
-            payload = part.get_payload(decode=True)
-            return payload if isinstance(payload, bytes) else None
-    return None

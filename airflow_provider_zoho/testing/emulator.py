@@ -45,12 +45,12 @@ from aiohttp import web
 
 from airflow_provider_zoho.testing import hostile
 from airflow_provider_zoho.testing.analytics_import import AnalyticsImports, ImportOutcomes
-from airflow_provider_zoho.testing.auth_header import access_token
 from airflow_provider_zoho.testing.bulk_write import BulkWrites, CreatedJob, Outcomes, Upload
 from airflow_provider_zoho.testing.creator_insert import CreatorInserts
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec, Step
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, JOB_FAULT_KINDS, Fault
 from airflow_provider_zoho.testing.hostile import Stream
+from airflow_provider_zoho.testing.incoming import access_token
 
 __all__ = ["ClientCredentials", "ReceivedRequest", "ZohoEmulator", "airflow_connection_json"]
 
