@@ -5,7 +5,8 @@
 1. ``ZohoJobTrigger`` vs ``HttpSensorTrigger`` vs the floor (``benchmarks/triggerer_scale.py``);
 2. the polling cost of a 2-hour job with and without exponential backoff (``benchmarks/polling_cost.py``);
 3. 1,000 triggers against a Zoho concurrency limit of 5, with the cap and without (``concurrency_cap.py``);
-4. cost as work grows: 1,000, 5,000 and 10,000 triggers (``growth.py``).
+4. cost as work grows: 1,000, 5,000 and 10,000 triggers (``growth.py``);
+5. token requests of 100 deferrable sensors, each started in a fresh worker process (``cluster_tokens.py``).
 
 Each module also runs on its own (``python -m benchmarks.<name> --help``). A few minutes on two cores. The
 exit status is 1 only when a poller ended with the wrong event; a bar not met is reported, not fatal, as
@@ -18,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from benchmarks import concurrency_cap, growth, polling_cost, triggerer_scale
+from benchmarks import cluster_tokens, concurrency_cap, growth, polling_cost, triggerer_scale
 from benchmarks.triggerer_scale import Bar, Workload
 
 Section = Callable[[], tuple[str, list[Bar], list[str]]]
@@ -34,6 +35,7 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
     ("Polling cost of a long job: exponential backoff in deferrable mode", _polling_cost),
     ("A concurrency cap per connection", concurrency_cap.compare),
     ("Cost as work grows", growth.compare),
+    ("Tokens across a deployment: 100 sensors in fresh worker processes", cluster_tokens.compare),
 )
 
 

@@ -52,6 +52,11 @@ class ZohoJobSensor(BaseSensorOperator):
         stays the interval of poke and reschedule mode.
     :param deferrable: wait in the triggerer instead of holding a worker slot. Defaults to the
         ``[operators] default_deferrable`` setting.
+    :param poke_before_defer: in deferrable mode, poll once on the worker before deferring (the default: a job
+        already finished never reaches the triggerer). ``False`` defers at once and the trigger polls
+        immediately: the worker then never asks Zoho for a token, so a deployment's token requests are the
+        triggerers' (one per connection per process per hour), however many worker processes start sensors,
+        with no shared disk needed. Zoho grants 10 token requests per 10 minutes per refresh token.
     :param end_from_trigger: in deferrable mode, let the trigger end the task itself (success with the
         summary as the ``return_value`` XCom, failure, or a skip with ``soft_fail``) instead of waking a
         worker to run ``execute_complete``. Saves a worker start per sensor; the trade-offs: a failure
@@ -109,6 +114,7 @@ class ZohoJobSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         end_from_trigger: bool = False,
         max_failed_records: int | None = None,
+        poke_before_defer: bool = True,
         **kwargs: Any,
     ) -> None:
         kind = getattr(self, "job_kind", None)
@@ -138,6 +144,7 @@ class ZohoJobSensor(BaseSensorOperator):
         self.deferrable = deferrable
         # Read by Airflow too: it warns at parse time that listeners are not told about such tasks.
         self.end_from_trigger = bool(end_from_trigger)
+        self.poke_before_defer = bool(poke_before_defer)
         if max_failed_records is not None and (
             isinstance(max_failed_records, bool) or not isinstance(max_failed_records, int) or max_failed_records < 0
         ):
@@ -195,12 +202,13 @@ class ZohoJobSensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         self._logged_state: str | None = None
-        try:
-            done = self.poke(context)
-        except AirflowFailException as error:
-            self._fail(str(error))
-        if isinstance(done, PokeReturnValue):
-            return done.xcom_value
+        if self.poke_before_defer:
+            try:
+                done = self.poke(context)
+            except AirflowFailException as error:
+                self._fail(str(error))
+            if isinstance(done, PokeReturnValue):
+                return done.xcom_value
         end_time = started + float(self.timeout)
         self.defer(
             trigger=ZohoJobTrigger(
@@ -216,6 +224,8 @@ class ZohoJobSensor(BaseSensorOperator):
                 exponential_backoff=self.exponential_backoff,
                 max_wait=_seconds(self.max_wait),
                 logged_state=self._logged_state,
+                # Nothing was polled here: the trigger's first look is at once, not one interval later.
+                first_poll_now=not self.poke_before_defer,
             ),
             method_name="execute_complete",
             # A backstop only: the trigger ends the wait at end_time itself. This ends it should the

@@ -68,7 +68,8 @@ class ZohoJobTrigger(BaseTrigger):
 
     Progress is logged when the job's state changes, and every ``PROGRESS_LOG_SECONDS`` while it does not.
     ``logged_state`` is the state the sensor logged just before deferring (serialized only when given): the
-    first answer here is logged only if it differs, instead of repeating the sensor's line.
+    first answer here is logged only if it differs, instead of repeating the sensor's line. ``first_poll_now``
+    (serialized only when set) makes the first poll immediate, for a sensor that deferred without polling.
 
     ``kind`` is a built-in kind's name or ``"module:attribute"`` naming any importable ``JobKind``; it is
     stored as given. Arguments this version does not know (a row a newer version wrote, read after a
@@ -91,6 +92,7 @@ class ZohoJobTrigger(BaseTrigger):
         exponential_backoff: bool = False,
         max_wait: float | None = None,
         logged_state: str | None = None,
+        first_poll_now: bool = False,
         **unknown: Any,
     ) -> None:
         super().__init__()
@@ -119,6 +121,7 @@ class ZohoJobTrigger(BaseTrigger):
         self.soft_fail = bool(soft_fail)
         self.do_xcom_push = bool(do_xcom_push)
         self.logged_state = None if logged_state is None else str(logged_state)
+        self.first_poll_now = bool(first_poll_now)
 
     def __repr__(self) -> str:
         return (
@@ -141,6 +144,8 @@ class ZohoJobTrigger(BaseTrigger):
             kwargs.update(exponential_backoff=True, max_wait=self.max_wait)
         if self.logged_state is not None:
             kwargs["logged_state"] = self.logged_state
+        if self.first_poll_now:
+            kwargs["first_poll_now"] = True
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     @property
@@ -171,12 +176,14 @@ class ZohoJobTrigger(BaseTrigger):
             await hook.get_config()
         except (ZohoError, ZohoConnectionError, AirflowNotFoundException) as error:
             return self._stop(error)
-        # The sensor polled on the worker just before deferring, so the first poll here waits one interval.
+        # The sensor usually polled on the worker just before deferring, so the first poll here waits one
+        # interval; with ``first_poll_now`` (a sensor told not to poke first) it looks at once.
         pending_answers = 1
         logged: tuple[str | None, float] | None = None  # the state last logged, and when
         if self.logged_state is not None:
             logged = (self.logged_state, time.monotonic())
-        await self._pause(hook, self._interval_after(pending_answers))
+        if not self.first_poll_now:
+            await self._pause(hook, self._interval_after(pending_answers))
         while True:
             try:
                 job = await self._poll(hook)

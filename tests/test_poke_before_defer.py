@@ -1,0 +1,42 @@
+"""Deferring without the worker's first poll: no token request on workers, however many start (issue 13, item 5).
+
+Zoho grants 10 token requests per 10 minutes per refresh token; each Celery or Kubernetes worker process starts
+with an empty cache. With ``poke_before_defer=False`` only the triggerer asks for a token.
+"""
+
+from __future__ import annotations
+
+import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
+
+from airflow_provider_zoho.sensors import ZohoCRMBulkWriteJobSensor
+from airflow_provider_zoho.testing import ZohoEmulator
+from airflow_provider_zoho.triggers import ZohoJobTrigger
+from benchmarks.cluster_tokens import measure
+from tests.helpers import first_event, rebuild
+
+
+async def test_the_sensor_defers_without_asking_zoho_and_the_trigger_looks_at_once(zoho_conn: ZohoEmulator) -> None:
+    zoho_conn.add_job("crm_bulk_write", "71", ["IN PROGRESS", "COMPLETED"])
+    sensor = ZohoCRMBulkWriteJobSensor(
+        task_id="wait", job_id="71", deferrable=True, poke_before_defer=False, poll_interval=0.05, timeout=60
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context={})  # type: ignore[arg-type]
+    assert (zoho_conn.token_requests(), zoho_conn.status_requests()) == (0, 0)
+    trigger = rebuild(deferred.value.trigger)
+    assert isinstance(trigger, ZohoJobTrigger)
+    assert trigger.first_poll_now
+    event = await first_event(trigger)
+    assert event["status"] == "success"
+    assert zoho_conn.status_requests("71") == 2  # both answers came to the trigger: nothing was skipped
+
+
+def test_sensors_in_fresh_processes_make_no_token_request_of_their_own(zoho_emulator: ZohoEmulator) -> None:
+    """Two sensors, each executed in a new process as a worker would, then their triggers in this one."""
+    workers, triggerer, statuses = measure(zoho_emulator.base_url, 2, poke_before_defer=False)
+    assert (workers, triggerer) == (0, 1)
+    assert statuses == ["success", "success"]
+    workers, triggerer, statuses = measure(zoho_emulator.base_url, 2, poke_before_defer=True)
+    assert (workers, triggerer) == (2, 1)  # the default: each worker's first poll needs a token of its own
+    assert statuses == ["success", "success"]
