@@ -175,17 +175,13 @@ class ZohoHook(ZohoBaseHook):
 
     def get_json(self, request: ApiRequest) -> Any:
         """GET with the shared token; a rejected token is dropped and the call retried once with a new one."""
-        token = self.get_access_token()
-        try:
-            return self._get_json_with(request, token)
-        except ZohoTokenInvalidError:
-            self._token_cache.invalidate(self.config.token_cache_key, token.value, store=self.token_store)
-        return self._get_json_with(request, self.get_access_token())
 
-    def _get_json_with(self, request: ApiRequest, token: AccessToken) -> Any:
-        headers = {**request.headers, **authorization(token)}
-        answer = self._get(request.url, request.service, self.redactor.with_secret(token.value), headers)
-        return read_api_response(request, answer)
+        def call(token: AccessToken) -> Any:
+            headers = {**request.headers, **authorization(token)}
+            answer = self._get(request.url, request.service, self.redactor.with_secret(token.value), headers)
+            return read_api_response(request, answer)
+
+        return self.with_token(call)
 
     def get_job_status(self, kind: JobKind, coordinates: Mapping[str, str | None]) -> JobStatus:
         request = job_status_request(self.config, kind, coordinates)

@@ -194,17 +194,15 @@ class ZohoAsyncHook(ZohoBaseHook):
     ) -> None:
         super().__init__(zoho_conn_id, token_cache=token_cache)
         self._throttle = throttle
-        self._config: ZohoConnectionConfig | None = None
         self._setup = _Setup(None)
         # A poller asks for the same job's status again and again: its request is built once.
         self._status_requests: dict[tuple[str, tuple[tuple[str, str | None], ...]], ApiRequest] = {}
 
     async def get_config(self) -> ZohoConnectionConfig:
-        if self._config is None:
+        if self._setup.config is None:
             self._setup = await _looked_up_together(self.zoho_conn_id, self._look_up)
-            self._config = self._setup.config
-        assert self._config is not None
-        return self._config
+        assert self._setup.config is not None  # a lookup always yields a config, or raises
+        return self._setup.config
 
     async def _look_up(self) -> _Setup:
         conn = await self._get_connection()
@@ -308,7 +306,8 @@ class ZohoAsyncHook(ZohoBaseHook):
 
     def throttle_remaining(self) -> float:
         """Seconds this connection's pollers should still hold off after a 429 (0 when none)."""
-        return 0.0 if self._config is None else self._throttle.remaining(self._config.token_cache_key)
+        config = self._setup.config
+        return 0.0 if config is None else self._throttle.remaining(config.token_cache_key)
 
     async def get_job_status(self, kind: JobKind, coordinates: Mapping[str, str | None]) -> JobStatus:
         """The job's status; the request is built on the first call and reused for every later poll."""
