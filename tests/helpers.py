@@ -13,7 +13,7 @@ import pytest
 from airflow.providers.common.compat.module_loading import import_string
 from airflow.providers.common.compat.sdk import TaskDeferred
 
-from airflow_provider_zoho.compat import AirflowException, BaseTrigger
+from airflow_provider_zoho.compat import AirflowException, BaseOperator, BaseTrigger
 from airflow_provider_zoho.hooks.zoho_async import close_shared_session
 from airflow_provider_zoho.sensors import ZohoJobSensor
 from airflow_provider_zoho.testing.kinds import KIND_FACTS
@@ -90,3 +90,55 @@ def captured_log() -> Iterator[list[str]]:
     finally:
         for logger in loggers:
             logger.removeHandler(handler)
+
+
+# -- running operators the way Airflow does ---------------------------------------------------------------
+
+
+class TaskInstance:
+    """What the operator uses of a task instance: XCom pushes (recorded) and the mixin's stats tags."""
+
+    def __init__(self) -> None:
+        self.pushed: list[tuple[str, Any]] = []
+        self.stats_tags: dict[str, str] = {}
+
+    map_index = -1
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed.append((key, value))
+
+    def xcom_pull(self, task_ids: str, key: str, map_indexes: int) -> Any:
+        """The last value this task pushed under ``key`` (the operator only reads its own)."""
+        return next((value for pushed_key, value in reversed(self.pushed) if pushed_key == key), None)
+
+
+class StateStore:
+    """Airflow 3.3's ``task_state_store`` as the operator uses it: get and set of JSON values."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self.values[key] = value
+
+
+def context(store: StateStore | None = None) -> dict[str, Any]:
+    return {"ti": TaskInstance(), "task_state_store": store if store is not None else StateStore()}
+
+
+def run(operator: BaseOperator, ctx: dict[str, Any]) -> Any:
+    """Execute; each deferral runs its trigger through a serialize/rebuild cycle and resumes, as Airflow does."""
+    try:
+        return operator.execute(ctx)  # type: ignore[arg-type]
+    except TaskDeferred as deferred:
+        event = asyncio.run(first_event(rebuild(deferred.trigger)))
+        resume = getattr(operator, deferred.method_name)
+        while True:
+            try:
+                return resume(ctx, event=event, **(deferred.kwargs or {}))
+            except TaskDeferred as again:
+                deferred = again
+                event = asyncio.run(first_event(rebuild(deferred.trigger)))

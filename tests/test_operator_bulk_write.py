@@ -20,43 +20,9 @@ from airflow_provider_zoho.operators.base import DURABLE_SUPPORTED
 from airflow_provider_zoho.operators.bulk_write import ZohoBulkWriteOperator
 from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.testing.bulk_write import ORG_ZGID, Outcomes
-from tests.helpers import MODES, captured_log, first_event, rebuild
+from tests.helpers import MODES, StateStore, TaskInstance, captured_log, context, first_event, rebuild, run
 
 HEADER = ["Last_Name", "First_Name", "Email"]
-
-
-class TaskInstance:
-    """What the operator uses of a task instance: XCom pushes (recorded) and the mixin's stats tags."""
-
-    def __init__(self) -> None:
-        self.pushed: list[tuple[str, Any]] = []
-        self.stats_tags: dict[str, str] = {}
-
-    map_index = -1
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed.append((key, value))
-
-    def xcom_pull(self, task_ids: str, key: str, map_indexes: int) -> Any:
-        """The last value this task pushed under ``key`` (the operator only reads its own)."""
-        return next((value for pushed_key, value in reversed(self.pushed) if pushed_key == key), None)
-
-
-class StateStore:
-    """Airflow 3.3's ``task_state_store`` as the operator uses it: get and set of JSON values."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any, **_: Any) -> None:
-        self.values[key] = value
-
-
-def context(store: StateStore | None = None) -> dict[str, Any]:
-    return {"ti": TaskInstance(), "task_state_store": store if store is not None else StateStore()}
 
 
 def write_csv(path: Path, rows: int, header: list[str] = HEADER, blank_every: int = 0) -> Path:
@@ -72,21 +38,6 @@ def write_csv(path: Path, rows: int, header: list[str] = HEADER, blank_every: in
 def make(cls: type[ZohoBulkWriteOperator] = ZohoCRMBulkWriteOperator, **kwargs: Any) -> ZohoBulkWriteOperator:
     options: dict[str, Any] = {"task_id": "load", "module": "Contacts", "poll_interval": 0.05, "timeout": 60, **kwargs}
     return cls(**options)
-
-
-def run(operator: ZohoBulkWriteOperator, ctx: dict[str, Any]) -> Any:
-    """Execute; each deferral runs its trigger through a serialize/rebuild cycle and resumes, as Airflow does."""
-    try:
-        return operator.execute(ctx)  # type: ignore[arg-type]
-    except TaskDeferred as deferred:
-        event = asyncio.run(first_event(rebuild(deferred.trigger)))
-        resume = getattr(operator, deferred.method_name)
-        while True:
-            try:
-                return resume(ctx, event=event, **(deferred.kwargs or {}))
-            except TaskDeferred as again:
-                deferred = again
-                event = asyncio.run(first_event(rebuild(deferred.trigger)))
 
 
 def write_requests(emulator: ZohoEmulator) -> list[str]:

@@ -16,8 +16,7 @@ from airflow_provider_zoho.operators import ZohoCreatorBulkInsertOperator
 from airflow_provider_zoho.operators.base import DURABLE_SUPPORTED
 from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.testing.creator_insert import InsertOutcomes
-from tests.helpers import MODES, captured_log
-from tests.test_operator_bulk_write import StateStore, context, run
+from tests.helpers import MODES, StateStore, captured_log, context, run
 
 OWNER, APP, FORM = "jason18", "zylker-store", "Employee_Details"
 INSERT = f"/creator/v2.1/bulk/{OWNER}/{APP}/form/{FORM}/insert"
