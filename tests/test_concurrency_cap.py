@@ -41,6 +41,8 @@ OTHER = ClientCredentials("other-client", "other-secret", "other-refresh")
 HELD = Fault("slow", delay=600)  # in flight until the emulator stops
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never route 127.0.0.1 via a proxy
 
+pytestmark = pytest.mark.usefixtures("async_session_cleanup")
+
 
 async def counted(emulator: ZohoEmulator, name: str, value: int) -> None:
     """Wait until the emulator's ``name`` counter reaches ``value`` (bounded only as a safety net).
