@@ -5,7 +5,8 @@ package's source tree, the two data files among them (``py.typed`` for type chec
 ``testing/example_jobs.json``), declare the entry points pyproject.toml names (Airflow finds the provider
 through ``apache_airflow_provider``, pytest the emulator fixtures through ``pytest11``, the shell
 ``zoho-airflow-auth`` through ``console_scripts``) and carry the version ``airflow_provider_zoho/__init__.py``
-gives. The sdist must hold the package and the pyproject.toml and README.md a wheel is built from.
+gives, and hold the license text. The sdist must hold the package and the pyproject.toml, README.md and LICENSE a
+wheel is built from.
 
 Standard library only, so any Python 3.11+ runs it: ``python scripts/check_dist.py dist``.
 """
@@ -28,7 +29,9 @@ PACKAGE = "airflow_provider_zoho"
 #: Not modules, so the easiest files to lose from a wheel; required even if gone from the source tree.
 DATA_FILES = frozenset({f"{PACKAGE}/py.typed", f"{PACKAGE}/testing/example_jobs.json"})
 #: What the sdist needs besides the package to build the wheel again.
-SDIST_FILES = frozenset({"pyproject.toml", "README.md"})
+SDIST_FILES = frozenset({"pyproject.toml", "README.md", "LICENSE"})
+#: Where hatchling puts the license text pyproject.toml's ``license`` names, inside the wheel's ``.dist-info``.
+WHEEL_LICENSE = "licenses/LICENSE"
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ def check_folder(expected: Expected, folder: Path) -> list[str]:
         if f"{dist_info}/METADATA" not in names:
             return [f"{wheels[0].name} has no {dist_info}/METADATA: is the version in its name right?"]
         problems = wheel_problems(expected, names, PathDistribution(zipfile.Path(wheel, f"{dist_info}/")))
+        if f"{dist_info}/{WHEEL_LICENSE}" not in names:
+            problems.append(f"the wheel lacks its license text, {dist_info}/{WHEEL_LICENSE}")
     with tarfile.open(sdists[0]) as sdist:
         problems += sdist_problems(expected, [name.partition("/")[2] for name in sdist.getnames()])
     return problems

@@ -17,7 +17,16 @@ import pytest
 
 from airflow_provider_zoho import __version__
 from airflow_provider_zoho.get_provider_info import get_provider_info
-from scripts.check_dist import DATA_FILES, PACKAGE, REPO, SDIST_FILES, Expected, check_folder, expected_from_repo
+from scripts.check_dist import (
+    DATA_FILES,
+    PACKAGE,
+    REPO,
+    SDIST_FILES,
+    WHEEL_LICENSE,
+    Expected,
+    check_folder,
+    expected_from_repo,
+)
 
 EXPECTED = expected_from_repo(REPO)
 
@@ -34,6 +43,7 @@ def _write_dist(
     declared: Expected,
     wheel_files: Iterable[str] = EXPECTED.files,
     sdist_files: Iterable[str] = EXPECTED.files | SDIST_FILES,
+    wheel_license: bool = True,
 ) -> Path:
     """A wheel and an sdist as a build backend lays them out, declaring what ``declared`` says (empty files)."""
     folder.mkdir(exist_ok=True)
@@ -45,6 +55,8 @@ def _write_dist(
             f"{dist_info}/METADATA", f"Metadata-Version: 2.4\nName: {declared.name}\nVersion: {declared.version}\n"
         )
         wheel.writestr(f"{dist_info}/entry_points.txt", _entry_points_txt(declared.entry_points))
+        if wheel_license:
+            wheel.writestr(f"{dist_info}/{WHEEL_LICENSE}", "")
     top = f"{PACKAGE}-{declared.version}"
     with tarfile.open(folder / f"{top}.tar.gz", "w:gz") as sdist:
         for name in sdist_files:
@@ -75,6 +87,13 @@ def test_a_complete_wheel_and_sdist_pass(tmp_path: Path) -> None:
 def test_a_file_missing_from_the_wheel_is_named(tmp_path: Path, lost: str) -> None:
     folder = _write_dist(tmp_path / "dist", EXPECTED, wheel_files=EXPECTED.files - {lost})
     assert check_folder(EXPECTED, folder) == [f"the wheel lacks {lost}"]
+
+
+def test_a_wheel_without_the_license_text_is_reported(tmp_path: Path) -> None:
+    assert (REPO / "LICENSE").read_text(encoding="utf-8").lstrip().startswith("Apache License")
+    folder = _write_dist(tmp_path / "dist", EXPECTED, wheel_license=False)
+    dist_info = f"{PACKAGE}-{EXPECTED.version}.dist-info"
+    assert check_folder(EXPECTED, folder) == [f"the wheel lacks its license text, {dist_info}/{WHEEL_LICENSE}"]
 
 
 @pytest.mark.parametrize(
