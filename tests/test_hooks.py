@@ -11,7 +11,8 @@ import pytest
 from airflow_provider_zoho.exceptions import ZohoFatalError, ZohoTokenInvalidError, ZohoTransientError
 from airflow_provider_zoho.hooks import ZohoAsyncHook, ZohoHook
 from airflow_provider_zoho.hooks.exchange import token_request
-from airflow_provider_zoho.hooks.throttle import DEFAULT_PAUSE_SECONDS
+from airflow_provider_zoho.hooks.throttle import DEFAULT_PAUSE_SECONDS, MAX_TOKEN_PAUSE_SECONDS, Throttle
+from airflow_provider_zoho.hooks.token_cache import TokenCache
 from airflow_provider_zoho.jobs import (
     ANALYTICS_IMPORT,
     BIGIN_BULK_WRITE,
@@ -231,6 +232,35 @@ async def test_a_refused_token_request_pauses_the_connection(zoho_conn: ZohoEmul
         await first.get_access_token()
     await second.get_config()
     assert second.throttle_remaining() > DEFAULT_PAUSE_SECONDS - 5
+
+
+async def test_each_refused_token_request_in_a_row_doubles_the_pause_until_one_is_granted(
+    zoho_conn: ZohoEmulator,
+) -> None:
+    """Zoho refuses token requests for the rest of its 10-minute window: asking every 10 s until it ends would
+    spend ~60 requests on refusals. The clock moves only when the test moves it, so each pause is read whole."""
+    now = [1000.0]
+    throttle = Throttle(clock=lambda: now[0])
+    hook = ZohoAsyncHook(token_cache=TokenCache(), throttle=throttle)
+    key = (await hook.get_config()).token_cache_key
+
+    async def refused() -> float:
+        zoho_conn.script_accounts([Fault("throttle")])
+        with pytest.raises(ZohoTransientError, match="Access Denied"):
+            await hook.get_access_token()
+        pause = throttle.remaining(key)
+        now[0] += pause  # the pause ends before the next attempt, as a trigger waits it out
+        return pause
+
+    ten = DEFAULT_PAUSE_SECONDS
+    assert [await refused() for _ in range(7)] == [ten, 2 * ten, 4 * ten, 8 * ten, *[MAX_TOKEN_PAUSE_SECONDS] * 3]
+    assert zoho_conn.token_requests() == 7, "the hook never repeats a refused token request itself"
+    assert (await hook.get_access_token()).value in zoho_conn.issued_tokens
+    hook_after_expiry = ZohoAsyncHook(token_cache=TokenCache(), throttle=throttle)
+    zoho_conn.script_accounts([Fault("throttle")])
+    with pytest.raises(ZohoTransientError, match="Access Denied"):
+        await hook_after_expiry.get_access_token()
+    assert throttle.remaining(key) == ten, "a granted token starts the doubling over"
 
 
 async def test_waiting_for_a_pooled_socket_is_not_a_request_timeout(

@@ -16,17 +16,22 @@ import time
 import weakref
 from collections.abc import Callable
 
-# How long a connection's pollers hold off after a 429 without a usable Retry-After, or after Zoho refused
-# a token request ("Access Denied": at most one attempt per connection per pause, then).
+# How long a connection's pollers hold off after a 429 without a usable Retry-After, or after a first failed
+# token request ("Access Denied": at most one attempt per connection per pause, then).
 DEFAULT_PAUSE_SECONDS = 10.0
 # The longest pause any answer can impose on the shared state; a poller also caps it at its own max_backoff.
 MAX_PAUSE_SECONDS = 300.0
+# Once Zoho refuses token requests it refuses them for the rest of its 10-minute window, which ends when we
+# cannot know: each failed token request in a row doubles the pause, up to this. A window then costs about 8
+# refused requests instead of 60, and its end is seen at most 2 minutes late.
+MAX_TOKEN_PAUSE_SECONDS = 120.0
 
 
 class Throttle:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._paused_until: dict[str, float] = {}
+        self._token_failures: dict[str, int] = {}
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
             weakref.WeakKeyDictionary()
         )
@@ -36,6 +41,18 @@ class Throttle:
         wait = DEFAULT_PAUSE_SECONDS if seconds is None or not math.isfinite(seconds) else seconds
         until = self._clock() + min(max(wait, 0.0), MAX_PAUSE_SECONDS)
         self._paused_until[key] = max(self._paused_until.get(key, 0.0), until)
+
+    def token_request_failed(self, key: str, retry_after: float | None) -> None:
+        """Pause ``key`` after a failed token request: Zoho's Retry-After if it sent one, else a pause that
+        doubles with each failure in a row (``MAX_TOKEN_PAUSE_SECONDS``)."""
+        failures = self._token_failures[key] = self._token_failures.get(key, 0) + 1
+        if retry_after is None:
+            retry_after = min(DEFAULT_PAUSE_SECONDS * 2.0 ** min(failures - 1, 16), MAX_TOKEN_PAUSE_SECONDS)
+        self.pause(key, retry_after)
+
+    def token_granted(self, key: str) -> None:
+        """The next failed token request pauses the connection for the first, shortest time again."""
+        self._token_failures.pop(key, None)
 
     def resume(self, key: str) -> None:
         """Zoho answered normally: whatever pause was noted has served its purpose."""
@@ -64,6 +81,7 @@ class Throttle:
 
     def clear(self) -> None:
         self._paused_until.clear()
+        self._token_failures.clear()
         self._slots.clear()
 
 

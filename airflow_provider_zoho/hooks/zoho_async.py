@@ -230,11 +230,13 @@ class ZohoAsyncHook(ZohoBaseHook):
             token = read_token_response(answer)
         except ZohoTransientError as error:
             # Zoho throttles token requests per refresh token for the rest of a 10-minute window: every
-            # poller of this connection holds off, instead of each spending another request on it.
-            self._throttle.pause(config.token_cache_key, error.retry_after)
+            # poller of this connection holds off, longer with each refusal, instead of each spending
+            # another request on it.
+            self._throttle.token_request_failed(config.token_cache_key, error.retry_after)
             raise error.located(self.about_token_request(config)) from None
         except ZohoError as error:
             raise error.located(self.about_token_request(config)) from None
+        self._throttle.token_granted(config.token_cache_key)
         # mask_secret may talk to the supervisor synchronously: keep it off the event loop.
         await sync_to_async(mask_secret)(token.value)
         self.log.info("Got a Zoho access token for connection %s from %s", self.zoho_conn_id, request.url)
