@@ -10,7 +10,7 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_zoho.sensors import ZohoCRMBulkWriteJobSensor
-from airflow_provider_zoho.testing import ZohoEmulator
+from airflow_provider_zoho.testing import Fault, ZohoEmulator
 from airflow_provider_zoho.triggers import ZohoJobTrigger
 from benchmarks.cluster_tokens import measure
 from tests.helpers import first_event, rebuild
@@ -34,9 +34,19 @@ async def test_the_sensor_defers_without_asking_zoho_and_the_trigger_looks_at_on
 
 def test_sensors_in_fresh_processes_make_no_token_request_of_their_own(zoho_emulator: ZohoEmulator) -> None:
     """Two sensors, each executed in a new process as a worker would, then their triggers in this one."""
-    workers, triggerer, statuses = measure(zoho_emulator.base_url, 2, poke_before_defer=False)
-    assert (workers, triggerer) == (0, 1)
-    assert statuses == ["success", "success"]
-    workers, triggerer, statuses = measure(zoho_emulator.base_url, 2, poke_before_defer=True)
-    assert (workers, triggerer) == (2, 1)  # the default: each worker's first poll needs a token of its own
-    assert statuses == ["success", "success"]
+    measured = measure(zoho_emulator.base_url, 2, poke_before_defer=False)
+    assert (measured.worker_requests, measured.triggerer_requests, measured.triggerer_refused) == (0, 1, 0)
+    assert measured.statuses == ["success", "success"]
+    measured = measure(zoho_emulator.base_url, 2, poke_before_defer=True)
+    # The default: each worker's first poll needs a token of its own.
+    assert (measured.worker_requests, measured.worker_refused, measured.triggerer_requests) == (2, 0, 1)
+    assert measured.statuses == ["success", "success"]
+
+
+def test_refused_token_requests_are_told_apart(zoho_emulator: ZohoEmulator) -> None:
+    """The first token request is refused (whichever worker makes it): that worker defers all the same."""
+    zoho_emulator.script_accounts([Fault("throttle")])
+    measured = measure(zoho_emulator.base_url, 2, poke_before_defer=True)
+    assert (measured.worker_requests, measured.worker_refused) == (2, 1)
+    assert (measured.triggerer_requests, measured.triggerer_refused) == (1, 0)
+    assert measured.statuses == ["success", "success"]
