@@ -89,7 +89,9 @@ def _start_triggerer(serialized: Sequence[Any], env: dict[str, str]) -> tuple[li
         json.dump(list(serialized), triggers)
         triggers.flush()
         command = [sys.executable, "-m", "benchmarks.cluster_tokens", "--triggerer", triggers.name]
-        done = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+        done = subprocess.run(
+            command, env=env, stdout=subprocess.PIPE, stderr=log, text=True, timeout=SENSOR_TIMEOUT_SECONDS + 300
+        )
         log.seek(0)
         logged = log.read()
     if done.returncode != 0:

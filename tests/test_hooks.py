@@ -11,7 +11,12 @@ import pytest
 from airflow_provider_zoho.exceptions import ZohoFatalError, ZohoTokenInvalidError, ZohoTransientError
 from airflow_provider_zoho.hooks import ZohoAsyncHook, ZohoHook
 from airflow_provider_zoho.hooks.exchange import token_request
-from airflow_provider_zoho.hooks.throttle import DEFAULT_PAUSE_SECONDS, MAX_TOKEN_PAUSE_SECONDS, Throttle
+from airflow_provider_zoho.hooks.throttle import (
+    DEFAULT_PAUSE_SECONDS,
+    MAX_TOKEN_PAUSE_SECONDS,
+    TOKEN_WINDOW_SECONDS,
+    Throttle,
+)
 from airflow_provider_zoho.hooks.token_cache import TokenCache
 from airflow_provider_zoho.jobs import (
     ANALYTICS_IMPORT,
@@ -244,23 +249,27 @@ async def test_each_refused_token_request_in_a_row_doubles_the_pause_until_one_i
     hook = ZohoAsyncHook(token_cache=TokenCache(), throttle=throttle)
     key = (await hook.get_config()).token_cache_key
 
-    async def refused() -> float:
+    async def refused(asking: ZohoAsyncHook = hook) -> float:
         zoho_conn.script_accounts([Fault("throttle")])
         with pytest.raises(ZohoTransientError, match="Access Denied"):
-            await hook.get_access_token()
+            await asking.get_access_token()
         pause = throttle.remaining(key)
         now[0] += pause  # the pause ends before the next attempt, as a trigger waits it out
         return pause
 
     ten = DEFAULT_PAUSE_SECONDS
-    assert [await refused() for _ in range(7)] == [ten, 2 * ten, 4 * ten, 8 * ten, *[MAX_TOKEN_PAUSE_SECONDS] * 3]
-    assert zoho_conn.token_requests() == 7, "the hook never repeats a refused token request itself"
+    assert await refused() == ten
+    now[0] -= ten / 2  # a request sent halfway through the pause (a trigger starting with a poll), refused
+    assert await refused() == ten, "the same pause again, not a longer one"
+    assert [await refused() for _ in range(6)] == [2 * ten, 4 * ten, 8 * ten, *[MAX_TOKEN_PAUSE_SECONDS] * 3]
+    assert zoho_conn.token_requests() == 8, "the hook never repeats a refused token request itself"
+
     assert (await hook.get_access_token()).value in zoho_conn.issued_tokens
-    hook_after_expiry = ZohoAsyncHook(token_cache=TokenCache(), throttle=throttle)
-    zoho_conn.script_accounts([Fault("throttle")])
-    with pytest.raises(ZohoTransientError, match="Access Denied"):
-        await hook_after_expiry.get_access_token()
-    assert throttle.remaining(key) == ten, "a granted token starts the doubling over"
+    fresh_hook = ZohoAsyncHook(token_cache=TokenCache(), throttle=throttle)
+    assert await refused(fresh_hook) == ten, "a granted token starts the doubling over"
+    assert await refused(fresh_hook) == 2 * ten
+    now[0] += TOKEN_WINDOW_SECONDS
+    assert await refused(fresh_hook) == ten, "so does a failure a whole window after the last"
 
 
 async def test_waiting_for_a_pooled_socket_is_not_a_request_timeout(

@@ -6,9 +6,13 @@ with an empty cache. With ``poke_before_defer=False`` only the triggerer asks fo
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
+from airflow_provider_zoho.hooks import ZohoAsyncHook
+from airflow_provider_zoho.hooks.throttle import THROTTLE
 from airflow_provider_zoho.sensors import ZohoCRMBulkWriteJobSensor
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
 from airflow_provider_zoho.triggers import ZohoJobTrigger
@@ -30,6 +34,30 @@ async def test_the_sensor_defers_without_asking_zoho_and_the_trigger_looks_at_on
     event = await first_event(trigger)
     assert event["status"] == "success"
     assert zoho_conn.status_requests("71") == 2  # both answers came to the trigger: nothing was skipped
+
+
+async def test_a_trigger_told_to_look_at_once_still_waits_out_the_connections_pause(zoho_conn: ZohoEmulator) -> None:
+    """Zoho refusing tokens (or a 429) pauses the connection: a trigger starting then would only be refused too.
+
+    A lower bound on the time taken, so a slow machine cannot fail it.
+    """
+    zoho_conn.add_job("crm_bulk_write", "72", ["COMPLETED"])
+    key = (await ZohoAsyncHook().get_config()).token_cache_key
+    pause = 1.0
+    started = time.monotonic()
+    THROTTLE.pause(key, pause)
+    trigger = ZohoJobTrigger(
+        kind="crm_bulk_write",
+        coordinates={"job_id": "72"},
+        zoho_conn_id="zoho_default",
+        poll_interval=0.05,
+        end_time=time.time() + 60,
+        first_poll_now=True,
+    )
+    event = await first_event(trigger)
+    assert event["status"] == "success"
+    assert time.monotonic() - started >= pause
+    assert zoho_conn.status_requests("72") == 1
 
 
 def test_sensors_in_fresh_processes_make_no_token_request_of_their_own(zoho_emulator: ZohoEmulator) -> None:

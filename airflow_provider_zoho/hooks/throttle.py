@@ -23,15 +23,17 @@ DEFAULT_PAUSE_SECONDS = 10.0
 MAX_PAUSE_SECONDS = 300.0
 # Once Zoho refuses token requests it refuses them for the rest of its 10-minute window, which ends when we
 # cannot know: each failed token request in a row doubles the pause, up to this. A window then costs about 8
-# refused requests instead of 60, and its end is seen at most 2 minutes late.
+# refused requests instead of 60, and the shared pause outlasts its end by 2 minutes at most.
 MAX_TOKEN_PAUSE_SECONDS = 120.0
+# Zoho's token window: a failure this long after the last one meets a new window, and starts the doubling over.
+TOKEN_WINDOW_SECONDS = 600.0
 
 
 class Throttle:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._paused_until: dict[str, float] = {}
-        self._token_failures: dict[str, int] = {}
+        self._token_failures: dict[str, tuple[int, float]] = {}  # failures in a row, and when the last was
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
             weakref.WeakKeyDictionary()
         )
@@ -44,9 +46,20 @@ class Throttle:
 
     def token_request_failed(self, key: str, retry_after: float | None) -> None:
         """Pause ``key`` after a failed token request: Zoho's Retry-After if it sent one, else a pause that
-        doubles with each failure in a row (``MAX_TOKEN_PAUSE_SECONDS``)."""
-        failures = self._token_failures[key] = self._token_failures.get(key, 0) + 1
-        if retry_after is None:
+        doubles with each failure in a row, up to ``MAX_TOKEN_PAUSE_SECONDS``.
+
+        A request sent while the pause still held (a trigger that starts by polling at once) does not double
+        it: the pause already says the window is spent.
+        """
+        now = self._clock()
+        failures, last = self._token_failures.get(key, (0, -math.inf))
+        if now - last > TOKEN_WINDOW_SECONDS:
+            failures = 0
+        if failures == 0 or self.remaining(key) <= 0:
+            failures += 1
+        self._token_failures[key] = (failures, now)
+        if retry_after is None or not math.isfinite(retry_after):
+            # The exponent is bounded so a long outage cannot overflow the float; the cap applies far earlier.
             retry_after = min(DEFAULT_PAUSE_SECONDS * 2.0 ** min(failures - 1, 16), MAX_TOKEN_PAUSE_SECONDS)
         self.pause(key, retry_after)
 

@@ -177,12 +177,15 @@ class ZohoJobTrigger(BaseTrigger):
         except (ZohoError, ZohoConnectionError, AirflowNotFoundException) as error:
             return self._stop(error)
         # The sensor usually polled on the worker just before deferring, so the first poll here waits one
-        # interval; with ``first_poll_now`` (a sensor told not to poke first) it looks at once.
+        # interval; with ``first_poll_now`` (a sensor told not to poke first) it looks at once, unless the
+        # connection is paused (a 429, or Zoho refusing tokens): then as soon as the pause ends.
         pending_answers = 1
         logged: tuple[str | None, float] | None = None  # the state last logged, and when
         if self.logged_state is not None:
             logged = (self.logged_state, time.monotonic())
-        if not self.first_poll_now:
+        if self.first_poll_now:
+            await self._sleep(hook, 0.0)
+        else:
             await self._pause(hook, self._interval_after(pending_answers))
         while True:
             try:
