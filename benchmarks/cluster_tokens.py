@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from airflow_provider_zoho.testing import airflow_connection_json
-from benchmarks.triggerer_scale import Bar, admin, emulator_process, table
+from benchmarks.triggerer_scale import Bar, admin, emulator_process, run_logged, table
 
 WORKERS_AT_ONCE = 2  # one per core: the machine this runs on has two
 # Longer than Zoho's 10-minute token window plus the longest pause after a refused token request, so that
@@ -85,19 +85,11 @@ async def _triggerer(serialized: Sequence[Any]) -> list[str]:
 
 def _start_triggerer(serialized: Sequence[Any], env: dict[str, str]) -> tuple[list[str], int]:
     """Run the triggers in a fresh process (``--triggerer``): their statuses, and how many lines they logged."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as triggers, tempfile.TemporaryFile("w+") as log:
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as triggers:
         json.dump(list(serialized), triggers)
         triggers.flush()
         command = [sys.executable, "-m", "benchmarks.cluster_tokens", "--triggerer", triggers.name]
-        done = subprocess.run(
-            command, env=env, stdout=subprocess.PIPE, stderr=log, text=True, timeout=SENSOR_TIMEOUT_SECONDS + 300
-        )
-        log.seek(0)
-        logged = log.read()
-    if done.returncode != 0:
-        raise RuntimeError(f"the triggerer failed ({done.returncode}):\n{logged[-4000:]}")
-    # Airflow's structlog writes the triggers' lines to stdout, logging to stderr; the last stdout line is ours.
-    return json.loads(done.stdout.strip().splitlines()[-1]), logged.count("\n") + done.stdout.count("\n") - 1
+        return run_logged(command, env, "the triggerer", timeout=SENSOR_TIMEOUT_SECONDS + 300)
 
 
 class Measured(NamedTuple):

@@ -452,8 +452,25 @@ def connection_env(base_url: str, workload: Workload) -> dict[str, str]:
     }
 
 
+def run_logged(
+    command: Sequence[str], env: Mapping[str, str], what: str, timeout: float | None = None
+) -> tuple[Any, int]:
+    """Run ``command`` in a fresh interpreter: the JSON of its last stdout line, and how many lines it logged.
+
+    Its stderr goes to a file, not to this benchmark's output. Airflow's structlog writes the triggers' log
+    lines to stdout, logging to stderr; the last stdout line is the command's own answer.
+    """
+    with tempfile.TemporaryFile("w+") as log:
+        done = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=log, text=True, timeout=timeout)
+        log.seek(0)
+        logged = log.read()
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed ({done.returncode}):\n{logged[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]), logged.count("\n") + done.stdout.count("\n") - 1
+
+
 def _run_worker(variant: str, workload: Workload, env: Mapping[str, str], profile: str | None) -> dict[str, Any]:
-    """Run ``--worker variant`` in a fresh interpreter; its stderr (the triggers' logs) goes to a file."""
+    """Run ``--worker variant`` in a fresh interpreter."""
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -464,17 +481,8 @@ def _run_worker(variant: str, workload: Workload, env: Mapping[str, str], profil
     ]
     if profile:
         command += ["--profile", profile]
-    with tempfile.TemporaryFile("w+") as log:
-        done = subprocess.run(command, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=log, text=True)
-        log.seek(0)
-        # The triggers' log lines: Airflow's structlog writes them to stdout, logging to stderr.
-        lines = log.read().count("\n") + done.stdout.count("\n") - 1
-        if done.returncode != 0:
-            log.seek(0)
-            raise RuntimeError(f"{variant} worker failed ({done.returncode}):\n{log.read()[-4000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    result["log_lines"] = lines
-    return result
+    result, log_lines = run_logged(command, {**os.environ, **env}, f"{variant} worker")
+    return {**result, "log_lines": log_lines}
 
 
 @dataclass
