@@ -409,6 +409,14 @@ def render(settings: Settings, grant: Grant, output: str = "both") -> str:
     )
 
 
+def for_terminal(text: str) -> str:
+    """``text`` with every non-printable character but newlines escaped (``\\x1b``): a message quotes Zoho's
+    answer, and an answer's escape sequences must not drive the user's terminal (retitle it, hide text)."""
+    return "".join(
+        char if char == "\n" or char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text
+    )
+
+
 def _ask_on(stream: TextIO) -> Callable[[str], str]:
     """A prompt on ``stream`` (stderr), so stdout holds only the connection and can go to a file."""
 
@@ -452,14 +460,14 @@ def main(
     for text in dict.fromkeys(str(warning.message) for warning in caught):
         print(f"Warning: {text}", file=err)
     if message is not None:
-        print(message, file=err)
+        print(for_terminal(message), file=err)
         return 1
     for note in (
         api_domain_warning(settings.config, grant),
         "The lines below hold the client secret and the refresh token: keep them out of shell history and logs.",
     ):
         if note:
-            print(note, file=err)
+            print(for_terminal(note), file=err)
     print(render(settings, grant, args.output), file=out)
     return 0
 

@@ -30,6 +30,12 @@ from airflow.providers.common.compat.sdk import (
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+# A timer in the triggerer, for waits that are not a job's status (Creator's "result still being generated").
+try:
+    from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+except ImportError:  # Airflow 2.11 without the standard provider keeps it in core
+    from airflow.triggers.temporal import TimeDeltaTrigger  # type: ignore[no-redef]
+
 # Events that let a trigger end its task without resuming it on a worker (``end_from_trigger``), added in
 # Airflow 2.10. Detected rather than version-compared, so a build that lacks them fails the sensor's
 # parse-time check instead of the triggerer.
@@ -86,6 +92,7 @@ __all__ = [
     "TaskFailedEvent",
     "TaskSkippedEvent",
     "TaskSuccessEvent",
+    "TimeDeltaTrigger",
     "TriggerEvent",
     "conf",
     "get_async_connection",

@@ -454,14 +454,6 @@ def read_job_status(kind: JobKind, job_id: str, body: Any) -> JobStatus:
     )
 
 
-def api_name_of(module: object) -> str | None:
-    """A CRM or Bigin module as v8 writes it (``{"api_name": "Deals", "id": "..."}``) or as older answers
-    and the seed samples do (``"Deals"``)."""
-    if isinstance(module, dict):
-        module = module.get("api_name")
-    return module if isinstance(module, str) and module else None
-
-
 def is_template(value: str) -> bool:
     return "{{" in value or "{%" in value
 
@@ -521,6 +513,26 @@ def _value_problem(kind: JobKind, name: str, given: str) -> str | None:
     if name in kind.choices and value not in kind.choices[name]:
         return f"{name} must be one of {', '.join(kind.choices[name])}, got {value!r}"
     return None
+
+
+# Zoho's job ids are ASCII digits (17 to 19 of them in every answer seen); 40 leaves room and bounds a log line.
+MAX_JOB_ID_DIGITS = 40
+_JOB_ID = re.compile(rf"[0-9]{{1,{MAX_JOB_ID_DIGITS}}}")
+
+
+def job_id_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a Zoho job id, or ``None`` when it can (digits, or a whole number).
+
+    An id goes into URL paths, log lines and the task's state: anything but digits could move a request to
+    another path (``/../``), forge a log line (CR/LF) or, once used in a file name, write outside a folder.
+    The value is shown with ``repr`` and cut short, so the message itself forges nothing.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**MAX_JOB_ID_DIGITS:
+        return None
+    if isinstance(value, str) and _JOB_ID.fullmatch(value):
+        return None
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+    return f"{shown} is not a Zoho job id (Zoho's ids are 1 to {MAX_JOB_ID_DIGITS} ASCII digits)"
 
 
 def check_positive_seconds(what: str, value: object) -> float:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.module_loading import import_string
 from airflow.providers.common.compat.sdk import TaskDeferred
+from airflow.serialization.serialized_objects import BaseSerialization
 
 from airflow_provider_zoho.compat import AirflowException, BaseOperator, BaseTrigger
 from airflow_provider_zoho.hooks.zoho_async import close_shared_session
@@ -29,17 +30,21 @@ MODES = pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "defer
 
 
 def rebuild(trigger: BaseTrigger) -> BaseTrigger:
-    """What the triggerer does: store the serialized form (as JSON in the database), then rebuild it."""
+    """What the triggerer does: store the serialized form (as JSON in the database), then rebuild it.
+
+    Airflow stores trigger kwargs through ``BaseSerialization`` (datetimes, timedeltas), as JSON text.
+    """
     classpath, kwargs = trigger.serialize()
-    stored = json.loads(json.dumps(kwargs))
+    stored = BaseSerialization.deserialize(json.loads(json.dumps(BaseSerialization.serialize(kwargs))))
     return import_string(classpath)(**stored)  # type: ignore[no-any-return]
 
 
-async def first_event(trigger: BaseTrigger, limit: float = 30.0) -> dict[str, Any]:
+async def first_event(trigger: BaseTrigger, limit: float = 30.0) -> Any:
     try:
         async with asyncio.timeout(limit):
             async for event in trigger.run():
-                return dict(event.payload)
+                # A Zoho trigger's payload is a dict; a timer's (Airflow's TimeDeltaTrigger) a datetime.
+                return dict(event.payload) if isinstance(event.payload, dict) else event.payload
     finally:
         await close_shared_session()
     raise AssertionError("the trigger ended without an event")

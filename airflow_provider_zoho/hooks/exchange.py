@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from urllib3.util import parse_url
+
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
 from airflow_provider_zoho.data_centers import Service
 from airflow_provider_zoho.errors import Dialect, error_from_response, make_error
 from airflow_provider_zoho.exceptions import ZohoError
 from airflow_provider_zoho.hooks.redaction import Redactor
 from airflow_provider_zoho.hooks.token_cache import AccessToken, is_header_safe
-from airflow_provider_zoho.jobs import JobKind
+from airflow_provider_zoho.jobs import JobKind, job_id_problem
 
 TOKEN_PATH = "/oauth/v2/token"
 # Zoho's tokens live an hour; a lifetime past a day is not one Zoho gives, and would pin a token forever.
@@ -236,19 +238,47 @@ def network_error(service: Service, error: BaseException, *, timed_out: bool, ur
 # -- creating jobs: CRM and Bigin bulk write ---------------------------------------------------------------
 
 
-def token_may_go_to(url: str, config: ZohoConnectionConfig) -> bool:
-    """Whether a link Zoho handed out (a result download) may receive the access token.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
-    Only hosts the connection already trusts with it: the ``host`` override and ``upload_host`` (by host
-    name, any port), and over HTTPS the Zoho domains of the connection's data center. A link elsewhere (a
-    tampered answer, a proxy rewriting links) gets no token.
+
+def token_destination(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` a request to ``url`` connects to, or ``None`` for a URL not to send a token to.
+
+    Read twice, with ``urllib.parse`` (what this package checks) and with urllib3's ``parse_url`` (what
+    ``requests`` connects with), and refused when the readings could differ at all: a backslash (WHATWG
+    parsers, urllib3 among them, read it as ``/``, so ``https://evil.example\\@zoho.com/`` goes to
+    ``evil.example``), userinfo, whitespace, control or non-ASCII characters, a scheme other than HTTP(S).
+    Zoho's own links have none of these.
     """
+    if not url.isascii() or any(not 0x21 <= ord(char) <= 0x7E for char in url) or "\\" in url:
+        return None
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host:
+    if parts.scheme not in _DEFAULT_PORTS or "@" in parts.netloc or not parts.hostname:
+        return None
+    try:
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
+        connected = parse_url(url)
+    except ValueError:  # a port that is not a number, a URL urllib3 refuses
+        return None
+    theirs = ((connected.scheme or "").lower(), (connected.host or "").lower(), connected.port or port)
+    ours = (parts.scheme, parts.hostname.lower(), port)
+    return ours if theirs == ours and connected.auth is None else None
+
+
+def token_may_go_to(url: str, config: ZohoConnectionConfig) -> bool:
+    """Whether a URL (a result link from an answer, a redirect's target) may receive the access token.
+
+    Only where the connection already sends it: the ``host`` override and ``upload_host`` at their exact
+    scheme, host and port, and the Zoho domains of the connection's data center over HTTPS on port 443. An
+    https connection's token never goes over http. A link elsewhere (a tampered answer, a proxy rewriting
+    links) or one whose readings differ (see ``token_destination``) gets no token.
+    """
+    destination = token_destination(url)
+    if destination is None:
         return False
-    trusted = {urlsplit(base).hostname for base in (config.base_url_override, config.upload_host) if base}
-    return host in trusted or (parts.scheme == "https" and config.data_center.is_zoho_host(host))
+    trusted = {token_destination(base) for base in (config.base_url_override, config.upload_host) if base}
+    scheme, host, port = destination
+    return destination in trusted or (scheme == "https" and port == 443 and config.data_center.is_zoho_host(host))
 
 
 def api_request(config: ZohoConnectionConfig, path: str, dialect: Dialect = Dialect.CRM) -> ApiRequest:
@@ -289,9 +319,17 @@ def read_file_id(body: Any) -> str:
     return _required_text(body, "the uploaded file's id", "details", "file_id")
 
 
+def _required_job_id(body: Any, *path: str) -> str:
+    """A job id from an answer, checked where it enters: it goes into URLs, logs and the task's state."""
+    value = _required_text(body, "the new job's id", *path)
+    if problem := job_id_problem(value):
+        raise invalid_answer(Service.API, f"an answer whose job id ({'.'.join(path)}) {problem}")
+    return value
+
+
 def read_created_job_id(body: Any) -> str:
-    """The id of a created bulk write job: ``details.id``."""
-    return _required_text(body, "the new job's id", "details", "id")
+    """The id of a created bulk write job: ``details.id``, Zoho's digits."""
+    return _required_job_id(body, "details", "id")
 
 
 def bulk_write_body(
@@ -369,8 +407,8 @@ def analytics_import_config(
 
 
 def read_analytics_job_id(body: Any) -> str:
-    """The id of a created import job: ``data.jobId``."""
-    return _required_text(body, "the import job's id", "data", "jobId")
+    """The id of a created import job: ``data.jobId``, Zoho's digits."""
+    return _required_job_id(body, "data", "jobId")
 
 
 def read_batch_key(body: Any) -> str:
@@ -381,8 +419,7 @@ def read_batch_key(body: Any) -> str:
 
 def read_optional_job_id(body: Any) -> str | None:
     """``data.jobId`` when an answer has it (a batch import answers it with each batch or with the last)."""
-    value = _field(body, "data", "jobId")
-    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) and str(value) else None
+    return None if _field(body, "data", "jobId") in (None, "") else _required_job_id(body, "data", "jobId")
 
 
 # -- creating jobs: Creator bulk insert --------------------------------------------------------------------
@@ -428,10 +465,10 @@ def creator_action(action: str, style: str) -> tuple[str, dict[str, Any]]:
 
 
 def read_creator_job_id(body: Any) -> str:
-    """The id of a created bulk insert job: ``details.job_id`` (``data.job_id`` accepted too)."""
+    """The id of a created bulk insert job: ``details.job_id`` (``data.job_id`` accepted too), Zoho's digits."""
     if _field(body, "details", "job_id") is None and _field(body, "data", "job_id") is not None:
-        return _required_text(body, "the new job's id", "data", "job_id")
-    return _required_text(body, "the new job's id", "details", "job_id")
+        return _required_job_id(body, "data", "job_id")
+    return _required_job_id(body, "details", "job_id")
 
 
 ANALYTICS_ORGS_PATH = "/restapi/v2/orgs"

@@ -46,6 +46,7 @@ from airflow_provider_zoho.hooks.exchange import (
     read_api_response,
     read_org_id,
     read_token_response,
+    token_destination,
     token_may_go_to,
     token_request,
 )
@@ -159,16 +160,21 @@ class ZohoHook(ZohoBaseHook):
         )
 
     def _get(self, url: str, service: Service, redactor: Redactor, headers: dict[str, str]) -> Answer:
-        """A GET that follows a few redirects itself, dropping Authorization where ``requests`` would.
+        """A GET that follows a few redirects itself, keeping Authorization only where the token may go.
 
-        Followed here rather than by ``requests``, which reads each redirect's body whole and unbounded.
+        Followed here rather than by ``requests``, which reads each redirect's body whole and unbounded, and
+        decides where the token goes by its own rule (``should_strip_auth``), which reads a URL differently
+        from the library that connects: ``token_may_go_to`` decides, as for a download. A target whose
+        readings differ is not followed at all.
         """
         for _ in range(MAX_REDIRECTS):
             answer = self._send("GET", url, service, redactor, headers=headers)
             if answer.status not in _REDIRECT_STATUSES or not answer.location:
                 return answer
             target = urljoin(url, answer.location)
-            if self.session.should_strip_auth(url, target):
+            if token_destination(target) is None:
+                raise invalid_answer(service, f"a redirect to {target[:200]!r}, a URL parsers read differently")
+            if not self.may_send_token_to(target):
                 headers = {name: value for name, value in headers.items() if name != "Authorization"}
             url = target
         return self._send("GET", url, service, redactor, headers=headers)
@@ -270,13 +276,16 @@ class ZohoHook(ZohoBaseHook):
         *,
         dialect: Dialect = Dialect.CRM,
         headers: Mapping[str, str] | None = None,
+        expect_zip: bool = False,
     ) -> int:
         """GET a file Zoho links to into ``sink``, streamed, at most ``limit`` bytes; returns the bytes written.
 
         The token goes only where ``may_send_token_to`` allows (anything else is refused here, whatever the
         caller checked), no redirect is followed (it would carry the token on), and the whole transfer has
         one deadline. ``dialect`` reads an error answer (Creator's ``11110`` "still being generated"),
-        ``headers`` go along (Creator's ``environment``).
+        ``headers`` go along (Creator's ``environment``). With ``expect_zip``, a body that is not a zip (an
+        error Zoho sent with HTTP 200, or anything else) is read as an answer: its text redacted of the
+        connection's secrets and the token the request carried before any message is built from it.
         """
         if not self.may_send_token_to(url):
             raise ValueError(f"refusing to send the Zoho access token to {url.split('?')[0]!r}: not a Zoho host")
@@ -305,6 +314,8 @@ class ZohoHook(ZohoBaseHook):
                     if written > limit:
                         raise ResponseTooLarge(f"a download larger than {limit:,} bytes")
                     sink.write(chunk)
+            if expect_zip:
+                _raise_unless_zip(request, sink, redactor)
             return written
 
         return self.with_token(call)
@@ -344,6 +355,23 @@ class ZohoHook(ZohoBaseHook):
             f"analytics_org_id {org_id} is not among the token user's Analytics organizations "
             f"({', '.join(orgs) or 'none'}): check the id, or the data center."
         )
+
+
+# The first bytes of a zip: a local file header, or the end record of an empty archive.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+# How much of a body that should have been a zip is read back to say what it was.
+_NOT_A_ZIP_EXCERPT_BYTES = 65_536
+
+
+def _raise_unless_zip(request: ApiRequest, sink: BinaryIO, redactor: Redactor) -> None:
+    """Raise the error a downloaded non-zip holds (Zoho's, or ``INVALID_RESPONSE``), its text redacted first."""
+    sink.seek(0)
+    head = sink.read(_NOT_A_ZIP_EXCERPT_BYTES)
+    if head.startswith(_ZIP_MAGIC):
+        return
+    text = answer_text(head, redactor)
+    read_api_response(request, Answer(200, text))
+    raise invalid_answer(request.service, f"a download that is not a zip: {text[:200]!r}")
 
 
 @contextmanager

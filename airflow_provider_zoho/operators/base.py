@@ -26,6 +26,7 @@ from airflow_provider_zoho.compat import (
     BaseOperator,
     Context,
     ResumableJobMixin,
+    TimeDeltaTrigger,
     conf,
 )
 from airflow_provider_zoho.connection_config import ZohoConnectionError
@@ -33,7 +34,7 @@ from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
 from airflow_provider_zoho.events import EventStatus, JobEvent
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
 from airflow_provider_zoho.hooks.zoho import ZohoHook
-from airflow_provider_zoho.jobs import JOB_KINDS, JobKind, JobStatus, Phase, check_positive_seconds
+from airflow_provider_zoho.jobs import JOB_KINDS, JobKind, JobStatus, Phase, check_positive_seconds, job_id_problem
 from airflow_provider_zoho.operators.results import FailedRows
 from airflow_provider_zoho.triggers.job import ZohoJobTrigger
 
@@ -101,6 +102,8 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         self._result: dict[str, Any] | None = None
         self._end_time = 0.0
         self._waiting_on: list[str] = []  # the jobs of this try still running, for ``on_kill``
+        # The state and job summaries while their results are read, so a "not ready yet" wait can defer.
+        self._summarising: tuple[Mapping[str, Any], list[dict[str, Any]]] | None = None
 
     @cached_property
     def hook(self) -> ZohoHook:
@@ -142,7 +145,12 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
 
     def until_deadline(self, call: Callable[[], _T], codes: Collection[str], what: str) -> _T:
         """``call()``, made again every ``poll_interval`` while Zoho answers one of ``codes`` ("busy, try
-        later": Analytics' 8134, Creator's 11110), until the task's deadline; then the task fails (retryable)."""
+        later": Analytics' 8134, Creator's 11110), until the task's deadline; then the task fails (retryable).
+
+        While the summary is being built (the jobs have ended, their results are read), a deferrable task
+        waits in the triggerer instead of holding a worker slot: it defers on a timer and builds the summary
+        again when it resumes.
+        """
         while True:
             try:
                 return call()
@@ -161,7 +169,32 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
                     error.message,
                     self.poll_interval,
                 )
+                if self.deferrable and self._summarising is not None:
+                    self._defer_summary(*self._summarising)
                 time.sleep(max(0.0, min(self.poll_interval, self._end_time - time.time())))
+
+    def _defer_summary(self, state: Mapping[str, Any], jobs: list[dict[str, Any]]) -> NoReturn:
+        wait = max(0.0, min(self.poll_interval, self._end_time - time.time()))
+        self.defer(
+            trigger=TimeDeltaTrigger(timedelta(seconds=wait)),
+            method_name="resume_summary",
+            kwargs={"state": dict(state), "jobs": jobs, "end_time": self._end_time},
+            timeout=timedelta(seconds=wait + DEFERRAL_GRACE_SECONDS),
+        )
+
+    def resume_summary(
+        self, context: Context, event: Any, state: dict[str, Any], jobs: list[dict[str, Any]], end_time: float
+    ) -> Any:
+        """Back from a timer while the results were not ready: build the summary again (its reads retried).
+
+        :param context: the task's context.
+        :param event: the timer's event (unused: the timer only says the wait is over).
+        :param state: the task's jobs, as stored.
+        :param jobs: each job's summary, in the order of ``state["job_ids"]``.
+        :param end_time: the task's absolute deadline, which the deferral does not reset.
+        """
+        self._end_time = end_time
+        return self._summary(context, _as_state(state), jobs)
 
     # -- execute --------------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
@@ -352,7 +385,11 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
             for name, value in job.get("counts", {}).items():
                 counts[name] = counts.get(name, 0) + value
         not_landed = sum(self.job_kind.not_landed(job.get("counts", {})) or 0 for job in jobs)
-        failed = self.failed_rows(context, state, jobs)
+        self._summarising = (state, jobs)
+        try:
+            failed = self.failed_rows(context, state, jobs)
+        finally:
+            self._summarising = None
         summary = {
             "kind": self.job_kind.name,
             "job_ids": list(state["job_ids"]),
@@ -378,16 +415,53 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
 
 
 def _as_state(stored: Any) -> dict[str, Any]:
-    """The stored form; a bare list of ids (as a mixin user might write it) is a complete set of jobs."""
+    """The stored form, checked where it enters: a bare list of ids (as a mixin user might write it) is a
+    complete set of jobs.
+
+    What ``task_state_store`` or XCom holds is checked like an answer: each id must be Zoho's digits (it goes
+    into URLs and log lines), ``complete`` a real boolean (the text ``"false"`` is not False), each first row a
+    line number. A corrupt entry fails the task naming it: a new job would duplicate the stored one's work.
+    """
+    state: dict[str, Any]
     if isinstance(stored, list):
-        return {"job_ids": [str(i) for i in stored], "first_rows": [2] * len(stored), "complete": True}
-    if isinstance(stored, dict) and isinstance(stored.get("job_ids"), list):
-        return {
-            "job_ids": list(stored["job_ids"]),
-            "first_rows": list(stored.get("first_rows") or [2] * len(stored["job_ids"])),
-            "complete": bool(stored.get("complete")),
+        state = {"job_ids": stored, "first_rows": [2] * len(stored), "complete": True}
+    elif isinstance(stored, dict) and isinstance(stored.get("job_ids"), list):
+        state = {
+            "job_ids": stored["job_ids"],
+            "first_rows": stored.get("first_rows") or [2] * len(stored["job_ids"]),
+            "complete": stored.get("complete", False),
         }
-    raise AirflowException(f"{JOB_IDS_KEY} in task_state_store is not what this operator wrote: {stored!r}")
+    else:
+        raise _corrupt_state(f"it is not what this operator writes: {_shown(stored)}")
+    problems = [
+        f"job_ids[{n}]: {problem}"
+        for n, job_id in enumerate(state["job_ids"])
+        if (job_id is not None or isinstance(stored, list)) and (problem := job_id_problem(job_id))
+    ]
+    if not isinstance(state["complete"], bool):
+        problems.append(f"complete must be true or false, got {_shown(state['complete'])}")
+    rows = state["first_rows"]
+    if not isinstance(rows, list) or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 2 for r in rows):
+        problems.append(f"first_rows must be input line numbers (2 or more), got {_shown(rows)}")
+    if problems:
+        raise _corrupt_state("; ".join(problems))
+    return {
+        "job_ids": [None if job_id is None else str(job_id) for job_id in state["job_ids"]],
+        "first_rows": list(rows),
+        "complete": state["complete"],
+    }
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _corrupt_state(why: str) -> AirflowFailException:
+    return AirflowFailException(
+        f"{JOB_IDS_KEY} stored by an earlier try is corrupt ({why}); no job was created or polled. Clear the "
+        "task's stored state (or the task instance) once you know what became of the jobs it named"
+    )
 
 
 def _reference(operator: ZohoJobOperator) -> str:

@@ -25,12 +25,10 @@ from airflow_provider_zoho.exceptions import ZohoError
 from airflow_provider_zoho.hooks.exchange import (
     CREATOR_DOCS_STYLE,
     CREATOR_OPENAPI_STYLE,
-    Answer,
     ApiRequest,
     creator_action,
     creator_insert_request,
     creator_upload_suffixes,
-    read_api_response,
     read_creator_job_id,
 )
 from airflow_provider_zoho.jobs import CREATOR_BULK_INSERT, coordinate_problems, is_template
@@ -237,13 +235,8 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
                 time_allowed=max(60.0, float(self.timeout)),
                 dialect=Dialect.CREATOR,
                 headers={k: v for k, v in request.headers.items() if k != "Accept"},
-            )
-        if not zipfile.is_zipfile(target):
-            # An error Zoho sent with HTTP 200 (11110 may come so): read it as Creator's answer.
-            text = target.read_bytes()[:65536].decode("utf-8", errors="replace")
-            read_api_response(request, Answer(200, text))
-            raise AirflowException(
-                f"the failure result of job {job['job_id']} is neither a zip nor an error: {text[:200]!r}"
+                # An error Zoho sent with HTTP 200 (11110 may come so) is read as Creator's answer, redacted.
+                expect_zip=True,
             )
 
 

@@ -917,11 +917,10 @@ class ZohoEmulator:
         host = f"[{bound_host}]" if ":" in bound_host else bound_host
         self._base_url = f"http://{host}:{bound_port}"
         self._store.base_url = self._base_url
-        # Result links point at a download host distinct from the API host, as Zoho's do (another port here).
-        downloads = web.TCPSite(runner, self.host, 0, reuse_address=True)
-        await downloads.start()
-        download_port = runner.addresses[-1][1]
-        self._download_url = f"http://{host}:{download_port}"
+        # Result links point at the emulator itself: Zoho's download hosts are trusted as Zoho domains, and the
+        # emulator's stand-in for them is trusted as the connection's host, at its exact scheme, host and port
+        # (``token_may_go_to``). ``set_download_base`` points them elsewhere.
+        self._download_url = self._base_url
         self.writes.download_base = self._download_url
 
     def _count_connections(self, runner: web.AppRunner) -> None:
@@ -1100,7 +1099,7 @@ class ZohoEmulator:
     # -- bulk write (CRM, Bigin) -------------------------------------------------------------------------
     @property
     def download_url(self) -> str:
-        """``http://127.0.0.1:PORT2``: the download host result links point at (the same app, another port)."""
+        """The base URL result links point at by default: the emulator's own ``base_url``."""
         if self._download_url is None:
             raise RuntimeError("the Zoho emulator is not running; call start() first")
         return self._download_url

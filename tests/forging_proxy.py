@@ -1,0 +1,104 @@
+"""A reverse proxy in front of the emulator that forges chosen answers, as a tampered or hostile Zoho would.
+
+The emulator answers as Zoho does; a test that needs one answer to lie (a job id that is a path, a result
+that echoes the request) puts this proxy between the client and the emulator and rewrites that answer,
+over real HTTP. Every other request passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+__all__ = ["Forged", "ForgingProxy"]
+
+
+@dataclass(frozen=True)
+class Forged:
+    """The answer a rule sends instead of (or built from) the emulator's."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+# A rule sees the request's headers and the emulator's answer (status, body) and returns what to send.
+Rewrite = Callable[[dict[str, str], int, bytes], Forged]
+
+
+def json_rewrite(change: Callable[[Any], Any]) -> Rewrite:
+    """A rule that decodes the emulator's JSON answer, lets ``change`` edit it, and sends it on as JSON."""
+
+    def rewrite(_headers: dict[str, str], status: int, body: bytes) -> Forged:
+        return Forged(status, json.dumps(change(json.loads(body))).encode())
+
+    return rewrite
+
+
+class ForgingProxy:
+    """``http://127.0.0.1:PORT`` forwarding to ``upstream``; ``forge(method, path_part, rule)`` rewrites answers.
+
+    ``seen_tokens`` collects every access token that passed through, so a test can look for it where it
+    must not be.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.url = ""
+        self.seen_tokens: set[str] = set()
+        self._rules: list[tuple[str, str, Rewrite]] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def forge(self, method: str, path_part: str, rule: Rewrite) -> None:
+        """Rewrite the answers to ``method`` requests whose path contains ``path_part``."""
+        self._rules.append((method.upper(), path_part, rule))
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        if (auth := headers.get("Authorization", "")).startswith("Zoho-oauthtoken "):
+            self.seen_tokens.add(auth.removeprefix("Zoho-oauthtoken "))
+        async with (
+            aiohttp.ClientSession(auto_decompress=False) as session,
+            session.request(
+                request.method,
+                self.upstream + request.raw_path,
+                headers=headers,
+                data=await request.read(),
+                allow_redirects=False,
+            ) as answer,
+        ):
+            body = await answer.read()
+            status, content_type = answer.status, answer.content_type
+            extra = {k: v for k, v in answer.headers.items() if k.lower() in ("content-disposition", "retry-after")}
+        for method, path_part, rule in self._rules:
+            if request.method == method and path_part in request.path:
+                forged = rule(headers, status, body)
+                return web.Response(status=forged.status, body=forged.body, content_type=forged.content_type)
+        return web.Response(status=status, body=body, headers={"Content-Type": content_type, **extra})
+
+    def __enter__(self) -> ForgingProxy:
+        self._thread.start()
+
+        async def start() -> str:
+            app = web.Application(client_max_size=64 * 1024 * 1024)
+            app.router.add_route("*", "/{tail:.*}", self._forward)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+            return f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+        self.url = asyncio.run_coroutine_threadsafe(start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
