@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, EmulatedProduct, JobSpec, emulator_state_key
+from airflow_provider_zoho.testing.hostile import echo_page
 from airflow_provider_zoho.testing.incoming import access_token, multipart_parts
 
 __all__ = ["CreatedInsert", "CreatorInserts", "InsertOutcomes"]
@@ -44,7 +45,9 @@ REASON_COLUMN = "Reason"
 class InsertOutcomes:
     """How jobs created from now on go: which forms of upload and start are served, which rows fail (line ->
     reason, the header being line 1), the states a started job walks, how many result downloads answer 11110
-    first, and whether status answers put ``record_details`` beside ``data`` (the OpenAPI file's shape)."""
+    first, whether status answers put ``record_details`` beside ``data`` (the OpenAPI file's shape), and
+    whether the result download answers, with HTTP 200, an HTML page echoing the request (its headers carry
+    the access token), as a misbehaving proxy or debug endpoint would (``result_echo``)."""
 
     upload_forms: frozenset[str] = frozenset({"path", "query"})
     start_methods: frozenset[str] = frozenset({"PATCH", "PUT"})
@@ -52,6 +55,7 @@ class InsertOutcomes:
     script: tuple[str, ...] = ("In-progress", "Completed")
     result_pending: int = 0
     record_details_beside_data: bool = False
+    result_echo: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +246,9 @@ class CreatorInserts:
                 self.outcomes = replace(self.outcomes, result_pending=self.outcomes.result_pending - 1)
                 # HTTP status *unverified*; the code is the OpenAPI file's.
                 return _answer(11110, "The result file is still being generated; try again later.", 400)
+        if self.outcomes.result_echo:
+            echo = echo_page(200, f"{request.method} {request.path_qs}", request.headers, b"")
+            return web.Response(text=str(echo.body), content_type=echo.content_type)
         wanted = request.query.get("filter", "success")
         reader = csv.reader(io.StringIO(job.csv_text))
         header = next(reader, [])
@@ -272,6 +279,7 @@ class CreatorInserts:
             script=tuple(str(step) for step in payload.get("script") or defaults.script),
             result_pending=int(payload.get("result_pending") or 0),
             record_details_beside_data=bool(payload.get("record_details_beside_data")),
+            result_echo=bool(payload.get("result_echo")),
         )
         for step in self.outcomes.script:
             PRODUCT.canonical_state(step)
