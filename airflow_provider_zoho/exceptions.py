@@ -51,8 +51,9 @@ class ZohoError(AirflowException):
         """One line that says what was asked, what Zoho answered in its own words, and what that means."""
         status = f" (HTTP {self.http_status})" if self.http_status is not None else ""
         said = f"Zoho {self.service} answered {self.code}{status}: {self.message}"
+        # Parentheses, not brackets: ``airflow connections test`` prints with rich, which reads [...] as markup.
         if self.meaning and self.meaning.casefold() not in self.message.casefold():
-            said += f" [{self.meaning}]"
+            said += f" ({self.meaning})"
         return f"{self.where}: {said}" if self.where else said
 
     def located(self, where: str) -> ZohoError:

@@ -57,17 +57,30 @@ def get_provider_info() -> dict[str, Any]:
                 "options": {
                     "token_cache_dir": {
                         "description": (
-                            "A folder where processes on this machine share Zoho access tokens (one 0600 file "
-                            "per connection, holding only the token and its expiry). Turn it on for sensors "
-                            "in reschedule mode, where every poke is a new process that would otherwise "
-                            "request a new token; Zoho allows 10 token requests per 10 minutes per refresh "
-                            "token. Empty: tokens are cached per process only."
+                            "The folder where the processes of one machine share Zoho access tokens (one 0600 "
+                            "file per connection in a 0700 folder, holding only the token and its expiry), "
+                            "refreshing under a lock so that they make one token request between them. Empty: "
+                            "$AIRFLOW_HOME/zoho_tokens. 'off': tokens are cached per process only. Zoho allows "
+                            "10 token requests per 10 minutes per refresh token."
                         ),
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "/var/lib/airflow/zoho-tokens",
                         "default": "",
-                    }
+                    },
+                    "share_tokens_through_variables": {
+                        "description": (
+                            "Share Zoho access tokens between machines (Celery or Kubernetes workers, several "
+                            "triggerers) through one Airflow Variable per connection, named zoho_access_token_<key>, "
+                            "holding only the access token and its expiry (masked wherever Airflow shows "
+                            "Variables). Default: on for Airflow 3, where tasks and triggers reach Variables "
+                            "through the API server; off for Airflow 2."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": None,
+                    },
                 },
             }
         },

@@ -33,6 +33,15 @@ def connection_uri_json(emulator: ZohoEmulator, **extra: object) -> str:
 
 
 @pytest.fixture(autouse=True)
+def _tokens_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test stands for a new process (see ``_fresh_caches``), so tokens are not shared beyond it: the
+    tests of sharing (tests/hooks/test_token_sharing.py) turn the default layers back on, in their own
+    AIRFLOW_HOME."""
+    monkeypatch.setenv("AIRFLOW__ZOHO__TOKEN_CACHE_DIR", "off")
+    monkeypatch.setenv("AIRFLOW__ZOHO__SHARE_TOKENS_THROUGH_VARIABLES", "False")
+
+
+@pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
     """Each test starts with no cached token and no throttle pause, as a new process would."""
     token_cache.TOKEN_CACHE.clear()

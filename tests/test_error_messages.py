@@ -38,7 +38,7 @@ def test_a_refusal_names_the_product_job_connection_code_and_meaning(zoho_conn: 
     text = str(raised.value)
     assert text.startswith(f"{label} 4711 (connection 'zoho_default'): Zoho "), text
     assert f"answered {code} (HTTP " in text
-    assert text.endswith(f"[{meaning}]"), text
+    assert text.endswith(f"({meaning})"), text
 
 
 def test_a_token_refusal_names_the_accounts_host(zoho_conn: ZohoEmulator) -> None:
@@ -49,7 +49,7 @@ def test_a_token_refusal_names_the_accounts_host(zoho_conn: ZohoEmulator) -> Non
     assert str(raised.value) == (
         f"Token request to Zoho accounts at {host} (connection 'zoho_default'): Zoho accounts answered "
         "invalid_client (HTTP 200): invalid_client "
-        "[client id or secret wrong, or the client belongs to another data center]"
+        "(client id or secret wrong, or the client belongs to another data center: check them and data_center)"
     )
 
 

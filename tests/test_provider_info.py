@@ -66,7 +66,9 @@ def test_wtforms_widgets_for_airflow_2_ui() -> None:
     assert set(widgets) == set(CONN_FIELDS)
 
 
-def test_token_cache_dir_option_is_declared() -> None:
-    option = get_provider_info()["config"]["zoho"]["options"]["token_cache_dir"]
-    assert option["default"] == ""
-    assert "reschedule" in option["description"]
+def test_the_token_sharing_options_are_declared() -> None:
+    options = get_provider_info()["config"]["zoho"]["options"]
+    assert options["token_cache_dir"]["default"] == ""
+    assert "$AIRFLOW_HOME/zoho_tokens" in options["token_cache_dir"]["description"]
+    assert options["share_tokens_through_variables"]["type"] == "boolean"
+    assert "Airflow 3" in options["share_tokens_through_variables"]["description"]

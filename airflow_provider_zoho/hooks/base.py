@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from airflow_provider_zoho.compat import BaseHook, Connection
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
 from airflow_provider_zoho.connection_form import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
 from airflow_provider_zoho.data_centers import Service
-from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE, TokenCache
+from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE, TokenCache, TokenStore
+from airflow_provider_zoho.hooks.token_sharing import shared_token_store
 from airflow_provider_zoho.jobs import JobKind
 
 
@@ -23,6 +25,11 @@ class ZohoBaseHook(BaseHook):
         super().__init__()
         self.zoho_conn_id = zoho_conn_id
         self._token_cache = token_cache
+
+    @cached_property
+    def token_store(self) -> TokenStore | None:
+        """Where this hook shares tokens with other processes and machines (see ``token_sharing``)."""
+        return shared_token_store()
 
     def about_job(self, kind: JobKind, coordinates: Mapping[str, str | None]) -> str:
         """Which job, of which product, on which connection: what every error about a poll starts with."""

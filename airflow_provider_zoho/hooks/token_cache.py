@@ -104,8 +104,15 @@ class TokenCache:
                 store.save(key, token)
             return token
 
-    async def aget(self, key: str, refresh: Callable[[], Awaitable[AccessToken]]) -> AccessToken:
-        """The cached token, or the result of the one refresh in flight for ``key`` on this event loop."""
+    async def aget(
+        self, key: str, refresh: Callable[[], Awaitable[AccessToken]], store: TokenStore | None = None
+    ) -> AccessToken:
+        """The cached token, or the result of the one refresh in flight for ``key`` on this event loop.
+
+        With a ``store``, a token another process saved is reused, and the refresh is serialised with the
+        other processes by the store's lock, as ``get`` does; the store's blocking calls (file locks, the
+        Variable API) run in a worker thread, never on the event loop.
+        """
         token = self.cached(key)
         if token is not None:
             return token
@@ -113,14 +120,30 @@ class TokenCache:
         flight_key = (loop, key)
         task = self._in_flight.get(flight_key)
         if task is None:
-            task = loop.create_task(self._refresh_and_store(key, refresh))
+            task = loop.create_task(self._refresh_and_store(key, refresh, store))
             self._in_flight[flight_key] = task
             task.add_done_callback(lambda _: self._in_flight.pop(flight_key, None))
         # Shielded: a cancelled waiter (a trigger being stopped) must not cancel the others' refresh.
         return await asyncio.shield(task)
 
-    async def _refresh_and_store(self, key: str, refresh: Callable[[], Awaitable[AccessToken]]) -> AccessToken:
-        token = await refresh()
+    async def _refresh_and_store(
+        self, key: str, refresh: Callable[[], Awaitable[AccessToken]], store: TokenStore | None
+    ) -> AccessToken:
+        if store is None:
+            token = await refresh()
+        else:
+            lock = store.locked(key)
+            # Entered and left in worker threads: waiting for another process's lock must not block the loop.
+            await asyncio.to_thread(lock.__enter__)
+            try:
+                stored = self._fresh(await asyncio.to_thread(store.load, key))
+                if stored is None:
+                    token = await refresh()
+                    await asyncio.to_thread(store.save, key, token)
+                else:
+                    token = stored
+            finally:
+                await asyncio.to_thread(lock.__exit__, None, None, None)
         self.put(key, token)
         return token
 

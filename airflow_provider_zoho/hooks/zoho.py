@@ -15,7 +15,7 @@ import requests
 import urllib3
 from requests_toolbelt import MultipartEncoder
 
-from airflow_provider_zoho.compat import conf, mask_secret
+from airflow_provider_zoho.compat import mask_secret
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig, ZohoConnectionError
 from airflow_provider_zoho.connection_form import (
     hook_field_behaviour,
@@ -52,7 +52,6 @@ from airflow_provider_zoho.hooks.exchange import (
 )
 from airflow_provider_zoho.hooks.redaction import Redactor
 from airflow_provider_zoho.hooks.token_cache import AccessToken
-from airflow_provider_zoho.hooks.token_file_store import FileTokenStore
 from airflow_provider_zoho.jobs import JobKind, JobStatus, read_job_status
 
 # Redirects a status GET may follow, as on the async path; token requests follow none.
@@ -96,12 +95,6 @@ class ZohoHook(ZohoBaseHook):
         # Only what ``BoundedBody`` can inflate under its bound (requests would also offer br and zstd).
         session.headers["Accept-Encoding"] = ACCEPT_ENCODING
         return session
-
-    @cached_property
-    def token_store(self) -> FileTokenStore | None:
-        """The cross-process token store, when ``[zoho] token_cache_dir`` turns it on (reschedule mode)."""
-        folder = conf.get("zoho", "token_cache_dir", fallback=None)
-        return FileTokenStore(folder) if folder else None
 
     def get_access_token(self) -> AccessToken:
         return self._token_cache.get(self.config.token_cache_key, self._request_token, store=self.token_store)

@@ -218,7 +218,7 @@ class ZohoAsyncHook(ZohoBaseHook):
 
     async def get_access_token(self) -> AccessToken:
         config = await self.get_config()
-        return await self._token_cache.aget(config.token_cache_key, self._request_token)
+        return await self._token_cache.aget(config.token_cache_key, self._request_token, self.token_store)
 
     async def _request_token(self) -> AccessToken:
         config = await self.get_config()
@@ -282,7 +282,9 @@ class ZohoAsyncHook(ZohoBaseHook):
         try:
             return await self._get_json_with(request, token)
         except ZohoTokenInvalidError:
-            self._token_cache.invalidate((await self.get_config()).token_cache_key, token.value)
+            key = (await self.get_config()).token_cache_key
+            # The store's discard takes its lock and may call the Variable API: in a thread, off the loop.
+            await asyncio.to_thread(self._token_cache.invalidate, key, token.value, self.token_store)
         return await self._get_json_with(request, await self.get_access_token())
 
     async def _get_json_with(self, request: ApiRequest, token: AccessToken) -> Any:

@@ -1,0 +1,177 @@
+"""Where processes share Zoho access tokens beyond their own memory, by default.
+
+Zoho grants 10 token requests per 10 minutes per refresh token, refuses every request for the rest of a
+spent window (locking out every other integration of that refresh token too), and keeps at most 15 live
+tokens (the 16th invalidates the oldest). A deployment runs many processes (a task process per try, per
+poke in reschedule mode, one triggerer or several, the API server's Test button), so a token cached per
+process is not enough: it must be shared, with no setting needed.
+
+Two layers, each on by default, each an optimisation that never fails a task:
+
+* **this machine**: ``FileTokenStore`` in a private folder (``[zoho] token_cache_dir``, default
+  ``$AIRFLOW_HOME/zoho_tokens``, 0700), refreshed under an exclusive lock, so the processes of one machine
+  make one request between them;
+* **every machine** (Celery or Kubernetes workers, several triggerers, sharing no disk): an Airflow Variable
+  per connection key (``[zoho] share_tokens_through_variables``). On Airflow 3 tasks and triggers reach
+  Variables through the API server's Task SDK, a part every deployment already runs: no shared disk and no
+  new service. The Variable holds only the access token and its expiry (never the refresh token or the
+  secret), checked like a file before use; its key contains ``token``, which Airflow's masker hides in the
+  UI, the API and logs.
+
+Why Variables and not the metadata database or a cache service: workers on Airflow 3 have no database
+access, and a broker (Redis) is not in every deployment; the API server is. Machines race only on the first
+request of each token's life (a machine that finds a fresh Variable uses it), so a deployment holds about
+one live token per refresh token, a few when machines miss together, far under Zoho's 15.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_zoho.compat import AIRFLOW_V_3_0_PLUS, conf
+from airflow_provider_zoho.hooks.token_cache import AccessToken
+from airflow_provider_zoho.hooks.token_file_store import MAX_TOKEN_FILE_BYTES, FileTokenStore, parse_token_file
+
+log = logging.getLogger(__name__)
+
+SECTION = "zoho"
+FOLDER_OPTION = "token_cache_dir"
+VARIABLES_OPTION = "share_tokens_through_variables"
+DEFAULT_FOLDER_NAME = "zoho_tokens"
+# Values of token_cache_dir that turn the file layer off.
+OFF = frozenset({"off", "none", "false", "no", "0"})
+# The Variable's key: "token" in it makes Airflow mask the value wherever it shows Variables.
+VARIABLE_PREFIX = "zoho_access_token_"
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_once(message: str) -> None:
+    with _warned_lock:
+        if message in _warned:
+            return
+        _warned.add(message)
+    log.warning("%s", message)
+
+
+class VariableTokenStore:
+    """Tokens kept in Airflow Variables, one per connection key; implements ``token_cache.TokenStore``.
+
+    Any failure (no API server reachable from this process, a Variable API refusing writes, a value this
+    store did not write) reads as an empty store: the caller then asks Zoho, as it would without the store.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    @staticmethod
+    def key(key: str) -> str:
+        return VARIABLE_PREFIX + key
+
+    @contextlib.contextmanager
+    def locked(self, key: str) -> Iterator[None]:
+        """No lock across machines: Variables have none. Racing machines make one request each, at most."""
+        yield
+
+    def load(self, key: str) -> AccessToken | None:
+        try:
+            value = _variable().get(self.key(key), default=None)
+        except Exception as error:  # any failure of the optional layer: go on without it
+            _warn_once(f"Zoho tokens are not shared through Airflow Variables here ({type(error).__name__})")
+            return None
+        if not isinstance(value, str) or len(value) > MAX_TOKEN_FILE_BYTES:
+            return None
+        return parse_token_file(value.encode(), self._clock())
+
+    def save(self, key: str, token: AccessToken) -> None:
+        content = json.dumps({"access_token": token.value, "expires_at": token.expires_at})
+        try:
+            _variable().set(
+                self.key(key),
+                content,
+                description="A Zoho access token shared by this deployment's tasks (airflow-provider-zoho).",
+            )
+        except Exception as error:  # any failure of the optional layer: go on without it
+            _warn_once(f"Zoho tokens could not be shared through Airflow Variables ({type(error).__name__})")
+
+    def discard(self, key: str, rejected: str) -> None:
+        stored = self.load(key)
+        if stored is None or stored.value != rejected:
+            return
+        with contextlib.suppress(Exception):
+            _variable().delete(self.key(key))
+
+
+def _variable() -> Any:
+    """Airflow's ``Variable``: the Task SDK's on Airflow 3 (through the API server), the model on 2.11."""
+    from airflow.providers.common.compat.sdk import Variable
+
+    return Variable
+
+
+class LayeredTokenStore:
+    """This machine's files first, then every machine's Variables; a token found in the second is written
+    to the first, so the machine's other processes find it without asking the API server."""
+
+    def __init__(self, local: FileTokenStore | None, shared: VariableTokenStore | None) -> None:
+        self.local = local
+        self.shared = shared
+
+    @contextlib.contextmanager
+    def locked(self, key: str) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            for layer in (self.local, self.shared):
+                if layer is not None:
+                    stack.enter_context(layer.locked(key))
+            yield
+
+    def load(self, key: str) -> AccessToken | None:
+        token = self.local.load(key) if self.local is not None else None
+        if token is None and self.shared is not None:
+            token = self.shared.load(key)
+            if token is not None and self.local is not None:
+                self.local.save(key, token)
+        return token
+
+    def save(self, key: str, token: AccessToken) -> None:
+        for layer in (self.local, self.shared):
+            if layer is not None:
+                layer.save(key, token)
+
+    def discard(self, key: str, rejected: str) -> None:
+        for layer in (self.local, self.shared):
+            if layer is not None:
+                layer.discard(key, rejected)
+
+
+def token_folder() -> Path | None:
+    """``[zoho] token_cache_dir``: empty means ``$AIRFLOW_HOME/zoho_tokens``; ``off`` turns the layer off."""
+    setting = (conf.get(SECTION, FOLDER_OPTION, fallback="") or "").strip()
+    if setting.lower() in OFF:
+        return None
+    if setting:
+        return Path(setting).expanduser()
+    home = os.environ.get("AIRFLOW_HOME") or conf.get("core", "airflow_home", fallback=None) or "~/airflow"
+    return Path(home).expanduser() / DEFAULT_FOLDER_NAME
+
+
+def shares_through_variables() -> bool:
+    """``[zoho] share_tokens_through_variables``: on by default on Airflow 3, off on 2.11 (see the docs)."""
+    return bool(conf.getboolean(SECTION, VARIABLES_OPTION, fallback=AIRFLOW_V_3_0_PLUS))
+
+
+def shared_token_store() -> LayeredTokenStore | None:
+    """The store the hooks use, as the settings say; None when both layers are off."""
+    folder = token_folder()
+    local = FileTokenStore(folder) if folder is not None else None
+    shared = VariableTokenStore() if shares_through_variables() else None
+    return LayeredTokenStore(local, shared) if local is not None or shared is not None else None
