@@ -27,6 +27,7 @@ class Forged:
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 # A rule sees the request's headers and the emulator's answer (status, body) and returns what to send.
@@ -53,18 +54,28 @@ class ForgingProxy:
         self.upstream = upstream.rstrip("/")
         self.url = ""
         self.seen_tokens: set[str] = set()
-        self._rules: list[tuple[str, str, Rewrite]] = []
+        # [method, path part, rewrite, answers left (None: every one), forward the request first]
+        self._rules: list[list[Any]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
-    def forge(self, method: str, path_part: str, rule: Rewrite) -> None:
-        """Rewrite the answers to ``method`` requests whose path contains ``path_part``."""
-        self._rules.append((method.upper(), path_part, rule))
+    def forge(
+        self, method: str, path_part: str, rule: Rewrite, times: int | None = None, *, forward: bool = True
+    ) -> None:
+        """Rewrite the answers to ``method`` requests whose path contains ``path_part`` (the next ``times``).
+
+        ``forward=False`` answers without passing the request on, as a gateway refusing it would: the emulator
+        never sees it (a throttled create creates nothing).
+        """
+        self._rules.append([method.upper(), path_part, rule, times, forward])
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
         if (auth := headers.get("Authorization", "")).startswith("Zoho-oauthtoken "):
             self.seen_tokens.add(auth.removeprefix("Zoho-oauthtoken "))
+        rule = self._matching_rule(request)
+        if rule is not None and not rule[4]:
+            return self._forged(rule, headers, 0, b"")
         async with (
             aiohttp.ClientSession(auto_decompress=False) as session,
             session.request(
@@ -78,11 +89,25 @@ class ForgingProxy:
             body = await answer.read()
             status, content_type = answer.status, answer.content_type
             extra = {k: v for k, v in answer.headers.items() if k.lower() in ("content-disposition", "retry-after")}
-        for method, path_part, rule in self._rules:
-            if request.method == method and path_part in request.path:
-                forged = rule(headers, status, body)
-                return web.Response(status=forged.status, body=forged.body, content_type=forged.content_type)
+        if rule is not None:
+            return self._forged(rule, headers, status, body)
         return web.Response(status=status, body=body, headers={"Content-Type": content_type, **extra})
+
+    def _matching_rule(self, request: web.Request) -> list[Any] | None:
+        for entry in self._rules:
+            method, path_part, _rule, left, _forward = entry
+            if request.method == method and path_part in request.path and left != 0:
+                if left is not None:
+                    entry[3] = left - 1
+                return entry
+        return None
+
+    @staticmethod
+    def _forged(entry: list[Any], headers: dict[str, str], status: int, body: bytes) -> web.Response:
+        forged: Forged = entry[2](headers, status, body)
+        return web.Response(
+            status=forged.status, body=forged.body, content_type=forged.content_type, headers=dict(forged.headers)
+        )
 
     def __enter__(self) -> ForgingProxy:
         self._thread.start()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ from airflow_provider_zoho.connection_form import (
 )
 from airflow_provider_zoho.data_centers import Service
 from airflow_provider_zoho.errors import Dialect
-from airflow_provider_zoho.exceptions import ZohoError, ZohoFatalError, ZohoTokenInvalidError
+from airflow_provider_zoho.exceptions import ZohoError, ZohoFatalError, ZohoTokenInvalidError, ZohoTransientError
 from airflow_provider_zoho.hooks.base import ZohoBaseHook
 from airflow_provider_zoho.hooks.body import (
     ACCEPT_ENCODING,
@@ -51,6 +53,7 @@ from airflow_provider_zoho.hooks.exchange import (
     token_request,
 )
 from airflow_provider_zoho.hooks.redaction import Redactor
+from airflow_provider_zoho.hooks.throttle import THROTTLE
 from airflow_provider_zoho.hooks.token_cache import AccessToken
 from airflow_provider_zoho.jobs import JobKind, JobStatus, read_job_status
 
@@ -63,6 +66,15 @@ MIN_TRANSFER_BYTES_PER_SECOND = 100_000
 # The org's zgid per connection (token cache key) and org API URL: it never changes, so it is asked once.
 _ORG_IDS: dict[tuple[str, str], str] = {}
 _T = TypeVar("_T")
+
+
+# Waiting out transient trouble in an operator's calls (``with_token``): the first wait, doubled each time up to
+# the cap, with jitter so that the tasks of a mapped operator do not come back together.
+FIRST_WAIT_SECONDS = 2.0
+MAX_WAIT_SECONDS = 300.0
+WAIT_JITTER = 0.25
+# Answers after which a creating call is known to have created nothing: throttled, or refused by Zoho itself.
+NOTHING_DONE_STATUSES = frozenset({429, 500, 503})
 
 
 class ZohoHook(ZohoBaseHook):
@@ -80,6 +92,9 @@ class ZohoHook(ZohoBaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         return hook_field_behaviour()
+
+    #: The epoch time until which an operator's calls wait out transient trouble; None raises it at once.
+    wait_out_until: float | None = None
 
     @cached_property
     def config(self) -> ZohoConnectionConfig:
@@ -112,6 +127,7 @@ class ZohoHook(ZohoBaseHook):
         except ZohoError as error:
             raise error.located(self.about_token_request(self.config)) from None
         mask_secret(token.value)
+        THROTTLE.token_granted(self.config.token_cache_key)
         self.log.info("Got a Zoho access token for connection %s from %s", self.zoho_conn_id, request.url)
         return token
 
@@ -172,30 +188,58 @@ class ZohoHook(ZohoBaseHook):
             url = target
         return self._send("GET", url, service, redactor, headers=headers)
 
-    def get_json(self, request: ApiRequest) -> Any:
-        """GET with the shared token; a rejected token is dropped and the call retried once with a new one."""
+    def get_json(self, request: ApiRequest, *, patient: bool = True) -> Any:
+        """GET with the shared token; a rejected token is dropped and the call retried once with a new one.
+
+        :param request: what to GET.
+        :param patient: wait out transient trouble until ``wait_out_until`` (a status poll is not: its
+            caller polls again anyway).
+        :return: Zoho's decoded answer.
+        """
 
         def call(token: AccessToken) -> Any:
             headers = {**request.headers, **authorization(token)}
             answer = self._get(request.url, request.service, self.redactor.with_secret(token.value), headers)
             return read_api_response(request, answer)
 
-        return self.with_token(call)
+        return self.with_token(call, patient=patient)
 
     def get_job_status(self, kind: JobKind, coordinates: Mapping[str, str | None]) -> JobStatus:
         request = job_status_request(self.config, kind, coordinates)
         try:
-            body = self.get_json(request)
+            body = self.get_json(request, patient=False)
         except ZohoError as error:
             raise error.located(self.about_job(kind, coordinates)) from None
         return read_job_status(kind, kind.job_id_of(coordinates), body)
 
     # -- creating jobs ----------------------------------------------------------------------------------------
-    def with_token(self, call: Callable[[AccessToken], _T]) -> _T:
+    def with_token(self, call: Callable[[AccessToken], _T], *, patient: bool = True, creates: bool = False) -> _T:
         """``call`` with the shared token; a rejected token is dropped and ``call`` made once more with a new one.
 
-        Safe for creating calls too: a request whose token was refused created nothing.
+        Safe for creating calls too: a request whose token was refused created nothing. With
+        ``wait_out_until`` set (an operator sets its task's deadline), a refused token request, a 429, a 5xx
+        or a network failure is waited out and ``call`` made again, while the deadline allows; a call that
+        ``creates`` a job is made again only after an answer that says nothing was done (a refused token
+        request, 429, 500, 503), never after a timeout or a reset, after which the job may exist.
+
+        :param call: the request, given the token.
+        :param patient: wait out transient trouble (see above); False raises it at once.
+        :param creates: the request creates a job.
+        :return: what ``call`` returns.
         """
+        attempt = 0
+        while True:
+            try:
+                return self._with_token_once(call)
+            except ZohoTransientError as error:
+                wait = self._wait_before_repeating(error, attempt, creates) if patient else None
+                if wait is None:
+                    raise
+                self.log.warning("%s; trying again in %.0f s, within the task's deadline", error, wait)
+                time.sleep(wait)
+                attempt += 1
+
+    def _with_token_once(self, call: Callable[[AccessToken], _T]) -> _T:
         token = self.get_access_token()
         try:
             return call(token)
@@ -203,22 +247,57 @@ class ZohoHook(ZohoBaseHook):
             self._token_cache.invalidate(self.config.token_cache_key, token.value, store=self.token_store)
         return call(self.get_access_token())
 
-    def send_json(self, method: str, request: ApiRequest, payload: Any) -> Any:
-        """A JSON request (a job's creation), never redirected; Zoho's error answers raise as ``get_json``'s."""
-        return self._send_api(method, request, {"Content-Type": "application/json"}, json.dumps(payload))
+    def _wait_before_repeating(self, error: ZohoTransientError, attempt: int, creates: bool) -> float | None:
+        """Seconds to wait before making a call again after ``error``, or None to raise it now."""
+        if self.wait_out_until is None:
+            return None
+        token_refused = error.service == Service.ACCOUNTS.value
+        if creates and not (token_refused or error.http_status in NOTHING_DONE_STATUSES):
+            return None
+        key = self.config.token_cache_key
+        if token_refused:
+            # Zoho refuses token requests for the rest of its 10-minute window: the pause doubles with each
+            # refusal in a row (the triggerer's rule), instead of spending another request every few seconds.
+            THROTTLE.token_request_failed(key, error.retry_after)
+            wait = THROTTLE.remaining(key)
+        elif error.retry_after is not None and math.isfinite(error.retry_after):
+            wait = error.retry_after
+        else:
+            wait = FIRST_WAIT_SECONDS * 2.0 ** min(attempt, 16)
+        wait = min(max(wait, 0.0), MAX_WAIT_SECONDS) * random.uniform(1.0, 1.0 + WAIT_JITTER)
+        return wait if time.time() + wait < self.wait_out_until else None
 
-    def send_empty(self, method: str, request: ApiRequest) -> Any:
-        """A request without a body (Creator's create), never redirected; errors raise as ``send_json``'s."""
-        return self._send_api(method, request, {}, None)
+    def send_json(self, method: str, request: ApiRequest, payload: Any, *, creates: bool = False) -> Any:
+        """A JSON request (a job's creation), never redirected; Zoho's error answers raise as ``get_json``'s.
 
-    def _send_api(self, method: str, request: ApiRequest, headers: Mapping[str, str], data: str | None) -> Any:
+        :param method: the HTTP method.
+        :param request: where to send it.
+        :param payload: the JSON body.
+        :param creates: the request creates a job (see ``with_token``).
+        :return: Zoho's decoded answer.
+        """
+        return self._send_api(method, request, {"Content-Type": "application/json"}, json.dumps(payload), creates)
+
+    def send_empty(self, method: str, request: ApiRequest, *, creates: bool = False) -> Any:
+        """A request without a body (Creator's create), never redirected; errors raise as ``send_json``'s.
+
+        :param method: the HTTP method.
+        :param request: where to send it.
+        :param creates: the request creates a job (see ``with_token``).
+        :return: Zoho's decoded answer.
+        """
+        return self._send_api(method, request, {}, None, creates)
+
+    def _send_api(
+        self, method: str, request: ApiRequest, headers: Mapping[str, str], data: str | None, creates: bool
+    ) -> Any:
         def call(token: AccessToken) -> Any:
             sent = {**request.headers, **authorization(token), **headers}
             redactor = self.redactor.with_secret(token.value)
             answer = self._send(method, request.url, request.service, redactor, headers=sent, data=data)
             return read_api_response(request, answer)
 
-        return self.with_token(call)
+        return self.with_token(call, creates=creates)
 
     def get_org_id(self, org_path: str) -> str:
         """The org's zgid for ``X-CRM-ORG``: the ``crm_org_id`` extra, else ``GET {api}{org_path}``, asked once."""
@@ -239,9 +318,17 @@ class ZohoHook(ZohoBaseHook):
         request = ApiRequest(url, {"Accept": "application/json", **headers}, Service.API, Dialect.CRM)
         return self.upload(request, path, "file", content_type)
 
-    def upload(self, request: ApiRequest, path: Path, field: str, content_type: str) -> Any:
+    def upload(self, request: ApiRequest, path: Path, field: str, content_type: str, *, creates: bool = False) -> Any:
         """POST ``path`` as the multipart field ``field`` to ``request`` (its service, dialect and headers),
-        streamed from disk as ``upload_file`` does; returns Zoho's decoded answer."""
+        streamed from disk as ``upload_file`` does; returns Zoho's decoded answer.
+
+        :param request: where to send it.
+        :param path: the file.
+        :param field: the multipart field's name.
+        :param content_type: the file's content type.
+        :param creates: the upload creates a job (an Analytics import; see ``with_token``).
+        :return: Zoho's decoded answer.
+        """
         allowed = self.config.request_timeout + path.stat().st_size / MIN_TRANSFER_BYTES_PER_SECOND
 
         def call(token: AccessToken) -> Any:
@@ -254,7 +341,7 @@ class ZohoHook(ZohoBaseHook):
                 )
             return read_api_response(request, answer)
 
-        return self.with_token(call)
+        return self.with_token(call, creates=creates)
 
     def may_send_token_to(self, url: str) -> bool:
         """Whether ``url`` is a host this connection trusts with its access token (see ``token_may_go_to``)."""
@@ -315,14 +402,27 @@ class ZohoHook(ZohoBaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Refresh a token for real, so a wrong secret, refresh token or data center shows up here; with an
-        ``analytics_org_id``, also ask Analytics whether the token's user belongs to that organization."""
+        ``analytics_org_id``, also ask Analytics whether the token's user belongs to that organization.
+
+        A token request is one of the 10 Zoho grants per 10 minutes: a valid token the deployment already
+        shares for these very credentials (its key is their digest) is reused instead, and said so.
+
+        :return: whether the connection works, and the sentence saying what was found.
+        """
         try:
-            token = self._request_token()
+            key = self.config.token_cache_key
+            shared = self._token_cache.cached(key) or (self.token_store.load(key) if self.token_store else None)
+            if shared is not None and shared.is_fresh(time.time()):
+                token, how = shared, "a valid access token these credentials were issued, shared by this deployment"
+            else:
+                token, how = self._request_token(), "Zoho accounts issued an access token"
         except (ZohoError, ZohoConnectionError) as error:
             return False, str(error)
-        self._token_cache.put(self.config.token_cache_key, token)
+        self._token_cache.put(key, token)
+        if self.token_store is not None and token is not shared:
+            self.token_store.save(key, token)
         connected = (
-            f"Connected: Zoho accounts at {self.config.base_url(Service.ACCOUNTS)} issued an access token"
+            f"Connected to Zoho accounts at {self.config.base_url(Service.ACCOUNTS)}: {how}"
             + (f" for API domain {token.api_domain}" if token.api_domain else "")
             + "."
         )

@@ -239,7 +239,7 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
     def _upload(self, request: Any, path: Path, what: str) -> Any:
         content_type = _CONTENT_TYPES.get(self._file_type(), "application/octet-stream")
         return self.until_deadline(
-            lambda: self.hook.upload(request, path, "FILE", content_type), IMPORT_LIMIT_CODES, what
+            lambda: self.hook.upload(request, path, "FILE", content_type, creates=True), IMPORT_LIMIT_CODES, what
         )
 
     def _import_whole(self, org_id: str, config: dict[str, Any], work: Path) -> str:

@@ -14,8 +14,9 @@ creates new jobs.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar, NoReturn, TypeVar
@@ -32,7 +33,7 @@ from airflow_provider_zoho.compat import (
 from airflow_provider_zoho.connection_config import ZohoConnectionError
 from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
 from airflow_provider_zoho.events import EventStatus, JobEvent
-from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
+from airflow_provider_zoho.exceptions import ZohoError, ZohoFatalError, ZohoTransientError
 from airflow_provider_zoho.hooks.zoho import ZohoHook
 from airflow_provider_zoho.jobs import JOB_KINDS, JobKind, JobStatus, Phase, check_positive_seconds, job_id_problem
 from airflow_provider_zoho.operators.results import FailedRows
@@ -106,8 +107,16 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         self._summarising: tuple[Mapping[str, Any], list[dict[str, Any]]] | None = None
 
     @cached_property
-    def hook(self) -> ZohoHook:
+    def _zoho_hook(self) -> ZohoHook:
         return ZohoHook(self.zoho_conn_id)
+
+    @property
+    def hook(self) -> ZohoHook:
+        """The sync hook, waiting out a refused token request, a 429, a 5xx or a network failure in every
+        call until the task's deadline, as the trigger does (a status poll excepted: the wait polls again)."""
+        hook = self._zoho_hook
+        hook.wait_out_until = self._end_time or None
+        return hook
 
     # -- what a subclass provides ---------------------------------------------------------------------------
     def check_rendered(self) -> None:
@@ -194,10 +203,15 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         :param end_time: the task's absolute deadline, which the deferral does not reset.
         """
         self._end_time = end_time
-        return self._summary(context, _as_state(state), jobs)
+        with permanent_errors_fail_at_once():
+            return self._summary(context, _as_state(state), jobs)
 
     # -- execute --------------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
+        with permanent_errors_fail_at_once():
+            return self._execute(context)
+
+    def _execute(self, context: Context) -> Any:
         self._end_time = time.time() + float(self.timeout)
         self.check_rendered()
         if not self.wait_for_completion:
@@ -344,6 +358,17 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         deferral's other kwargs (a triggerer keeps them): the jobs then come from ``task_state_store``, the
         jobs already done are polled once more, and the deadline restarts.
         """
+        with permanent_errors_fail_at_once():
+            return self._resume(context, event, state, done, end_time)
+
+    def _resume(
+        self,
+        context: Context,
+        event: Any,
+        state: dict[str, Any] | None,
+        done: dict[str, dict[str, Any]] | None,
+        end_time: float | None,
+    ) -> Any:
         if state is None:
             state = self._stored_state(context) or self._state_from_xcom(context)
             if state is None:
@@ -412,6 +437,17 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
     def summary_counts(self, counts: dict[str, int]) -> dict[str, int]:
         """The summed counts as the summary shows them (a subclass may derive more)."""
         return counts
+
+
+@contextlib.contextmanager
+def permanent_errors_fail_at_once() -> Iterator[None]:
+    """What no retry can fix fails the task without its retries (which would spend Zoho's token budget):
+    wrong credentials (``invalid_client``, ``invalid_code``), a missing scope, no permission, an unknown
+    ``data_center``. Transient trouble still raises as it is: a retry may succeed."""
+    try:
+        yield
+    except (ZohoFatalError, ZohoConnectionError) as error:
+        raise AirflowFailException(f"{error} (no retry can fix this)") from error
 
 
 def _as_state(stored: Any) -> dict[str, Any]:

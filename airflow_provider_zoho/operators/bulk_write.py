@@ -186,7 +186,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
                         ignore_empty=self.ignore_empty,
                     )
                     job_id = read_created_job_id(
-                        hook.send_json("POST", api_request(hook.config, self.api.create_path), body)
+                        hook.send_json("POST", api_request(hook.config, self.api.create_path), body, creates=True)
                     )
                     _set(state["job_ids"], part.index, job_id)
                     _set(state["first_rows"], part.index, part.first_row)

@@ -134,7 +134,7 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
         if not state.get("complete") and (half_made := [job_id for job_id in state["job_ids"] if job_id]):
             self.cancel_jobs(half_made, "an earlier try created it but did not start it")
         try:
-            job_id = read_creator_job_id(self.hook.send_empty("POST", self._request()))
+            job_id = read_creator_job_id(self.hook.send_empty("POST", self._request(), creates=True))
         except ZohoError as error:
             if error.http_status == 409 or re.search(r"\bactive\b|in.progress", error.message, re.IGNORECASE):
                 raise AirflowException(self._active_job_message(error)) from None

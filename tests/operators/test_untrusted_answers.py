@@ -18,7 +18,7 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_zoho.auth import main as auth_main
-from airflow_provider_zoho.compat import AirflowFailException, TimeDeltaTrigger
+from airflow_provider_zoho.compat import AirflowException, AirflowFailException, TimeDeltaTrigger
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
 from airflow_provider_zoho.exceptions import ZohoError
 from airflow_provider_zoho.hooks.exchange import token_destination, token_may_go_to
@@ -234,7 +234,7 @@ def test_a_creator_failure_result_echoing_the_token_never_shows_it(
 ) -> None:
     zoho_emulator.creator_inserts.outcomes = InsertOutcomes(failed={2: "Invalid email"})
     proxy.forge("GET", "/result", echo_of_the_request(200, body_of))
-    with captured_log() as lines, pytest.raises(ZohoError) as raised:
+    with captured_log() as lines, pytest.raises(AirflowException) as raised:
         run(creator(file=contacts(tmp_path / "e.csv"), max_failed_records=None), context())
     assert proxy.seen_tokens
     for token in proxy.seen_tokens:
