@@ -222,14 +222,17 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         return self.execute_resumable(context)
 
     def remember(self, context: Context, state: dict[str, Any]) -> None:
-        """Push the ids to XCom and, before any wait, to ``task_state_store`` (where a retry looks)."""
-        ids = [job_id for job_id in state["job_ids"] if job_id]
-        ti = context.get("ti")
-        if ti is not None:
-            ti.xcom_push(key=JOB_IDS_KEY, value=ids)
+        """Write the ids to ``task_state_store`` (where a retry looks), then push them to XCom, before any wait.
+
+        The store first: a kill between Zoho's create answer and the store's write is the one window in which
+        a retry creates the same work again, so nothing else may stand in it.
+        """
         store = context.get("task_state_store")
         if store is not None and self.reattach_on_retry:
             store.set(self.external_id_key, dict(state))
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key=JOB_IDS_KEY, value=[job_id for job_id in state["job_ids"] if job_id])
 
     @staticmethod
     def _new_state() -> dict[str, Any]:
