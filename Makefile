@@ -13,6 +13,10 @@ VENV := .venv
 VENV_AF2 := .venv-af2
 # `make test-wheel` installs the built wheel here, rebuilt from nothing each time.
 VENV_WHEEL := .venv-wheel
+# `make test-cluster`: Airflow 3.3 with the Celery and Postgres providers. celery 5.7.0 removed a function that
+# apache-airflow-providers-celery 3.26.0 imports (ImportError: cannot import name 'retry'): held below 5.7.
+VENV_CLUSTER := .venv-cluster
+CLUSTER_SPECS ?= apache-airflow-providers-celery apache-airflow-providers-postgres psycopg2-binary "celery<5.7"
 DIST := dist
 # Reads the Metadata-Version 2.4 (License-Expression) that hatchling writes.
 TWINE_SPEC ?= twine>=6.1
@@ -36,12 +40,13 @@ LOAD_PROCESSES ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 # Extra pytest arguments for `make test`, e.g. PYTEST_ARGS='-m "not e2e"' or a test file.
 PYTEST_ARGS ?=
 
-.PHONY: help venv venv-af2 demo test test-under-load lint test-af2 dist test-wheel bench clean uv
+.PHONY: help venv venv-af2 demo test test-under-load test-cluster lint test-af2 dist test-wheel bench clean uv
 
 help:
 	@echo "make demo             run the example DAGs against the bundled Zoho emulator (Airflow 3.3)"
 	@echo "make test             ruff, mypy and the whole pytest suite, end-to-end included (Airflow 3.3)"
 	@echo "make test-under-load  'make test' $(LOAD_RUNS) times in a row while $(LOAD_PROCESSES) busy loops keep every core at 100 %"
+	@echo "make test-cluster     CeleryExecutor, PostgreSQL, Redis, 2 workers, 2 triggerers, kill -9 of each (a few minutes)"
 	@echo "make test-af2         the unit suite and an 'airflow dags test' smoke run on Airflow 2.11"
 	@echo "make lint             ruff (lint and format check) and mypy only"
 	@echo "make dist             build the wheel and sdist into $(DIST)/, then twine check them and check their contents"
@@ -62,6 +67,11 @@ $(VENV)/.installed: pyproject.toml | uv
 $(VENV_AF2)/.installed: pyproject.toml | uv
 	@[ -x $(VENV_AF2)/bin/python ] || $(UV) venv --quiet --python $(PYTHON) $(VENV_AF2)
 	$(UV_INSTALL) --python $(VENV_AF2)/bin/python -e ".[test]" "$(AIRFLOW_2_SPEC)"
+	@touch $@
+
+$(VENV_CLUSTER)/.installed: pyproject.toml | uv
+	@[ -x $(VENV_CLUSTER)/bin/python ] || $(UV) venv --quiet --python $(PYTHON) $(VENV_CLUSTER)
+	$(UV_INSTALL) --python $(VENV_CLUSTER)/bin/python -e . "$(AIRFLOW_3_SPEC)" $(CLUSTER_SPECS)
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -98,6 +108,13 @@ test-under-load: venv
 		echo "::: run $$run of $(LOAD_RUNS) passed"; \
 	done; \
 	echo "::: make test passed $(LOAD_RUNS) times in a row under load"
+
+# The provider on a production-shaped cluster (scripts/cluster/run.py has the parts, the faults and the bars):
+# PostgreSQL and Redis are installed with apt-get when missing; the driver starts them on free loopback ports
+# with their data in a temp folder, and stops every process it started however the run ends.
+test-cluster: $(VENV_CLUSTER)/.installed
+	bash scripts/cluster/install_services.sh
+	$(VENV_CLUSTER)/bin/python scripts/cluster/run.py
 
 # Airflow 2.11: the unit suite (the end-to-end test starts Airflow 3's components) and the demo's DAG runs.
 test-af2: venv-af2
