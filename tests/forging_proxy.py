@@ -7,15 +7,15 @@ over real HTTP. Every other request passes through unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from tests.loopback import LoopbackServer
 
 __all__ = ["Forged", "ForgingProxy"]
 
@@ -43,7 +43,7 @@ def json_rewrite(change: Callable[[Any], Any]) -> Rewrite:
     return rewrite
 
 
-class ForgingProxy:
+class ForgingProxy(LoopbackServer):
     """``http://127.0.0.1:PORT`` forwarding to ``upstream``; ``forge(method, path_part, rule)`` rewrites answers.
 
     ``seen_tokens`` collects every access token that passed through, so a test can look for it where it
@@ -51,13 +51,11 @@ class ForgingProxy:
     """
 
     def __init__(self, upstream: str) -> None:
+        super().__init__()
         self.upstream = upstream.rstrip("/")
-        self.url = ""
         self.seen_tokens: set[str] = set()
         # [method, path part, rewrite, answers left (None: every one), forward the request first]
         self._rules: list[list[Any]] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     def forge(
         self, method: str, path_part: str, rule: Rewrite, times: int | None = None, *, forward: bool = True
@@ -69,7 +67,7 @@ class ForgingProxy:
         """
         self._rules.append([method.upper(), path_part, rule, times, forward])
 
-    async def _forward(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
         if (auth := headers.get("Authorization", "")).startswith("Zoho-oauthtoken "):
             self.seen_tokens.add(auth.removeprefix("Zoho-oauthtoken "))
@@ -108,22 +106,3 @@ class ForgingProxy:
         return web.Response(
             status=forged.status, body=forged.body, content_type=forged.content_type, headers=dict(forged.headers)
         )
-
-    def __enter__(self) -> ForgingProxy:
-        self._thread.start()
-
-        async def start() -> str:
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_route("*", "/{tail:.*}", self._forward)
-            self._runner = web.AppRunner(app, access_log=None)
-            await self._runner.setup()
-            await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-            return f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-
-        self.url = asyncio.run_coroutine_threadsafe(start(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)

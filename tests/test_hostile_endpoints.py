@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator
@@ -30,6 +29,7 @@ from airflow_provider_zoho.testing import Fault, ZohoEmulator
 from airflow_provider_zoho.triggers import ZohoJobTrigger
 from tests.conftest import connection_uri_json
 from tests.helpers import first_event
+from tests.loopback import LoopbackServer
 
 pytestmark = pytest.mark.usefixtures("async_session_cleanup")
 
@@ -284,16 +284,14 @@ def test_every_zoho_text_in_a_message_is_bounded() -> None:
 # -- 10. proxies -------------------------------------------------------------------------------------------------
 
 
-class RecordingProxy:
+class RecordingProxy(LoopbackServer):
     """A plain-HTTP forward proxy on loopback that counts what passes through it."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.forwarded: list[str] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self.url = ""
 
-    async def _forward(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         target = str(request.url) if request.raw_path.startswith("http") else request.raw_path
         self.forwarded.append(target)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "proxy-connection")}
@@ -303,27 +301,6 @@ class RecordingProxy:
         ):
             body = await answer.read()
             return web.Response(status=answer.status, body=body, headers={"Content-Type": answer.content_type})
-
-    def __enter__(self) -> RecordingProxy:
-        self._thread.start()
-
-        async def start() -> str:
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._forward)
-            self._runner = web.AppRunner(app)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            port = self._runner.addresses[0][1]
-            return f"http://127.0.0.1:{port}"
-
-        self.url = asyncio.run_coroutine_threadsafe(start(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
 
 @BOTH_PATHS

@@ -169,9 +169,17 @@ def shares_through_variables() -> bool:
     return bool(conf.getboolean(SECTION, VARIABLES_OPTION, fallback=AIRFLOW_V_3_0_PLUS))
 
 
-def shared_token_store() -> LayeredTokenStore | None:
-    """The store the hooks use, as the settings say; None when both layers are off."""
+def shared_token_store(*, through_variables: bool = True) -> LayeredTokenStore | None:
+    """The store the hooks use, as the settings say; None when both layers are off.
+
+    :param through_variables: whether this process may use the Variable layer. The triggerer's hook passes
+        False: the Task SDK's Variable calls are synchronous requests over the same channel the triggerer's
+        event loop uses for its own messages, and a trigger must never hold that loop (seen in a real
+        triggerer: an ended trigger's event delayed by seconds). Triggers share tokens through this
+        machine's files and their process; their workers carry the token to other machines.
+    :return: the layered store, or None.
+    """
     folder = token_folder()
     local = FileTokenStore(folder) if folder is not None else None
-    shared = VariableTokenStore() if shares_through_variables() else None
+    shared = VariableTokenStore() if through_variables and shares_through_variables() else None
     return LayeredTokenStore(local, shared) if local is not None or shared is not None else None

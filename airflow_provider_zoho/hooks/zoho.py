@@ -73,6 +73,8 @@ _T = TypeVar("_T")
 FIRST_WAIT_SECONDS = 2.0
 MAX_WAIT_SECONDS = 300.0
 WAIT_JITTER = 0.25
+# Failures below HTTP (``exchange.network_error``), waited out as a 429 or a 5xx is.
+NETWORK_FAILURE_CODES = frozenset({"CONNECTION_ERROR", "TIMEOUT"})
 # Answers after which a creating call is known to have created nothing: throttled, or refused by Zoho itself.
 NOTHING_DONE_STATUSES = frozenset({429, 500, 503})
 
@@ -252,6 +254,10 @@ class ZohoHook(ZohoBaseHook):
         if self.wait_out_until is None:
             return None
         token_refused = error.service == Service.ACCOUNTS.value
+        status = error.http_status or 0
+        # An odd answer (INVALID_RESPONSE) is not waited out here: asking again would most likely get the same.
+        if not (token_refused or status == 429 or status >= 500 or error.code in NETWORK_FAILURE_CODES):
+            return None
         if creates and not (token_refused or error.http_status in NOTHING_DONE_STATUSES):
             return None
         key = self.config.token_cache_key

@@ -48,7 +48,8 @@ from airflow_provider_zoho.hooks.exchange import (
 )
 from airflow_provider_zoho.hooks.redaction import Redactor
 from airflow_provider_zoho.hooks.throttle import THROTTLE, Throttle
-from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE, AccessToken, TokenCache
+from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE, AccessToken, TokenCache, TokenStore
+from airflow_provider_zoho.hooks.token_sharing import shared_token_store
 from airflow_provider_zoho.jobs import JobKind, JobStatus, read_job_status
 
 # Redirects a status GET may follow (aiohttp drops Authorization when one leaves the origin).
@@ -184,6 +185,11 @@ def _lookup_done(pending: dict[str, asyncio.Future[_Setup]], conn_id: str, looku
 
 class ZohoAsyncHook(ZohoBaseHook):
     """Async twin of :class:`~airflow_provider_zoho.hooks.zoho.ZohoHook`, for triggers."""
+
+    @functools.cached_property
+    def token_store(self) -> TokenStore | None:
+        """This machine's file store only (see ``token_sharing.shared_token_store``)."""
+        return shared_token_store(through_variables=False)
 
     def __init__(
         self,

@@ -1138,6 +1138,11 @@ class ZohoEmulator:
             self._store.concurrency_limit = limit
 
     # -- counters ---------------------------------------------------------------------------------------
+    @property
+    def token_limit_per_window(self) -> int:
+        """Token requests granted per refresh token per window (Zoho's 10 unless the emulator was told otherwise)."""
+        return self._store.token_limit_per_window
+
     def token_requests(self, refresh_token: str | None = None) -> int:
         """POSTs to the token endpoint so far: all of them, or those naming ``refresh_token``."""
         with self._store.lock:
