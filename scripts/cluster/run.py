@@ -963,8 +963,6 @@ def verdict(emulator: ZohoEmulator, metadata: Metadata, outcome: Mapping[str, An
             f"while {worker_kill['running_loads']} loads ran on it",
         )
     )
-    gaps = heartbeat_gaps(outcome["run"] / "logs")
-    print("heartbeat gaps past the health threshold: " + (", ".join(gaps) if gaps else "none"))
     if observed.errors:
         checks.append(("the monitor ran without errors", False, "; ".join(observed.errors[:5])))
 
@@ -974,6 +972,10 @@ def verdict(emulator: ZohoEmulator, metadata: Metadata, outcome: Mapping[str, An
     )
     for name, ok, detail in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {name}\n      {detail}")
+    # Not a criterion: a triggerer that misses its heartbeats past the threshold loses its triggers to the other
+    # while it still runs them (they then run twice).
+    gaps = heartbeat_gaps(outcome["run"] / "logs")
+    print(f"INFO  heartbeats missed past the health threshold: {', '.join(gaps) if gaps else 'none'}")
     return all(ok for _, ok, _ in checks)
 
 
