@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from airflow_provider_zoho.compat import AirflowFailException, Context
 from airflow_provider_zoho.exceptions import bounded
@@ -27,7 +27,8 @@ from airflow_provider_zoho.hooks.exchange import (
 )
 from airflow_provider_zoho.jobs import ANALYTICS_IMPORT, is_template, values_at
 from airflow_provider_zoho.operators.base import ZohoJobOperator
-from airflow_provider_zoho.operators.csv_parts import detect_delimiter, open_text, source_path
+from airflow_provider_zoho.operators.csv_parts import CsvProblem, CsvRows, check_source_file, open_text, source_path
+from airflow_provider_zoho.operators.results import MAX_ERROR_CODE_CHARS, summary_jobs
 
 IMPORT_TYPES = ("APPEND", "TRUNCATEADD", "UPDATEADD")
 ON_ERROR = ("ABORT", "SKIPROW", "SETCOLUMNEMPTY")
@@ -188,7 +189,9 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
 
     # -- creating ---------------------------------------------------------------------------------------------
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
-        """Upload the file (or its batches) and create the job; 8134 (the org's 5 import jobs run) is waited out."""
+        """Check the file, upload it (or its batches) and create the job; 8134 (the org's 5 import jobs run) is
+        waited out."""
+        size = check_source_file(self.task_id, self.file)
         org_id = self.org_id or self.hook.config.analytics_org_id
         if not org_id:
             raise AirflowFailException(
@@ -204,7 +207,6 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
             table_name=self.table_name,
             extra=self.config,
         )
-        size = source_path(self.file).stat().st_size
         if size == 0:
             raise AirflowFailException(f"{self.task_id}: {self.file} is empty; nothing was uploaded")
         with tempfile.TemporaryDirectory(prefix="zoho-analytics-import-") as work:
@@ -248,18 +250,28 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         return read_analytics_job_id(body)
 
     def _import_batches(self, org_id: str, config: dict[str, Any], work: Path) -> str:
-        """Send the CSV in batches under one batch key; the last batch's answer names the job."""
+        """Send the CSV in batches under one batch key; the last batch's answer names the job.
+
+        A batch is sent once the next is cut (to know which is last), so a problem in the file surfaces before
+        the last batch, and so before the job exists.
+        """
         key, job_id = "start", None
-        with open_text(self.file) as source:
-            batches = _lookahead(csv_batches(source, work, self.batch_size))
-            for number, (path, last) in enumerate(batches, 1):
-                request = self._request(org_id, {**config, "batchKey": key, "isLastBatch": last}, batch=True)
-                self.log.info("Sending batch %d of %s (%d bytes)", number, self.file, path.stat().st_size)
-                body = self._upload(request, path, f"Sending batch {number} of {self.file}")
-                path.unlink()
-                job_id = read_optional_job_id(body) or job_id
-                if not last:
-                    key = read_batch_key(body)
+        try:
+            with open_text(self.file) as source:
+                batches = _lookahead(csv_batches(CsvRows(source, max_columns=None), work, self.batch_size))
+                for number, (path, last) in enumerate(batches, 1):
+                    request = self._request(org_id, {**config, "batchKey": key, "isLastBatch": last}, batch=True)
+                    self.log.info("Sending batch %d of %s (%d bytes)", number, self.file, path.stat().st_size)
+                    body = self._upload(request, path, f"Sending batch {number} of {self.file}")
+                    path.unlink()
+                    job_id = read_optional_job_id(body) or job_id
+                    if not last:
+                        key = read_batch_key(body)
+        except CsvProblem as problem:
+            raise AirflowFailException(
+                f"{self.task_id}: file {self.file!r}, {problem}; no import job was created (the batches sent so far "
+                "are left unfinished)"
+            ) from None
         if job_id is None:
             return read_analytics_job_id(body)  # raises: the last batch's answer named no job
         return job_id
@@ -275,27 +287,29 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         }
 
     def summary_extras(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
-        """The table's view id (the new one, for ``table_name``) and Zoho's ``importErrors`` text, logged."""
+        """The table's view id (the new one, for ``table_name``) and Zoho's ``importErrors`` text, logged; the
+        jobs with their answers cut short (``importErrors`` may be megabytes: the summary is an XCom)."""
         response = jobs[0].get("response") if jobs else None
         errors = next(iter(values_at(response, "jobInfo.importErrors")), "") or ""
         view = next(iter(values_at(response, "jobInfo.viewId")), None) or self.view_id
         if errors:
             self.log.warning("Zoho's import errors: %s", bounded(str(errors), LOGGED_IMPORT_ERROR_CHARS))
-        return {"view_id": None if view is None else str(view), "import_errors": bounded(str(errors))}
+        return {
+            "view_id": None if view is None else bounded(str(view), MAX_ERROR_CODE_CHARS),
+            "import_errors": bounded(str(errors)),
+            "jobs": summary_jobs(jobs),
+        }
 
 
 def _names(columns: Any) -> bool:
     return isinstance(columns, list) and bool(columns) and all(isinstance(c, str) and c for c in columns)
 
 
-def csv_batches(source: IO[str], workdir: Path, max_bytes: int) -> Iterator[Path]:
+def csv_batches(rows: CsvRows, workdir: Path, max_bytes: int) -> Iterator[Path]:
     """Parts of a CSV of at most about ``max_bytes`` bytes each (a record is never cut), each with the header."""
-    header_line = source.readline()
-    delimiter = detect_delimiter(header_line)
-    header = next(csv.reader([header_line], delimiter=delimiter), [])
-    records = csv.reader(source, delimiter=delimiter)
+    records = iter(rows)
     line = io.StringIO()
-    encoder = csv.writer(line, delimiter=delimiter)
+    encoder = csv.writer(line, delimiter=rows.delimiter)
 
     def encoded(row: list[str]) -> bytes:
         line.seek(0)
@@ -303,7 +317,7 @@ def csv_batches(source: IO[str], workdir: Path, max_bytes: int) -> Iterator[Path
         encoder.writerow(row)
         return line.getvalue().encode("utf-8")
 
-    head = encoded(header)
+    head = encoded(rows.header)
     pending = next(records, None)
     index = 0
     while pending is not None:

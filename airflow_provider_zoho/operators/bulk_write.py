@@ -6,16 +6,19 @@ CRM v8 and Bigin v2 share one API under other paths, so Bigin is data: ``BIGIN_W
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 from urllib.parse import urljoin
 
-from airflow_provider_zoho.compat import AirflowFailException, Context
+from airflow_provider_zoho.compat import AirflowException, AirflowFailException, Context
 from airflow_provider_zoho.data_centers import Service
+from airflow_provider_zoho.exceptions import ZohoError
 from airflow_provider_zoho.hooks.exchange import (
     api_request,
     bulk_write_body,
@@ -29,14 +32,30 @@ from airflow_provider_zoho.operators.csv_parts import (
     MAX_RECORDS_PER_JOB,
     MAX_ZIP_BYTES,
     CsvProblem,
+    CsvRows,
+    as_text,
+    check_csv,
+    check_source_file,
     open_text,
+    source_path,
     split_csv,
 )
-from airflow_provider_zoho.operators.results import LOGGED_FAILED_ROWS, FailedRows, read_result_zip
+from airflow_provider_zoho.operators.results import (
+    LOGGED_FAILED_ROWS,
+    FailedRows,
+    ResultProblem,
+    compact,
+    read_result_zip,
+    result_row_limit,
+    summary_jobs,
+    unreadable_result,
+)
 
 OPERATIONS = ("insert", "update", "upsert")
 # A result zip is a few columns per record of a part of at most 25,000: 200 MB is far beyond any real one.
 MAX_RESULT_BYTES = 200 * 1024 * 1024
+# What a spreadsheet reads as a formula when a cell starts with it (=cmd|..., @SUM, a tab or CR before one).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -73,8 +92,13 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         upsert.
     :param field_mappings: Zoho's ``field_mappings`` list (``{"api_name", "index", ...}``), passed as is.
     :param ignore_empty: leave fields whose cell is empty as they are instead of clearing them.
-    :param failed_records_path: where to write every record that did not land, as CSV (any
-        ObjectStoragePath); the summary keeps the first 100.
+    :param failed_records_path: where to write every record that did not land, as CSV (a local path or any
+        ObjectStoragePath URI); the summary keeps the first 100. A cell (or column name) that starts with
+        ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a ``'`` in front, as CSV-export tools do, so
+        that a spreadsheet opening the file shows the text instead of running it as a formula
+        (``=cmd|...``); a negative number is written ``'-5``. A local path that is a symlink is refused.
+    :param overwrite: replace a file already at ``failed_records_path``; by default one there fails the
+        task before anything is uploaded.
 
     A file over 25,000 records (or whose zip would pass 25 MB) is split into parts, one job per part,
     created in order; the task waits for all of them and sums their counts. See ``ZohoJobOperator`` for
@@ -95,6 +119,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         field_mappings: list[dict[str, Any]] | None = None,
         ignore_empty: bool = False,
         failed_records_path: str | None = None,
+        overwrite: bool = False,
         max_records_per_job: int = MAX_RECORDS_PER_JOB,
         max_zip_bytes: int = MAX_ZIP_BYTES,
         **kwargs: Any,
@@ -107,6 +132,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         self.field_mappings = field_mappings
         self.ignore_empty = ignore_empty
         self.failed_records_path = failed_records_path
+        self.overwrite = overwrite
         self.max_records_per_job = max_records_per_job
         self.max_zip_bytes = max_zip_bytes
         if problems := self._problems(rendered=False):
@@ -153,16 +179,24 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
 
     # -- creating ---------------------------------------------------------------------------------------------
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
-        """Split, then upload and create part by part: the checks run on the header, before any upload."""
+        """Check the whole file, then split, upload and create part by part: a problem anywhere in the file,
+        or a failed_records_path that would be refused, fails the task before any request."""
+        check_source_file(self.task_id, self.file)
+        if self.failed_records_path and (problem := _target_problem(self.failed_records_path, self.overwrite)):
+            raise AirflowFailException(f"{self.task_id}: {problem}; nothing was uploaded")
+        try:
+            with open_text(self.file) as source:
+                check_csv(source, self.field_mappings)
+        except CsvProblem as problem:
+            raise AirflowFailException(f"{self.task_id}: file {self.file!r}, {problem}; nothing was uploaded") from None
         hook = self.hook
         try:
             org_id = hook.get_org_id(self.api.org_path)
             upload_url = hook.config.upload_base_url + self.api.upload_path
             with tempfile.TemporaryDirectory(prefix="zoho-bulk-write-") as work, open_text(self.file) as source:
                 parts = split_csv(
-                    source,
+                    CsvRows(source, max_columns=None),
                     Path(work),
-                    field_mappings=self.field_mappings,
                     max_records=self.max_records_per_job,
                     max_zip_bytes=self.max_zip_bytes,
                     csv_name=f"{self.module}.csv",
@@ -199,8 +233,10 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
                         self.file,
                     )
                     self.remember(context, state)
-        except CsvProblem as problem:
-            raise AirflowFailException(f"{self.task_id}: {self.file}: {problem}; nothing was uploaded") from None
+        except CsvProblem as problem:  # the file passed check_csv, then changed
+            raise AirflowException(
+                f"{self.task_id}: file {self.file!r} changed while it was loaded, {problem}"
+            ) from None
         state["complete"] = True
         self.remember(context, state)
 
@@ -216,35 +252,46 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         }
 
     def failed_rows(self, context: Context, state: Mapping[str, Any], jobs: list[dict[str, Any]]) -> FailedRows:
-        """Download each job's result zip (token only to trusted hosts), log and keep the failed rows."""
+        """Download each job's result zip (token only to trusted hosts), log and keep the failed rows.
+
+        A result that cannot be read fails the task naming the job, its counts and ``max_failed_records``; a
+        ``failed_records_path`` written so far is removed, so that a retry does not find it in its way.
+        """
         failed = FailedRows()
-        writer: _FailedRowsFile | None = _FailedRowsFile(self.failed_records_path) if self.failed_records_path else None
-        try:
-            with tempfile.TemporaryDirectory(prefix="zoho-bulk-result-") as work:
-                for job, first_row in zip(jobs, state["first_rows"], strict=False):
-                    path = self._download_result(job, Path(work) / f"{job['job_id']}.zip")
-                    if path is None:
-                        continue
+        writer = _FailedRowsFile(self.failed_records_path, self.overwrite) if self.failed_records_path else None
 
-                    def on_failed(record: dict[str, Any]) -> None:
-                        if failed.total <= LOGGED_FAILED_ROWS:
-                            self.log.warning(
-                                "Row %s %s: %s %s",
-                                record["row"],
-                                record["status"],
-                                record["errors"] or "no error code",
-                                record,
-                            )
-                        if writer is not None:
-                            writer.write(record)
-
-                    read_result_zip(path, int(first_row), failed, on_failed)
-        finally:
+        def on_failed(record: dict[str, Any]) -> None:
+            if failed.total <= LOGGED_FAILED_ROWS:
+                shown = compact(record)
+                self.log.warning(
+                    "Row %s %s: %s %s", shown["row"], shown["status"], shown["errors"] or "no error code", shown
+                )
             if writer is not None:
-                writer.close()
+                writer.write(record)
+
+        with contextlib.ExitStack() as cleanup:
+            if writer is not None:
+                cleanup.push(writer.discard_on_error)  # runs after the close below (an ExitStack unwinds LIFO)
+                cleanup.callback(writer.close)
+            work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="zoho-bulk-result-")))
+            for number, (job, first_row) in enumerate(zip(jobs, state["first_rows"], strict=False)):
+                try:
+                    # Named by its place, never from an answer: a job id is Zoho's text.
+                    path = self._download_result(job, work / f"result-{number}.zip")
+                    if path is not None:
+                        limit = result_row_limit(self.job_kind, job.get("counts") or {})
+                        read_result_zip(path, int(first_row), limit, failed, on_failed)
+                except (ResultProblem, ZohoError) as problem:
+                    if isinstance(problem, ZohoError) and problem.code != "INVALID_RESPONSE":
+                        raise  # trouble on the way (waited out, or fatal), not a result that cannot be read
+                    what = f"{self.task_id}: {self.api.kind.label} {job['job_id']}"
+                    raise unreadable_result(what, job, problem, self.max_failed_records) from None
         if failed.total:
             self.log.warning("%d record(s) did not land; error codes %s", failed.total, failed.codes)
         return failed
+
+    def summary_extras(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"jobs": summary_jobs(jobs)}
 
     def _download_result(self, job: Mapping[str, Any], target: Path) -> Path | None:
         hook = self.hook
@@ -265,26 +312,71 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
             )
             return None
         with target.open("w+b") as sink:
-            hook.download(url, sink, MAX_RESULT_BYTES, time_allowed=max(60.0, float(self.timeout)))
+            hook.download(url, sink, MAX_RESULT_BYTES, time_allowed=max(60.0, float(self.timeout)), expect_zip=True)
         return target
+
+
+def _target_problem(path: str, overwrite: bool) -> str | None:
+    """Why ``failed_records_path`` may not be written: a symlink (a local path), or a file there already."""
+    target = source_path(path)
+    where = f"failed_records_path {path!r}"
+    if isinstance(target, Path) and target.is_symlink():
+        return f"{where} is a symlink; it is not followed: name the file itself"
+    if not overwrite and target.exists():
+        return f"{where} exists; pass overwrite=True to replace it"
+    return None
+
+
+@contextlib.contextmanager
+def _open_target(path: str, overwrite: bool) -> Iterator[IO[bytes]]:
+    """``path`` opened for writing, refused as ``_target_problem`` says; a local one is opened so that a
+    symlink or a file planted after the check is refused too (``O_NOFOLLOW``, ``O_EXCL``)."""
+    if problem := _target_problem(path, overwrite):
+        raise AirflowFailException(problem)
+    target = source_path(path)
+    if not isinstance(target, Path):
+        with target.open("wb") as raw:
+            yield raw
+        return
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_TRUNC if overwrite else os.O_EXCL)
+    try:
+        descriptor = os.open(target, flags, 0o666)
+    except OSError as error:
+        raise AirflowFailException(f"failed_records_path {path!r} cannot be written: {error.strerror}") from None
+    with open(descriptor, "wb") as raw:
+        yield raw
+
+
+def _cell(value: Any) -> str:
+    """A value as the failed-records file writes it: text a spreadsheet would run as a formula gets a ``'``."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 class _FailedRowsFile:
     """Every failed row as CSV at ``failed_records_path``, written as rows are read (columns: the first row's)."""
 
-    def __init__(self, path: str) -> None:
-        self._context = open_text(path, "w")
-        self._text = self._context.__enter__()
-        self._writer: csv.DictWriter[str] | None = None
+    def __init__(self, path: str, overwrite: bool) -> None:
+        self.path = path
+        self._stack = contextlib.ExitStack()
+        self._text = self._stack.enter_context(as_text(self._stack.enter_context(_open_target(path, overwrite)), "w"))
+        self._writer = csv.writer(self._text)
+        self._columns: list[str] | None = None
 
-    def write(self, record: dict[str, Any]) -> None:
-        if self._writer is None:
-            self._writer = csv.DictWriter(self._text, fieldnames=list(record), extrasaction="ignore")
-            self._writer.writeheader()
-        self._writer.writerow(record)
+    def write(self, record: Mapping[str, Any]) -> None:
+        if self._columns is None:
+            self._columns = list(record)
+            self._writer.writerow([_cell(name) for name in self._columns])
+        self._writer.writerow([_cell(record.get(name)) for name in self._columns])
 
     def close(self) -> None:
-        self._context.__exit__(None, None, None)
+        self._stack.close()
+
+    def discard_on_error(self, kind: type[BaseException] | None, *_: object) -> None:
+        """An exit callback: after an error, remove the file (closed first), as one cut short by a failure is
+        no list of what failed."""
+        if kind is not None:
+            source_path(self.path).unlink(missing_ok=True)
 
 
 def _mappings_ok(mappings: Any) -> bool:

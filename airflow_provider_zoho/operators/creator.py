@@ -9,8 +9,6 @@ moves on to the other, and the form that worked is used for the abort. Facts: ZO
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import tempfile
 import zipfile
@@ -35,7 +33,16 @@ from airflow_provider_zoho.jobs import CREATOR_BULK_INSERT, coordinate_problems,
 from airflow_provider_zoho.operators.analytics import local_copy
 from airflow_provider_zoho.operators.base import ZohoJobOperator
 from airflow_provider_zoho.operators.csv_parts import source_path
-from airflow_provider_zoho.operators.results import LOGGED_FAILED_ROWS, FailedRows
+from airflow_provider_zoho.operators.results import (
+    LOGGED_FAILED_ROWS,
+    FailedRows,
+    ResultProblem,
+    compact,
+    failed_record,
+    result_row_limit,
+    result_rows,
+    unreadable_result,
+)
 
 MAX_FILE_BYTES = 100 * 1024 * 1024
 MAX_RESULT_BYTES = 200 * 1024 * 1024
@@ -217,7 +224,8 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
                 target = Path(work) / "failure.zip"
                 what = f"Downloading the failure result of {self.job_kind.label} {job['job_id']}"
                 self.until_deadline(partial(self._download, job, target), RESULT_PENDING_CODES, what)
-                for record in _read_failure_file(target):
+                where = f"{self.task_id}: {self.job_kind.label} {job['job_id']}"
+                for record in _read_failure_file(target, job, where, self.max_failed_records):
                     failed.add(record)
                     if failed.total <= LOGGED_FAILED_ROWS:
                         self.log.warning("Failed record: %s %s", record["errors"] or "no reason given", record)
@@ -252,18 +260,20 @@ def _first_form_that_works(calls: list[Callable[[], Any]]) -> Any:
     raise AssertionError("no forms to try")
 
 
-def _read_failure_file(path: Path) -> Iterator[dict[str, Any]]:
-    """The failure result's rows: ``errors`` from its reason column, the input columns as they are.
+def _read_failure_file(
+    path: Path, job: Mapping[str, Any], what: str, threshold: int | None
+) -> Iterator[dict[str, Any]]:
+    """The failure result's rows, compacted as the summary keeps them: ``errors`` from its reason column, the
+    input columns as they are (one named ``row``, ``status`` or ``errors`` kept as ``"row (2)"``...).
 
-    ``row`` is None: Creator's failure file does not say which input line a record came from.
+    ``row`` is None: Creator's failure file does not say which input line a record came from. A file that
+    cannot be read (see ``result_rows``), or holds more rows than the job had records, raises the task's
+    ``AirflowException`` naming ``what``, the job's counts and ``threshold``.
     """
-    with zipfile.ZipFile(path) as archive:
-        names = [name for name in archive.namelist() if name.lower().endswith(".csv")]
-        if not names:
-            raise AirflowException(f"the failure result holds no CSV file (it holds {archive.namelist()[:5]})")
-        with archive.open(names[0]) as member:
-            for row in csv.DictReader(io.TextIOWrapper(member, encoding="utf-8-sig", newline="")):
-                reason = next((v for k, v in row.items() if k and k.strip().lower() in REASON_COLUMNS), "")
-                record: dict[str, Any] = {"row": None, "status": "failed", "errors": reason or ""}
-                record.update({k: v for k, v in row.items() if k and k.strip().lower() not in REASON_COLUMNS})
-                yield record
+    try:
+        for _, columns in result_rows(path, result_row_limit(CREATOR_BULK_INSERT, job.get("counts") or {})):
+            reason = next((value for name, value in columns if name.strip().lower() in REASON_COLUMNS), "")
+            others = [(name, value) for name, value in columns if name.strip().lower() not in REASON_COLUMNS]
+            yield compact(failed_record(None, "failed", reason, others))
+    except ResultProblem as problem:
+        raise unreadable_result(what, job, problem, threshold) from None
