@@ -98,7 +98,8 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         that a spreadsheet opening the file shows the text instead of running it as a formula
         (``=cmd|...``); a negative number is written ``'-5``. A local path that is a symlink is refused.
     :param overwrite: replace a file already at ``failed_records_path``; by default one there fails the
-        task before anything is uploaded.
+        task before anything is uploaded (a retry that finds the file a finished earlier try wrote fails too:
+        template the path with ``{{ ti.try_number }}``, or pass True).
 
     A file over 25,000 records (or whose zip would pass 25 MB) is split into parts, one job per part,
     created in order; the task waits for all of them and sums their counts. See ``ZohoJobOperator`` for
@@ -291,6 +292,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         return failed
 
     def summary_extras(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
+        """The jobs with their answers cut short (``summary_jobs``): the summary is an XCom."""
         return {"jobs": summary_jobs(jobs)}
 
     def _download_result(self, job: Mapping[str, Any], target: Path) -> Path | None:

@@ -122,9 +122,9 @@ def as_text(raw: IO[bytes], mode: str = "r") -> Iterator[IO[str]]:
 
 
 @contextlib.contextmanager
-def open_text(file: str, mode: str = "r") -> Iterator[IO[str]]:
-    """``file`` (a path or URI) as text, see ``as_text``."""
-    with source_path(file).open(mode + "b") as raw, as_text(raw, mode) as text:
+def open_text(file: str) -> Iterator[IO[str]]:
+    """``file`` (a path or URI) as text to read, see ``as_text``."""
+    with source_path(file).open("rb") as raw, as_text(raw) as text:
         yield text
 
 
@@ -218,8 +218,8 @@ def check_header(header: list[str], field_mappings: list[dict[str, Any]] | None)
             )
 
 
-def check_csv(source: IO[str], field_mappings: list[dict[str, Any]] | None) -> int:
-    """Read the whole file and return its record count, or raise ``CsvProblem`` naming the line at fault.
+def check_csv(source: IO[str], field_mappings: list[dict[str, Any]] | None) -> None:
+    """Read the whole file, raising ``CsvProblem`` naming the line at fault.
 
     Run before the first upload: a problem at line 3,002 of a file cut in parts would otherwise surface
     after the first part's job exists. Checks the header (``check_header``), UTF-8, each record's size and
@@ -229,14 +229,13 @@ def check_csv(source: IO[str], field_mappings: list[dict[str, Any]] | None) -> i
     if not rows.header:
         raise CsvProblem("the file is empty: it needs a header row and at least one record")
     check_header(rows.header, field_mappings)
-    count = 0
+    records = 0
     for row in rows:
         if row and len(row) != len(rows.header):
             raise CsvProblem(f"line {rows.record_line}: {len(row)} fields where the header has {len(rows.header)}")
-        count += 1
-    if not count:
+        records += 1
+    if not records:
         raise CsvProblem("the file has a header but no records")
-    return count
 
 
 def split_csv(
