@@ -9,6 +9,7 @@ in flight instead of starting their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 import time
@@ -64,6 +65,16 @@ class TokenStore(Protocol):
         """Drop the stored token if it is ``rejected``."""
 
 
+class AsyncTokenStore(Protocol):
+    """Tokens shared beyond this machine, for an event loop (the triggerer's Variable layer)."""
+
+    async def load(self, key: str) -> AccessToken | None:
+        """The stored token, or None if there is none that can be trusted."""
+
+    async def save(self, key: str, token: AccessToken) -> None:
+        """Store ``token`` for the other machines."""
+
+
 class TokenCache:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -105,13 +116,18 @@ class TokenCache:
             return token
 
     async def aget(
-        self, key: str, refresh: Callable[[], Awaitable[AccessToken]], store: TokenStore | None = None
+        self,
+        key: str,
+        refresh: Callable[[], Awaitable[AccessToken]],
+        store: TokenStore | None = None,
+        remote: AsyncTokenStore | None = None,
     ) -> AccessToken:
         """The cached token, or the result of the one refresh in flight for ``key`` on this event loop.
 
         With a ``store``, a token another process saved is reused, and the refresh is serialised with the
-        other processes by the store's lock, as ``get`` does; the store's blocking calls (file locks, the
-        Variable API) run in a worker thread, never on the event loop.
+        other processes by the store's lock, as ``get`` does; the store's blocking calls (file locks) run in
+        a worker thread, never on the event loop. ``remote`` (other machines' tokens, awaited on the loop) is
+        asked after the store and told of a token this process had to request.
         """
         token = self.cached(key)
         if token is not None:
@@ -120,30 +136,36 @@ class TokenCache:
         flight_key = (loop, key)
         task = self._in_flight.get(flight_key)
         if task is None:
-            task = loop.create_task(self._refresh_and_store(key, refresh, store))
+            task = loop.create_task(self._refresh_and_store(key, refresh, store, remote))
             self._in_flight[flight_key] = task
             task.add_done_callback(lambda _: self._in_flight.pop(flight_key, None))
         # Shielded: a cancelled waiter (a trigger being stopped) must not cancel the others' refresh.
         return await asyncio.shield(task)
 
     async def _refresh_and_store(
-        self, key: str, refresh: Callable[[], Awaitable[AccessToken]], store: TokenStore | None
+        self,
+        key: str,
+        refresh: Callable[[], Awaitable[AccessToken]],
+        store: TokenStore | None,
+        remote: AsyncTokenStore | None,
     ) -> AccessToken:
-        if store is None:
-            token = await refresh()
-        else:
-            lock = store.locked(key)
-            # Entered and left in worker threads: waiting for another process's lock must not block the loop.
-            await asyncio.to_thread(lock.__enter__)
-            try:
-                stored = self._fresh(await asyncio.to_thread(store.load, key))
-                if stored is None:
-                    token = await refresh()
+        lock = store.locked(key) if store is not None else contextlib.nullcontext()
+        # Entered and left in worker threads: waiting for another process's lock must not block the loop.
+        await asyncio.to_thread(lock.__enter__)
+        try:
+            token = self._fresh(await asyncio.to_thread(store.load, key)) if store is not None else None
+            if token is None and remote is not None:
+                token = self._fresh(await remote.load(key))
+                if token is not None and store is not None:
                     await asyncio.to_thread(store.save, key, token)
-                else:
-                    token = stored
-            finally:
-                await asyncio.to_thread(lock.__exit__, None, None, None)
+            if token is None:
+                token = await refresh()
+                if store is not None:
+                    await asyncio.to_thread(store.save, key, token)
+                if remote is not None:
+                    await remote.save(key, token)
+        finally:
+            await asyncio.to_thread(lock.__exit__, None, None, None)
         self.put(key, token)
         return token
 

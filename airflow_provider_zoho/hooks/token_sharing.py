@@ -50,6 +50,7 @@ DEFAULT_FOLDER_NAME = "zoho_tokens"
 OFF = frozenset({"off", "none", "false", "no", "0"})
 # The Variable's key: "token" in it makes Airflow mask the value wherever it shows Variables.
 VARIABLE_PREFIX = "zoho_access_token_"
+DESCRIPTION = "A Zoho access token shared by this deployment's tasks and triggers (airflow-provider-zoho)."
 
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
@@ -98,7 +99,7 @@ class VariableTokenStore:
             _variable().set(
                 self.key(key),
                 content,
-                description="A Zoho access token shared by this deployment's tasks (airflow-provider-zoho).",
+                description=DESCRIPTION,
             )
         except Exception as error:  # any failure of the optional layer: go on without it
             _warn_once(f"Zoho tokens could not be shared through Airflow Variables ({type(error).__name__})")
@@ -116,6 +117,49 @@ def _variable() -> Any:
     from airflow.providers.common.compat.sdk import Variable
 
     return Variable
+
+
+class AsyncVariableTokens:
+    """The Variable layer for the triggerer, whose event loop no call may hold.
+
+    The Task SDK's ``Variable.get`` is a synchronous request over the channel the triggerer's loop reads its
+    own messages from: run in a worker thread, it stalled a real triggerer's heartbeat for half a minute,
+    past Airflow's limit for handing its triggers to another triggerer. The same messages are therefore sent
+    with the channel's own ``asend``, awaited on the loop. Outside a triggerer (no channel), or on an Airflow
+    without these messages, this layer is empty.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    async def load(self, key: str) -> AccessToken | None:
+        try:
+            from airflow.sdk.execution_time.comms import GetVariable
+
+            answer = await _channel().asend(GetVariable(key=VariableTokenStore.key(key)))
+        except Exception as error:  # any failure of the optional layer: go on without it
+            _warn_once(f"Zoho tokens are not shared through Airflow Variables here ({type(error).__name__})")
+            return None
+        value = getattr(answer, "value", None)  # an ErrorResponse (no such Variable) has none
+        if not isinstance(value, str) or len(value) > MAX_TOKEN_FILE_BYTES:
+            return None
+        return parse_token_file(value.encode(), self._clock())
+
+    async def save(self, key: str, token: AccessToken) -> None:
+        content = json.dumps({"access_token": token.value, "expires_at": token.expires_at})
+        try:
+            from airflow.sdk.execution_time.comms import PutVariable
+
+            await _channel().asend(PutVariable(key=VariableTokenStore.key(key), value=content, description=DESCRIPTION))
+        except Exception as error:  # any failure of the optional layer: go on without it
+            _warn_once(f"Zoho tokens could not be shared through Airflow Variables ({type(error).__name__})")
+
+
+def _channel() -> Any:
+    """The Task SDK's channel to the supervisor (the triggerer's or a task runner's); raises where none is."""
+    from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
+
+    return SUPERVISOR_COMMS
 
 
 class LayeredTokenStore:
@@ -169,14 +213,16 @@ def shares_through_variables() -> bool:
     return bool(conf.getboolean(SECTION, VARIABLES_OPTION, fallback=AIRFLOW_V_3_0_PLUS))
 
 
+def async_variable_tokens() -> AsyncVariableTokens | None:
+    """The triggerer's Variable layer, when the settings turn Variables on."""
+    return AsyncVariableTokens() if shares_through_variables() else None
+
+
 def shared_token_store(*, through_variables: bool = True) -> LayeredTokenStore | None:
     """The store the hooks use, as the settings say; None when both layers are off.
 
-    :param through_variables: whether this process may use the Variable layer. The triggerer's hook passes
-        False: the Task SDK's Variable calls are synchronous requests over the same channel the triggerer's
-        event loop uses for its own messages, and a trigger must never hold that loop (seen in a real
-        triggerer: an ended trigger's event delayed by seconds). Triggers share tokens through this
-        machine's files and their process; their workers carry the token to other machines.
+    :param through_variables: whether to include the (synchronous) Variable layer. The triggerer's hook
+        passes False and uses ``AsyncVariableTokens`` instead (see there why).
     :return: the layered store, or None.
     """
     folder = token_folder()

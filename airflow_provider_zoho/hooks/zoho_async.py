@@ -49,7 +49,7 @@ from airflow_provider_zoho.hooks.exchange import (
 from airflow_provider_zoho.hooks.redaction import Redactor
 from airflow_provider_zoho.hooks.throttle import THROTTLE, Throttle
 from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE, AccessToken, TokenCache, TokenStore
-from airflow_provider_zoho.hooks.token_sharing import shared_token_store
+from airflow_provider_zoho.hooks.token_sharing import AsyncVariableTokens, async_variable_tokens, shared_token_store
 from airflow_provider_zoho.jobs import JobKind, JobStatus, read_job_status
 
 # Redirects a status GET may follow (aiohttp drops Authorization when one leaves the origin).
@@ -188,8 +188,13 @@ class ZohoAsyncHook(ZohoBaseHook):
 
     @functools.cached_property
     def token_store(self) -> TokenStore | None:
-        """This machine's file store only (see ``token_sharing.shared_token_store``)."""
+        """This machine's file store (the Variable layer is ``remote_tokens``, awaited on the loop)."""
         return shared_token_store(through_variables=False)
+
+    @functools.cached_property
+    def remote_tokens(self) -> AsyncVariableTokens | None:
+        """Other machines' tokens, through Airflow Variables (see ``token_sharing.AsyncVariableTokens``)."""
+        return async_variable_tokens()
 
     def __init__(
         self,
@@ -224,7 +229,9 @@ class ZohoAsyncHook(ZohoBaseHook):
 
     async def get_access_token(self) -> AccessToken:
         config = await self.get_config()
-        return await self._token_cache.aget(config.token_cache_key, self._request_token, self.token_store)
+        return await self._token_cache.aget(
+            config.token_cache_key, self._request_token, self.token_store, self.remote_tokens
+        )
 
     async def _request_token(self) -> AccessToken:
         config = await self.get_config()
