@@ -28,7 +28,7 @@ from airflow_provider_zoho.hooks.exchange import (
 from airflow_provider_zoho.jobs import ANALYTICS_IMPORT, is_template, values_at
 from airflow_provider_zoho.operators.base import ZohoJobOperator
 from airflow_provider_zoho.operators.csv_parts import CsvProblem, CsvRows, check_source_file, open_text, source_path
-from airflow_provider_zoho.operators.results import MAX_ERROR_CODE_CHARS, summary_jobs
+from airflow_provider_zoho.operators.results import MAX_ERROR_CODE_CHARS
 
 IMPORT_TYPES = ("APPEND", "TRUNCATEADD", "UPDATEADD")
 ON_ERROR = ("ABORT", "SKIPROW", "SETCOLUMNEMPTY")
@@ -287,8 +287,8 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         }
 
     def summary_extras(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
-        """The table's view id (the new one, for ``table_name``) and Zoho's ``importErrors`` text, logged; the
-        jobs with their answers cut short (``importErrors`` may be megabytes: the summary is an XCom)."""
+        """The table's view id (the new one, for ``table_name``) and Zoho's ``importErrors`` text, logged and
+        cut short (it may be megabytes: the summary is an XCom)."""
         response = jobs[0].get("response") if jobs else None
         errors = next(iter(values_at(response, "jobInfo.importErrors")), "") or ""
         view = next(iter(values_at(response, "jobInfo.viewId")), None) or self.view_id
@@ -297,7 +297,6 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         return {
             "view_id": None if view is None else bounded(str(view), MAX_ERROR_CODE_CHARS),
             "import_errors": bounded(str(errors)),
-            "jobs": summary_jobs(jobs),
         }
 
 

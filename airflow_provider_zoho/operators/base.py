@@ -36,7 +36,7 @@ from airflow_provider_zoho.events import EventStatus, JobEvent
 from airflow_provider_zoho.exceptions import ZohoError, ZohoFatalError, ZohoTransientError
 from airflow_provider_zoho.hooks.zoho import ZohoHook
 from airflow_provider_zoho.jobs import JOB_KINDS, JobKind, JobStatus, Phase, check_positive_seconds, job_id_problem
-from airflow_provider_zoho.operators.results import FailedRows
+from airflow_provider_zoho.operators.results import FailedRows, summary_jobs
 from airflow_provider_zoho.triggers.job import ZohoJobTrigger
 
 # The SDK's mixin takes ``durable``; the stand-in below Airflow 3.3 warns when it is given at all.
@@ -424,7 +424,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
             "state": "COMPLETED",
             "counts": self.summary_counts(counts),
             "failed_records": failed.kept,
-            "jobs": jobs,
+            "jobs": summary_jobs(jobs),  # each answer cut short: the summary is an XCom
             **self.summary_extras(jobs),
         }
         if self.max_failed_records is not None and not_landed > self.max_failed_records:

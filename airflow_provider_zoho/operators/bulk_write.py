@@ -47,7 +47,6 @@ from airflow_provider_zoho.operators.results import (
     compact,
     read_result_zip,
     result_row_limit,
-    summary_jobs,
     unreadable_result,
 )
 
@@ -290,10 +289,6 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         if failed.total:
             self.log.warning("%d record(s) did not land; error codes %s", failed.total, failed.codes)
         return failed
-
-    def summary_extras(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
-        """The jobs with their answers cut short (``summary_jobs``): the summary is an XCom."""
-        return {"jobs": summary_jobs(jobs)}
 
     def _download_result(self, job: Mapping[str, Any], target: Path) -> Path | None:
         hook = self.hook

@@ -32,7 +32,7 @@ from airflow_provider_zoho.hooks.exchange import (
 from airflow_provider_zoho.jobs import CREATOR_BULK_INSERT, coordinate_problems, is_template
 from airflow_provider_zoho.operators.analytics import local_copy
 from airflow_provider_zoho.operators.base import ZohoJobOperator
-from airflow_provider_zoho.operators.csv_parts import source_path
+from airflow_provider_zoho.operators.csv_parts import check_source_file
 from airflow_provider_zoho.operators.results import (
     LOGGED_FAILED_ROWS,
     FailedRows,
@@ -132,7 +132,7 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
         """Check the file, then create, upload and start; a job an earlier try created but never started is
         aborted first (it would hold the form's one active slot)."""
-        size = source_path(self.file).stat().st_size
+        size = check_source_file(self.task_id, self.file)
         if size == 0 or size > MAX_FILE_BYTES:
             raise AirflowFailException(
                 f"{self.task_id}: {self.file} is {size:,} bytes; Creator takes a CSV of 1 byte to 100 MB; "

@@ -16,7 +16,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_zoho.compat import AirflowFailException
-from airflow_provider_zoho.operators import ZohoAnalyticsImportOperator, ZohoCRMBulkWriteOperator
+from airflow_provider_zoho.operators import (
+    ZohoAnalyticsImportOperator,
+    ZohoCreatorBulkInsertOperator,
+    ZohoCRMBulkWriteOperator,
+)
 from airflow_provider_zoho.operators.base import ZohoJobOperator
 from airflow_provider_zoho.operators.csv_parts import MAX_RECORD_CHARS
 from airflow_provider_zoho.testing import ZohoEmulator
@@ -45,6 +49,20 @@ def analytics(file: str, **kwargs: Any) -> ZohoAnalyticsImportOperator:
     )
 
 
+def creator(file: str, **kwargs: Any) -> ZohoCreatorBulkInsertOperator:
+    """Creator holds one active job per form: a job created for a file it cannot read would block the form."""
+    return ZohoCreatorBulkInsertOperator(
+        task_id="load_contacts",
+        account_owner_name="jason18",
+        app_link_name="zylker-store",
+        form_link_name="Contacts",
+        file=file,
+        poll_interval=0.05,
+        timeout=60,
+        **kwargs,
+    )
+
+
 def fifo(tmp_path: Path) -> str:
     os.mkfifo(tmp_path / "contact.csv")  # nothing ever writes to it: a read would wait forever
     return str(tmp_path / "contact.csv")
@@ -58,7 +76,7 @@ NOT_FILES: dict[str, tuple[Callable[[Path], str], str]] = {
 }
 
 
-@pytest.mark.parametrize("make", [crm, analytics], ids=["crm", "analytics"])
+@pytest.mark.parametrize("make", [crm, analytics, creator], ids=["crm", "analytics", "creator"])
 @pytest.mark.parametrize("case", list(NOT_FILES))
 def test_a_file_that_is_not_a_regular_file_fails_before_any_request(
     zoho_conn: ZohoEmulator, tmp_path: Path, case: str, make: Callable[[str], ZohoJobOperator]
