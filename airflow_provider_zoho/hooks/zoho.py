@@ -99,6 +99,10 @@ class ZohoHook(ZohoBaseHook):
     wait_out_until: float | None = None
 
     @cached_property
+    def _tokens_used(self) -> set[str]:
+        return set()
+
+    @cached_property
     def config(self) -> ZohoConnectionConfig:
         conn = self.get_connection(self.zoho_conn_id)
         config = self._config_from(conn, conn.extra_dejson)
@@ -114,7 +118,28 @@ class ZohoHook(ZohoBaseHook):
         return session
 
     def get_access_token(self) -> AccessToken:
-        return self._token_cache.get(self.config.token_cache_key, self._request_token, store=self.token_store)
+        """The shared token; one this process did not request itself (another process's, from the store) is
+        registered with Airflow's secrets masker here, as a requested one is when it arrives.
+
+        :return: the token.
+        """
+        token = self._token_cache.get(self.config.token_cache_key, self._request_token, store=self.token_store)
+        if token.value not in self._tokens_used:
+            mask_secret(token.value)
+            self._tokens_used.add(token.value)
+        return token
+
+    def redact(self, text: str) -> str:
+        """``text`` without the connection's secrets or any access token this hook has carried: for what an
+        operator builds from downloaded bytes (a result file's rows) before they reach a log or XCom.
+
+        :param text: the text to clean.
+        :return: the text, each secret replaced with ``***``.
+        """
+        redactor = self.redactor
+        for value in self._tokens_used:
+            redactor = redactor.with_secret(value)
+        return redactor(text)
 
     @cached_property
     def redactor(self) -> Redactor:

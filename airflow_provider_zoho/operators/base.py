@@ -15,6 +15,7 @@ creates new jobs.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import timedelta
@@ -423,7 +424,8 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
             "job_ids": list(state["job_ids"]),
             "state": "COMPLETED",
             "counts": self.summary_counts(counts),
-            "failed_records": failed.kept,
+            # Rows of a file Zoho (or whatever answered) wrote: an echo of the request must not reach XCom.
+            "failed_records": json.loads(self.hook.redact(json.dumps(failed.kept))),
             "jobs": summary_jobs(jobs),  # each answer cut short: the summary is an XCom
             **self.summary_extras(jobs),
         }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -306,3 +307,22 @@ def test_a_zip_result_is_still_read_after_the_zip_check(zoho_conn: ZohoEmulator,
     summary = run(creator(file=contacts(tmp_path / "e.csv"), max_failed_records=None), context())
     assert summary["counts"]["failed"] == 1
     assert summary["failed_records"][0]["errors"] == "Invalid email"
+
+
+def test_a_result_row_echoing_the_token_reaches_xcom_redacted(
+    proxy: ForgingProxy, zoho_emulator: ZohoEmulator, tmp_path: Path
+) -> None:
+    def echoing_result(headers: dict[str, str], _status: int, _body: bytes) -> Forged:
+        echoed = headers.get("Authorization", "")
+        data = io.BytesIO()
+        with zipfile.ZipFile(data, "w") as archive:
+            archive.writestr("result.csv", f"Last_Name,Email,STATUS,RECORD_ID,ERRORS\nBoyle0,{echoed},skipped,,X\n")
+        return Forged(200, data.getvalue(), "application/zip")
+
+    zoho_emulator.set_download_base(proxy.url)
+    zoho_emulator.set_bulk_write_outcomes(Outcomes(skipped={2: "DUPLICATE_DATA-Email"}))
+    proxy.forge("GET", "/bulk-write/", echoing_result, forward=False)
+    summary = run(crm(file=contacts(tmp_path / "c.csv"), max_failed_records=None), context())
+    assert proxy.seen_tokens
+    assert summary["failed_records"][0]["Email"] == "Zoho-oauthtoken ***"
+    assert not any(token in json.dumps(summary) for token in proxy.seen_tokens)
