@@ -143,5 +143,5 @@ bench: venv
 	$(VENV)/bin/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(VENV_AF2) $(VENV_WHEEL) .airflow .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) $(VENV_AF2) $(VENV_WHEEL) $(VENV_CLUSTER) .airflow .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
