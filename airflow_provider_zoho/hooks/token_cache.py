@@ -22,6 +22,8 @@ from typing import Protocol
 # dies in flight anyway is answered INVALID_TOKEN and refreshed once). Small enough that a sensor poking
 # every minute with a one-hour token refreshes once an hour.
 EXPIRY_MARGIN_SECONDS = 30.0
+# How many rejected tokens a process remembers (see ``TokenCache.invalidate``).
+MAX_REJECTED_TOKENS = 1024
 
 # Zoho's access tokens are about 70 characters (``1000.<hex>.<hex>``). A token goes verbatim into the
 # ``Authorization`` header, so it must be printable ASCII without spaces: a CR/LF would inject a header or
@@ -82,9 +84,15 @@ class TokenCache:
         self._lock = threading.Lock()
         self._refresh_locks: dict[str, threading.Lock] = {}
         self._in_flight: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Task[AccessToken]] = {}
+        # Tokens Zoho rejected (INVALID_TOKEN), kept until they would have expired anyway; a few per day.
+        self._rejected: set[str] = set()
 
     def _fresh(self, token: AccessToken | None) -> AccessToken | None:
-        return token if token is not None and token.is_fresh(self._clock()) else None
+        # A token Zoho rejected is never fresh, wherever it is found again: another process or machine may
+        # still hold it in a shared layer, and taking it from there would only be rejected once more.
+        if token is None or token.value in self._rejected or not token.is_fresh(self._clock()):
+            return None
+        return token
 
     def cached(self, key: str) -> AccessToken | None:
         return self._fresh(self._tokens.get(key))
@@ -174,8 +182,12 @@ class TokenCache:
             self._tokens[key] = token
 
     def invalidate(self, key: str, rejected: str, store: TokenStore | None = None) -> None:
-        """Forget the token Zoho rejected, here and in ``store``, unless a caller has already replaced it."""
+        """Forget the token Zoho rejected, here and in ``store``, unless a caller has already replaced it, and
+        never take it again from any layer."""
         with self._lock:
+            if len(self._rejected) >= MAX_REJECTED_TOKENS:
+                self._rejected.clear()  # a bound, not a policy: a day of rejections is a handful
+            self._rejected.add(rejected)
             current = self._tokens.get(key)
             if current is not None and current.value == rejected:
                 del self._tokens[key]
@@ -185,6 +197,7 @@ class TokenCache:
     def clear(self) -> None:
         with self._lock:
             self._tokens.clear()
+            self._rejected.clear()
 
 
 TOKEN_CACHE = TokenCache()
