@@ -62,10 +62,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
     *_rules(
         Dialect.ACCOUNTS,
         _FAIL,
-        (
-            "invalid_client",
-            "client id or secret wrong, or the client belongs to another data center: check them and data_center",
-        ),
+        ("invalid_client", "client id or secret wrong, or the client belongs to another data center"),
         # Not in Zoho's OAuth pages, but answered by the accounts server for a wrong secret.
         ("invalid_client_secret", "client secret wrong"),
         ("invalid_code", "the refresh token is wrong or revoked: generate a new grant code and run zoho-airflow-auth"),

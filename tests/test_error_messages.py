@@ -49,7 +49,7 @@ def test_a_token_refusal_names_the_accounts_host(zoho_conn: ZohoEmulator) -> Non
     assert str(raised.value) == (
         f"Token request to Zoho accounts at {host} (connection 'zoho_default'): Zoho accounts answered "
         "invalid_client (HTTP 200): invalid_client "
-        "(client id or secret wrong, or the client belongs to another data center: check them and data_center)"
+        "(client id or secret wrong, or the client belongs to another data center)"
     )
 
 
