@@ -9,7 +9,6 @@ in flight instead of starting their own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import threading
 import time
@@ -157,9 +156,10 @@ class TokenCache:
         store: TokenStore | None,
         remote: AsyncTokenStore | None,
     ) -> AccessToken:
-        lock = store.locked(key) if store is not None else contextlib.nullcontext()
-        # Entered and left in worker threads: waiting for another process's lock must not block the loop.
-        await asyncio.to_thread(lock.__enter__)
+        lock = store.locked(key) if store is not None else None
+        if lock is not None:
+            # Entered and left in worker threads: waiting for another process's lock must not block the loop.
+            await asyncio.to_thread(lock.__enter__)
         try:
             token = self._fresh(await asyncio.to_thread(store.load, key)) if store is not None else None
             if token is None and remote is not None:
@@ -173,7 +173,8 @@ class TokenCache:
                 if remote is not None:
                     await remote.save(key, token)
         finally:
-            await asyncio.to_thread(lock.__exit__, None, None, None)
+            if lock is not None:
+                await asyncio.to_thread(lock.__exit__, None, None, None)
         self.put(key, token)
         return token
 
