@@ -11,7 +11,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from airflow_provider_zoho.operators import (
 from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.testing.bulk_write import Outcomes
 from airflow_provider_zoho.testing.creator_insert import InsertOutcomes
-from airflow_provider_zoho.testing.emulator import airflow_connection_json
 from tests.forging_proxy import Forged, ForgingProxy, json_rewrite
 from tests.helpers import captured_log, context, run
 
@@ -36,17 +35,6 @@ WORKSPACE, VIEW, ORG = "35130000001055707", "35130000001234567", "55522777"
 LOG_RECORD_LIMIT = 64 * 1024
 XCOM_LIMIT = 1024 * 1024
 RESULT_HEADER = "Last_Name,Email,STATUS,RECORD_ID,ERRORS\r\n"
-
-
-@pytest.fixture
-def proxy(zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[ForgingProxy]:
-    """The connection on a forging proxy, and result links through it (so a test can replace a result)."""
-    with ForgingProxy(zoho_emulator.base_url) as forging:
-        monkeypatch.setenv(
-            f"AIRFLOW_CONN_{CONN_ID.upper()}", airflow_connection_json(forging.url, timeout=5, analytics_org_id=ORG)
-        )
-        zoho_emulator.set_download_base(forging.url)
-        yield forging
 
 
 def contacts(path: Path, rows: int = 3, header: str = "Last_Name,Email", cell: str = "") -> str:

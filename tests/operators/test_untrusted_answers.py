@@ -11,7 +11,6 @@ import asyncio
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +27,11 @@ from airflow_provider_zoho.sensors import ZohoCRMBulkWriteJobSensor
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
 from airflow_provider_zoho.testing.bulk_write import Outcomes
 from airflow_provider_zoho.testing.creator_insert import InsertOutcomes
-from airflow_provider_zoho.testing.emulator import airflow_connection_json
 from tests.forging_proxy import Forged, ForgingProxy, json_rewrite
 from tests.helpers import StateStore, TaskInstance, captured_log, context, first_event, rebuild, run, run_sensor
 
 CONN_ID = "zoho_default"
 OWNER, APP, FORM = "jason18", "zylker-store", "Employee_Details"
-
-
-@pytest.fixture
-def proxy(zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[ForgingProxy]:
-    """The default connection pointed at a forging proxy in front of the emulator."""
-    with ForgingProxy(zoho_emulator.base_url) as forging:
-        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", airflow_connection_json(forging.url, timeout=5))
-        yield forging
 
 
 def contacts(path: Path, rows: int = 3) -> str:
@@ -319,7 +309,6 @@ def test_a_result_row_echoing_the_token_reaches_xcom_redacted(
             archive.writestr("result.csv", f"Last_Name,Email,STATUS,RECORD_ID,ERRORS\nBoyle0,{echoed},skipped,,X\n")
         return Forged(200, data.getvalue(), "application/zip")
 
-    zoho_emulator.set_download_base(proxy.url)
     zoho_emulator.set_bulk_write_outcomes(Outcomes(skipped={2: "DUPLICATE_DATA-Email"}))
     proxy.forge("GET", "/bulk-write/", echoing_result, forward=False)
     summary = run(crm(file=contacts(tmp_path / "c.csv"), max_failed_records=None), context())

@@ -9,7 +9,6 @@ spend more of Zoho's token budget. Over real HTTP, through a forging proxy in fr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +23,12 @@ from airflow_provider_zoho.operators import (
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
 from airflow_provider_zoho.testing.bulk_write import Outcomes
 from airflow_provider_zoho.testing.creator_insert import InsertOutcomes
-from airflow_provider_zoho.testing.emulator import airflow_connection_json
 from tests.forging_proxy import Forged, ForgingProxy
 from tests.helpers import context, run
 
 CONN_ID = "zoho_default"
 OWNER, APP, FORM = "jason18", "zylker-store", "Employee_Details"
 WORKSPACE, VIEW, ORG = "35130000001055707", "35130000001234567", "55522777"
-
-
-@pytest.fixture
-def proxy(zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[ForgingProxy]:
-    with ForgingProxy(zoho_emulator.base_url) as forging:
-        monkeypatch.setenv(
-            f"AIRFLOW_CONN_{CONN_ID.upper()}",
-            airflow_connection_json(forging.url, timeout=5, analytics_org_id=ORG),
-        )
-        yield forging
 
 
 def csv_file(path: Path, header: str) -> str:
@@ -115,7 +103,6 @@ def test_every_call_waits_out_a_429_and_a_500(
 ) -> None:
     make, method, path_part = CALLS[call]
     fail_some_rows(zoho_emulator)
-    zoho_emulator.set_download_base(proxy.url)  # result links on the connection's host, through the proxy
     proxy.forge(method, path_part, answer, times=2, forward=False)
     summary = run(make(tmp_path), context())
     assert summary["state"] == "COMPLETED"
