@@ -121,12 +121,14 @@ class ZohoConnectionConfig:
 
     @cached_property  # hashed once: a triggerer reads it on every poll of every sensor
     def token_cache_key(self) -> str:
-        """Which tokens are interchangeable: one accounts server, one client, one refresh token.
+        """Which tokens are interchangeable: one accounts server, one client and its secret, one refresh token.
 
-        The refresh token enters only as a digest, so the key can be logged and used as a file name.
+        The secret counts too: a token shared under a key is proof that these very credentials were granted
+        it (the Test button reuses one instead of spending a request), so a wrong secret must not find it.
+        Secrets enter only as digests, so the key can be logged and used as a file name.
         """
         digest = hashlib.sha256(self.refresh_token.encode()).hexdigest()[:32]
-        client = hashlib.sha256(self.client_id.encode()).hexdigest()[:16]
+        client = hashlib.sha256(f"{self.client_id}\n{self.client_secret}".encode()).hexdigest()[:16]
         accounts = hashlib.sha256(self.base_url(Service.ACCOUNTS).encode()).hexdigest()[:16]
         return f"{accounts}-{client}-{digest}"
 

@@ -124,3 +124,27 @@ def test_a_variables_value_is_checked_as_a_file_is(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv(f"AIRFLOW_VAR_{VariableTokenStore.key('k1').upper()}", value)
     token = VariableTokenStore().load("k1")
     assert (token is not None) is usable
+
+
+def test_the_test_button_reuses_a_shared_token_but_never_for_a_wrong_secret(
+    zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from airflow_provider_zoho.hooks import ZohoHook
+    from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE
+    from airflow_provider_zoho.testing.emulator import airflow_connection_json
+
+    monkeypatch.setenv("AIRFLOW__ZOHO__TOKEN_CACHE_DIR", str(tmp_path / "tokens"))
+    monkeypatch.setenv("AIRFLOW_CONN_ZOHO_DEFAULT", connection_uri_json(zoho_emulator))
+    assert ZohoHook().test_connection()[0]
+    TOKEN_CACHE.clear()  # the API server's next test, as a new process
+    ok, message = ZohoHook().test_connection()
+    assert ok
+    assert "shared by this deployment" in message
+    assert zoho_emulator.token_requests() == 1
+    TOKEN_CACHE.clear()
+    wrong = ZohoEmulator.DEFAULT_CLIENT._replace(client_secret="not-the-secret")
+    monkeypatch.setenv("AIRFLOW_CONN_ZOHO_DEFAULT", airflow_connection_json(zoho_emulator.base_url, wrong, timeout=5))
+    ok, message = ZohoHook().test_connection()
+    assert not ok
+    assert "invalid_client" in message
+    assert zoho_emulator.token_requests() == 2
