@@ -119,6 +119,7 @@ def test_the_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     ],
     ids=["valid", "header-injection", "forever", "not-json", "huge"],
 )
+@pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="the Variable layer is Airflow 3's (off by default on 2.11)")
 def test_a_variables_value_is_checked_as_a_file_is(monkeypatch: pytest.MonkeyPatch, value: str, usable: bool) -> None:
     """The Variable is read through Airflow's own secrets chain (here, an ``AIRFLOW_VAR_`` variable)."""
     monkeypatch.setenv(f"AIRFLOW_VAR_{VariableTokenStore.key('k1').upper()}", value)

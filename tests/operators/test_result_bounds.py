@@ -117,9 +117,9 @@ def test_no_log_record_or_summary_grows_with_what_a_result_holds(
     assert len(summary["failed_records"]) == 3
     assert len(json.dumps(summary)) < XCOM_LIMIT
     assert max(len(line) for line in lines) < LOG_RECORD_LIMIT
-    [codes_line] = [line for line in lines if "error codes" in line]
-    assert "(other codes)" in codes_line
-    assert "CODE2999" not in codes_line
+    codes_lines = [line for line in lines if "error codes" in line]  # Airflow 2.11 captures each line twice
+    assert codes_lines
+    assert all("(other codes)" in line and "CODE2999" not in line for line in codes_lines)
 
 
 def test_result_columns_named_like_the_operators_fields_do_not_overwrite_them(
