@@ -72,6 +72,11 @@ def folder_problem(folder: Path, status: os.stat_result, uid: int) -> UnsafeToke
     return None
 
 
+def token_file_content(token: AccessToken) -> bytes:
+    """What a store keeps of a token: the access token and its expiry, nothing else (``parse_token_file`` reads it)."""
+    return json.dumps({"access_token": token.value, "expires_at": token.expires_at}).encode()
+
+
 def parse_token_file(content: bytes, now: float) -> AccessToken | None:
     """The token a stored file holds, or None if it is not one this store wrote and a request can carry."""
     if len(content) > MAX_TOKEN_FILE_BYTES:
@@ -218,7 +223,7 @@ class FileTokenStore:
 
     def save(self, key: str, token: AccessToken) -> None:
         token_name, _ = self._names(key)
-        content = json.dumps({"access_token": token.value, "expires_at": token.expires_at}).encode()
+        content = token_file_content(token)
         with self._directory() as folder:
             if folder is None:
                 return

@@ -27,7 +27,6 @@ one live token per refresh token, a few when machines miss together, far under Z
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -38,7 +37,12 @@ from typing import Any
 
 from airflow_provider_zoho.compat import AIRFLOW_V_3_0_PLUS, conf
 from airflow_provider_zoho.hooks.token_cache import AccessToken
-from airflow_provider_zoho.hooks.token_file_store import MAX_TOKEN_FILE_BYTES, FileTokenStore, parse_token_file
+from airflow_provider_zoho.hooks.token_file_store import (
+    MAX_TOKEN_FILE_BYTES,
+    FileTokenStore,
+    parse_token_file,
+    token_file_content,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +93,10 @@ class VariableTokenStore:
         except Exception as error:  # any failure of the optional layer: go on without it
             _warn_once(f"Zoho tokens are not shared through Airflow Variables here ({type(error).__name__})")
             return None
-        if not isinstance(value, str) or len(value) > MAX_TOKEN_FILE_BYTES:
-            return None
-        return parse_token_file(value.encode(), self._clock())
+        return _token_in(value, self._clock())
 
     def save(self, key: str, token: AccessToken) -> None:
-        content = json.dumps({"access_token": token.value, "expires_at": token.expires_at})
+        content = token_file_content(token).decode()
         try:
             _variable().set(
                 self.key(key),
@@ -110,6 +112,13 @@ class VariableTokenStore:
             return
         with contextlib.suppress(Exception):
             _variable().delete(self.key(key))
+
+
+def _token_in(value: object, now: float) -> AccessToken | None:
+    """The token a Variable's value holds, read as strictly as a token file (``parse_token_file``)."""
+    if not isinstance(value, str) or len(value) > MAX_TOKEN_FILE_BYTES:
+        return None
+    return parse_token_file(value.encode(), now)
 
 
 def _variable() -> Any:
@@ -141,12 +150,10 @@ class AsyncVariableTokens:
             _warn_once(f"Zoho tokens are not shared through Airflow Variables here ({type(error).__name__})")
             return None
         value = getattr(answer, "value", None)  # an ErrorResponse (no such Variable) has none
-        if not isinstance(value, str) or len(value) > MAX_TOKEN_FILE_BYTES:
-            return None
-        return parse_token_file(value.encode(), self._clock())
+        return _token_in(value, self._clock())
 
     async def save(self, key: str, token: AccessToken) -> None:
-        content = json.dumps({"access_token": token.value, "expires_at": token.expires_at})
+        content = token_file_content(token).decode()
         try:
             from airflow.sdk.execution_time.comms import PutVariable
 
