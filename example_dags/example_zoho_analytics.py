@@ -26,6 +26,7 @@ from airflow_provider_zoho.operators import ZohoAnalyticsImportOperator
 POLL_INTERVAL = float(os.environ.get("ZOHO_EXAMPLE_POLL_INTERVAL", "10"))
 
 
+# [START example_zoho_analytics_load]
 @dag(
     dag_id="example_zoho_analytics_load",
     schedule=None,
@@ -35,6 +36,7 @@ POLL_INTERVAL = float(os.environ.get("ZOHO_EXAMPLE_POLL_INTERVAL", "10"))
     tags=["example", "zoho", "analytics"],
 )
 def example_zoho_analytics_load() -> None:
+    # [START howto_operator_zoho_analytics_import]
     load = ZohoAnalyticsImportOperator(
         task_id="load_contacts",
         workspace_id="1767024000003145002",
@@ -49,6 +51,7 @@ def example_zoho_analytics_load() -> None:
         max_failed_records=10,  # totalRowCount - successRowCount above this fails the task
         retries=2,  # a retry reattaches to the import (Airflow 3.3+) instead of importing again
     )
+    # [END howto_operator_zoho_analytics_import]
 
     @task
     def report(summary: dict[str, Any]) -> dict[str, int]:
@@ -62,3 +65,4 @@ def example_zoho_analytics_load() -> None:
 
 
 example_zoho_analytics_load()
+# [END example_zoho_analytics_load]

@@ -25,6 +25,7 @@ from airflow_provider_zoho.sensors import ZohoBiginBulkWriteJobSensor
 POLL_INTERVAL = float(os.environ.get("ZOHO_EXAMPLE_POLL_INTERVAL", "30"))
 
 
+# [START example_zoho_bigin_load]
 @dag(
     dag_id="example_zoho_bigin_load",
     schedule=None,
@@ -34,6 +35,7 @@ POLL_INTERVAL = float(os.environ.get("ZOHO_EXAMPLE_POLL_INTERVAL", "30"))
     tags=["example", "zoho", "bigin"],
 )
 def example_zoho_bigin_load() -> None:
+    # [START howto_operator_zoho_bigin_bulk_write]
     load = ZohoBiginBulkWriteOperator(
         task_id="load_contacts",
         module="Contacts",
@@ -42,12 +44,14 @@ def example_zoho_bigin_load() -> None:
         find_by="Email",
         wait_for_completion=False,  # return once the jobs exist; the sensor below waits
     )
+    # [END howto_operator_zoho_bigin_bulk_write]
 
     @task
     def job_ids(started: dict[str, Any]) -> list[str]:
         """The ids from the operator's return value (Airflow maps only over a ``return_value``)."""
         return list(started["job_ids"])
 
+    # [START howto_sensor_zoho_bigin_bulk_write]
     wait_for_job = ZohoBiginBulkWriteJobSensor.partial(
         task_id="wait_for_job",
         deferrable=True,
@@ -56,6 +60,7 @@ def example_zoho_bigin_load() -> None:
         max_failed_records=10,
         soft_fail=True,  # an optional enrichment: skip downstream work rather than fail the run
     ).expand(job_id=job_ids(load.output))
+    # [END howto_sensor_zoho_bigin_bulk_write]
 
     @task
     def report(summaries: list[dict[str, Any]]) -> dict[str, int]:
@@ -71,3 +76,4 @@ def example_zoho_bigin_load() -> None:
 
 
 example_zoho_bigin_load()
+# [END example_zoho_bigin_load]

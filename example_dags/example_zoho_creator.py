@@ -23,6 +23,7 @@ from airflow_provider_zoho.operators import ZohoCreatorBulkInsertOperator
 POLL_INTERVAL = float(os.environ.get("ZOHO_EXAMPLE_POLL_INTERVAL", "30"))
 
 
+# [START example_zoho_creator_load]
 @dag(
     dag_id="example_zoho_creator_load",
     schedule=None,
@@ -32,6 +33,7 @@ POLL_INTERVAL = float(os.environ.get("ZOHO_EXAMPLE_POLL_INTERVAL", "30"))
     tags=["example", "zoho", "creator"],
 )
 def example_zoho_creator_load() -> None:
+    # [START howto_operator_zoho_creator_bulk_insert]
     load = ZohoCreatorBulkInsertOperator(
         task_id="load_contacts",
         account_owner_name="jason18",
@@ -44,6 +46,7 @@ def example_zoho_creator_load() -> None:
         max_failed_records=5,  # failed + unprocessed records above this fail the task
         retries=1,  # a retry reattaches to the job (Airflow 3.3+): no second insert
     )
+    # [END howto_operator_zoho_creator_bulk_insert]
 
     @task
     def report(summary: dict[str, Any]) -> dict[str, int]:
@@ -64,3 +67,4 @@ def example_zoho_creator_load() -> None:
 
 
 example_zoho_creator_load()
+# [END example_zoho_creator_load]

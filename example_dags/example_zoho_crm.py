@@ -24,6 +24,7 @@ from airflow_provider_zoho.operators import ZohoCRMBulkWriteOperator
 POLL_INTERVAL = float(os.environ.get("ZOHO_EXAMPLE_POLL_INTERVAL", "30"))
 
 
+# [START example_zoho_crm_load]
 @dag(
     dag_id="example_zoho_crm_load",
     schedule=None,
@@ -33,6 +34,7 @@ POLL_INTERVAL = float(os.environ.get("ZOHO_EXAMPLE_POLL_INTERVAL", "30"))
     tags=["example", "zoho", "crm"],
 )
 def example_zoho_crm_load() -> None:
+    # [START howto_operator_zoho_crm_bulk_write]
     load = ZohoCRMBulkWriteOperator(
         task_id="load_contacts",
         module="Contacts",
@@ -46,6 +48,7 @@ def example_zoho_crm_load() -> None:
         failed_records_path="{{ params.file }}.failed.csv",  # every failed row, for a person to fix
         retries=2,  # a retry reattaches to the job (Airflow 3.3+): no second upload
     )
+    # [END howto_operator_zoho_crm_bulk_write]
 
     @task
     def report(summary: dict[str, Any]) -> dict[str, int]:
@@ -59,3 +62,4 @@ def example_zoho_crm_load() -> None:
 
 
 example_zoho_crm_load()
+# [END example_zoho_crm_load]
