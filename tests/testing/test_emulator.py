@@ -40,7 +40,7 @@ from airflow_provider_zoho.testing.__main__ import main as emulator_cli
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, JOB_FAULT_KINDS
 from airflow_provider_zoho.testing.kinds import KIND_FACTS, at
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ZohoEmulator.DEFAULT_CLIENT
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never route 127.0.0.1 via a proxy
 

@@ -339,7 +339,7 @@ def test_sensors_gain_max_failed_records(zoho_conn: ZohoEmulator, deferrable: bo
 def test_example_dags_use_the_operators() -> None:
     from airflow.models.dagbag import DagBag
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     bag = DagBag(dag_folder=str(repo / "example_dags"))
     assert bag.import_errors == {}
     for dag_id, cls in (
