@@ -47,13 +47,17 @@ SUPPORTS_END_FROM_TRIGGER = TaskSuccessEvent is not None
 
 
 async def task_success_event(task_instance: Any, xcoms: Mapping[str, Any] | None) -> TriggerEvent:
-    """A ``TaskSuccessEvent`` whose XComs reach downstream tasks as the values a worker would have pushed.
+    """Build a ``TaskSuccessEvent`` whose XComs reach downstream tasks as the values a worker would have pushed.
 
     Airflow 3 (seen on 3.3.2) stores the ``xcoms`` of a ``TaskSuccessEvent`` JSON-encoded twice, so a
     downstream task pulls a JSON *string* instead of the dict. Where the triggerer forwards XCom writes
     from triggers (``XCom.aset``, Airflow 3.1+), the trigger pushes them itself, exactly as a worker does,
     and the event carries none. Airflow 2 stores the event's XComs correctly; so does a trigger run
     without a task instance (outside a triggerer), which can only hand them to the event.
+
+    :param task_instance: the trigger's ``task_instance``, or None outside a triggerer.
+    :param xcoms: the XComs the task's end pushes (key to value), or None.
+    :return: the event that ends the task from the trigger.
     """
     if xcoms and AIRFLOW_V_3_0_PLUS and task_instance is not None:
         from airflow.sdk.execution_time.xcom import XCom

@@ -80,15 +80,17 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 
 
 def hook_field_behaviour() -> dict[str, Any]:
-    """The same behaviour in the snake_case form ``BaseHook.get_ui_field_behaviour`` returns."""
+    """Return ``UI_FIELD_BEHAVIOUR`` with the snake_case keys ``BaseHook.get_ui_field_behaviour`` returns."""
     return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
 
 
 def wtforms_widgets() -> dict[str, Any]:
-    """Airflow 2.11's UI form fields; imported lazily because Airflow 3 has no Flask-AppBuilder.
+    """Build Airflow 2.11's UI form fields; imported lazily because Airflow 3 has no Flask-AppBuilder.
 
     Airflow 2.11 accepts only string, password, integer and boolean fields, so a choice is a text field whose
     description lists the choices; the connection config rejects anything else with a clear message.
+
+    :return: one wtforms field per entry of ``CONN_FIELDS``, by name.
     """
     from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
     from flask_babel import lazy_gettext

@@ -37,6 +37,11 @@ class DataCenter:
     zoho_domains: tuple[str, ...]
 
     def host_for(self, service: Service) -> str:
+        """Return this DC's host for ``service``, or raise ValueError where Zoho documents none (Analytics in UK).
+
+        :param service: the host family a request goes to.
+        :return: the host name, without a scheme.
+        """
         host = {
             Service.ACCOUNTS: self.accounts_host,
             Service.API: self.api_host,
@@ -50,13 +55,18 @@ class DataCenter:
         return host
 
     def is_zoho_host(self, host: str) -> bool:
-        """Whether ``host`` is one of this DC's Zoho domains or a host under one (``download.zohocrm.com``)."""
+        """Tell whether ``host`` is one of this DC's Zoho domains or a host under one (``download.zohocrm.com``).
+
+        :param host: a host name, compared case-insensitively.
+        :return: True if the DC's access token may be sent there (over HTTPS).
+        """
         host = host.lower()
         return any(host == domain or host.endswith("." + domain) for domain in self.zoho_domains)
 
 
 # The domains every DC's Zoho hosts live under, its accounts domain added (zohocloud.ca in Canada): API hosts
-# are on zohoapis.{tld}, result links on download-accl.zoho.{tld} or download.zohocrm.{tld} (ZOHO_API.md).
+# are on zohoapis.{tld}, result links on download-accl.zoho.{tld} or download.zohocrm.{tld} (docs/zoho-api.md,
+# "Creating jobs", CRM v8 and Bigin v2 bulk write: Result).
 _ZOHO_DOMAIN_STEMS = ("zoho", "zohocrm", "zohoapis")
 
 
@@ -68,7 +78,7 @@ def _dc(
     analytics: bool = True,
     upload_host: str | None = None,
 ) -> DataCenter:
-    """A DC whose hosts follow Zoho's pattern; uploads go to ``content.zohoapis.{tld}`` unless said otherwise."""
+    """Build a DC whose hosts follow Zoho's pattern; uploads go to ``content.zohoapis.{tld}`` unless said otherwise."""
     stems = dict.fromkeys((*_ZOHO_DOMAIN_STEMS, accounts_domain))  # ordered, without repeats
     return DataCenter(
         code=code,
@@ -91,7 +101,9 @@ DATA_CENTERS: dict[str, DataCenter] = {
         _dc("cn", "com.cn"),
         # Canada's accounts, Analytics and upload hosts are on zohocloud.ca, its API host on zohoapis.ca.
         _dc("ca", "ca", accounts_domain="zohocloud", upload_host="upload.zohocloud.ca"),
-        # Upload hosts that do not follow content.zohoapis.{tld} come from Zoho's CRM SDK 8.0 (ZOHO_API.md).
+        # Upload hosts that do not follow content.zohoapis.{tld} come from the file upload URLs of the data
+        # center classes in Zoho's CRM SDK 8.0 (https://github.com/zoho/zohocrm-python-sdk-8.0; docs/zoho-api.md,
+        # "Data centers").
         _dc("sa", "sa", upload_host="files.zoho.sa"),
         # UK: accounts.zoho.uk is documented; www.zohoapis.uk is unverified and no Analytics host is
         # documented at all, so Analytics in the UK DC needs the connection's host override.
@@ -103,7 +115,12 @@ DEFAULT_DATA_CENTER = "us"
 
 
 def get_data_center(code: str) -> DataCenter:
-    """Look up a DC by its code, case-insensitively, with an error that lists the valid codes."""
+    """Look up a DC by its code, case-insensitively, with an error that lists the valid codes.
+
+    :param code: the connection's ``data_center`` (``us``, ``eu``, ``in``...); spaces around it are ignored.
+    :return: the data center.
+    :raises ValueError: for a code Zoho has no DC for.
+    """
     normalized = code.strip().lower()
     try:
         return DATA_CENTERS[normalized]

@@ -15,7 +15,12 @@ MAX_MESSAGE_CHARS = 2000
 
 
 def bounded(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    """Cut ``text`` to ``limit`` characters, saying how much was left out.
+
+    :param text: Zoho's free text, or anything else that can be any length.
+    :param limit: the most characters kept.
+    :return: ``text`` itself when it fits, else its start followed by how many characters were cut.
+    """
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters cut)"
 
 
@@ -38,6 +43,17 @@ class ZohoError(AirflowException):
         meaning: str | None = None,
         where: str | None = None,
     ) -> None:
+        """Build the error and its one-line message; every free-text field is bounded.
+
+        :param code: Zoho's error code, ``HTTP_<status>`` or the network failure's name (cut to 100 characters).
+        :param message: Zoho's own words (cut to ``MAX_MESSAGE_CHARS``).
+        :param service: the host family that answered (a ``Service`` value: ``accounts``, ``api``, ``analytics``).
+        :param http_status: the answer's HTTP status, or None when there was no answer.
+        :param retry_after: Zoho's Retry-After in seconds, or None; the poll loops pause the connection for it.
+        :param meaning: what the code means for the user, from the error table; left out of the message
+            when Zoho's text already says it.
+        :param where: which job or token request, and which connection, the error is about (see ``located``).
+        """
         self.code = bounded(code, 100)
         self.message = bounded(message)
         self.service = service
@@ -57,10 +73,13 @@ class ZohoError(AirflowException):
         return f"{self.where}: {said}" if self.where else said
 
     def located(self, where: str) -> ZohoError:
-        """The same error, saying which job or token request, and which connection, it is about.
+        """Return the same error, saying which job or token request, and which connection, it is about.
 
         Set once, by the innermost caller that knows: a token refused while polling a job names the token
         request, not the job.
+
+        :param where: for example ``ZohoBaseHook.about_job``'s sentence.
+        :return: a new error of the same class, or this one if it already says where.
         """
         if self.where:
             return self
@@ -81,12 +100,16 @@ class ZohoError(AirflowException):
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as a call that rebuilds the error from its fields."""
         # The keyword-only arguments are not in ``args``: rebuild from the fields, so the error pickles
         # (multiprocessing, executors' result backends).
         return (_rebuild, self._fields())
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form, for trigger events and task logs."""
+        """Return the error's JSON-safe form, for trigger events and task logs.
+
+        :return: the code, message, service, HTTP status and meaning.
+        """
         return {
             "code": self.code,
             "message": self.message,

@@ -11,6 +11,13 @@ INTEGRATION = "Zoho"
 
 
 def get_provider_info() -> dict[str, Any]:
+    """Return the provider's metadata, the ``apache_airflow_provider`` entry point's answer.
+
+    Airflow reads it without importing the hooks: the connection form (3.2+), the ``[zoho]`` settings and
+    the modules ``airflow providers`` lists.
+
+    :return: the provider info dict, in the schema Airflow's ``provider_info.schema.json`` defines.
+    """
     return {
         "package-name": "airflow-provider-zoho",
         "name": "Zoho",

@@ -38,12 +38,24 @@ class BoundedBody:
     """Collects a body chunk by chunk and refuses to hold more than ``limit`` decoded bytes."""
 
     def __init__(self, limit: int, content_encoding: str | None) -> None:
+        """Start an empty body.
+
+        :param limit: the most decoded bytes the body may hold (the connection's ``max_response_bytes``).
+        :param content_encoding: the answer's ``Content-Encoding``; None or ``identity`` for none.
+        :raises UnsupportedEncoding: for an encoding other than gzip and deflate.
+        """
         self.limit = limit
         self._inflater = _inflater(content_encoding)
         self._chunks: list[bytes] = []
         self._size = 0
 
     def feed(self, data: bytes) -> None:
+        """Add a chunk as received, inflating it when the answer is compressed.
+
+        :param data: the next bytes off the wire.
+        :raises ResponseTooLarge: once the decoded body passes the limit.
+        :raises UnsupportedEncoding: for compressed data that does not inflate.
+        """
         if self._inflater is None:
             self._keep(data)
             return
@@ -56,6 +68,12 @@ class BoundedBody:
             raise UnsupportedEncoding(f"a body that does not inflate ({error})") from None
 
     def finish(self) -> bytes:
+        """Return the whole decoded body, once the last chunk was fed.
+
+        :return: the body, at most ``limit`` bytes.
+        :raises ResponseTooLarge: if what the inflater still held passes the limit.
+        :raises UnsupportedEncoding: for a compressed stream that does not end properly.
+        """
         if self._inflater is not None:
             try:
                 self._keep(self._inflater.flush())

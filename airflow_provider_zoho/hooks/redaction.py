@@ -18,7 +18,11 @@ MIN_SECRET_LENGTH = 6
 
 
 def spellings(secret: str) -> set[str]:
-    """The forms a secret takes in an echoed request: as sent in a header, form-encoded, JSON-escaped."""
+    """Return the forms a secret takes in an echoed request: as sent in a header, form-encoded, JSON-escaped.
+
+    :param secret: the value to hide.
+    :return: its spellings: as is, ``quote_plus``-encoded (a form body), percent-encoded, JSON-escaped.
+    """
     return {secret, quote_plus(secret), quote(secret, safe=""), json.dumps(secret)[1:-1]}
 
 
@@ -26,6 +30,11 @@ class Redactor:
     """Replaces every spelling of the given secrets in a text; cheap when there is nothing to replace."""
 
     def __init__(self, secrets: Iterable[str | None]) -> None:
+        """Prepare the spellings of ``secrets`` to replace.
+
+        :param secrets: the connection's secrets (client secret, refresh token...); None, empty values and
+            values shorter than ``MIN_SECRET_LENGTH`` are left out.
+        """
         found = {
             form for secret in secrets if secret and len(secret) >= MIN_SECRET_LENGTH for form in spellings(secret)
         }
@@ -33,12 +42,21 @@ class Redactor:
         self._spellings = tuple(sorted(found, key=len, reverse=True))
 
     def with_secret(self, secret: str) -> Redactor:
-        """This redactor plus one more secret, such as the access token a request carried."""
+        """Return this redactor plus one more secret, such as the access token a request carried.
+
+        :param secret: the extra value to hide, whatever its length.
+        :return: a new redactor; this one is unchanged.
+        """
         extended = Redactor(())
         extended._spellings = tuple(sorted({*self._spellings, *spellings(secret)}, key=len, reverse=True))
         return extended
 
     def __call__(self, text: str) -> str:
+        """Return ``text`` with every spelling of the secrets replaced by ``REDACTED``.
+
+        :param text: an answer's text, or anything built from it.
+        :return: the text without the secrets (the same object when none is in it).
+        """
         for form in self._spellings:
             if form in text:
                 text = text.replace(form, REDACTED)

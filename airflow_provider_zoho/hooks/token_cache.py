@@ -32,17 +32,35 @@ _HEADER_SAFE_TOKEN = re.compile(rf"[!-~]{{1,{MAX_TOKEN_LENGTH}}}")
 
 
 def is_header_safe(value: str) -> bool:
-    """Whether ``value`` can be sent as an access token: 1 to 1,024 printable ASCII characters, no space."""
+    """Tell whether ``value`` can be sent as an access token: 1 to 1,024 printable ASCII characters, no space.
+
+    :param value: the token, as Zoho or a shared store gave it.
+    :return: True if it can go verbatim into the ``Authorization`` header.
+    """
     return _HEADER_SAFE_TOKEN.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
 class AccessToken:
+    """An access token Zoho granted, with when it expires and which API host it names.
+
+    :param value: the token itself, kept out of ``repr`` so that no log or traceback shows it.
+    :param expires_at: when Zoho stops accepting it, in wall-clock epoch seconds (shared across processes and
+        machines, so not a monotonic clock).
+    :param api_domain: the ``api_domain`` of Zoho's token answer, or None when it had none (or the token
+        came from a shared store, which keeps only the token and its expiry).
+    """
+
     value: str = field(repr=False)
     expires_at: float  # wall-clock epoch seconds
     api_domain: str | None = None
 
     def is_fresh(self, now: float) -> bool:
+        """Tell whether the token may still be sent, keeping ``EXPIRY_MARGIN_SECONDS`` before its expiry.
+
+        :param now: the current wall-clock time, in epoch seconds.
+        :return: True while the token is more than the margin away from expiring.
+        """
         return now < self.expires_at - EXPIRY_MARGIN_SECONDS
 
 
@@ -54,30 +72,66 @@ class TokenStore(Protocol):
     """
 
     def locked(self, key: str) -> AbstractContextManager[None]:
-        """Hold ``key``'s lock across processes: one of them at a time refreshes its token."""
+        """Hold ``key``'s lock across processes: one of them at a time refreshes its token.
+
+        :param key: the connection's token key (``ZohoConnectionConfig.token_cache_key``).
+        """
 
     def load(self, key: str) -> AccessToken | None:
-        """The stored token, or None if there is none that can be trusted."""
+        """Return the stored token, or None if there is none that can be trusted.
+
+        :param key: the connection's token key.
+        :return: the token another process stored, unchecked for freshness (the cache checks it).
+        """
 
     def save(self, key: str, token: AccessToken) -> None:
-        """Store ``token`` for the other processes."""
+        """Store ``token`` for the other processes.
+
+        :param key: the connection's token key.
+        :param token: the token this process obtained.
+        """
 
     def discard(self, key: str, rejected: str) -> None:
-        """Drop the stored token if it is ``rejected``."""
+        """Drop the stored token if it is ``rejected``.
+
+        :param key: the connection's token key.
+        :param rejected: the token value Zoho answered INVALID_TOKEN to; a different stored token (another
+            process's newer one) is kept.
+        """
 
 
 class AsyncTokenStore(Protocol):
     """Tokens shared beyond this machine, for an event loop (the triggerer's Variable layer)."""
 
     async def load(self, key: str) -> AccessToken | None:
-        """The stored token, or None if there is none that can be trusted."""
+        """Return the stored token, or None if there is none that can be trusted.
+
+        :param key: the connection's token key.
+        :return: the token another machine stored, unchecked for freshness (the cache checks it).
+        """
 
     async def save(self, key: str, token: AccessToken) -> None:
-        """Store ``token`` for the other machines."""
+        """Store ``token`` for the other machines.
+
+        :param key: the connection's token key.
+        :param token: the token this process obtained.
+        """
 
 
 class TokenCache:
+    """This process's access tokens, one per token key, refreshed single-flight.
+
+    Threads (the sync hook) serialise on a lock per key; coroutines (the async hook) await the one refresh
+    task in flight per key and event loop. A token Zoho rejected is remembered so that no layer hands it out
+    again. ``TOKEN_CACHE`` is the instance the hooks share.
+    """
+
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        """Create an empty cache.
+
+        :param clock: wall-clock time in epoch seconds (the tests pass a fake one); token expiries are
+            compared with it.
+        """
         self._clock = clock
         self._tokens: dict[str, AccessToken] = {}
         self._lock = threading.Lock()
@@ -94,13 +148,23 @@ class TokenCache:
         return token
 
     def cached(self, key: str) -> AccessToken | None:
+        """Return this process's token for ``key`` if it is fresh and was not rejected, without refreshing.
+
+        :param key: the connection's token key.
+        :return: the token, or None when a refresh is needed.
+        """
         return self._fresh(self._tokens.get(key))
 
     def get(self, key: str, refresh: Callable[[], AccessToken], store: TokenStore | None = None) -> AccessToken:
-        """The cached token, or one fresh from ``refresh`` run by exactly one thread at a time.
+        """Return the cached token, or one fresh from ``refresh`` run by exactly one thread at a time.
 
         With a ``store``, a token another process saved is reused, and refreshes across processes are
         serialised by the store's lock.
+
+        :param key: the connection's token key.
+        :param refresh: asks Zoho for a new token; called only when no layer holds a fresh one.
+        :param store: the layers shared with other processes and machines, or None for this process only.
+        :return: a fresh token.
         """
         token = self.cached(key)
         if token is not None:
@@ -129,12 +193,18 @@ class TokenCache:
         store: TokenStore | None = None,
         remote: AsyncTokenStore | None = None,
     ) -> AccessToken:
-        """The cached token, or the result of the one refresh in flight for ``key`` on this event loop.
+        """Return the cached token, or the result of the one refresh in flight for ``key`` on this event loop.
 
         With a ``store``, a token another process saved is reused, and the refresh is serialised with the
         other processes by the store's lock, as ``get`` does; the store's blocking calls (file locks) run in
         a worker thread, never on the event loop. ``remote`` (other machines' tokens, awaited on the loop) is
         asked after the store and told of a token this process had to request.
+
+        :param key: the connection's token key.
+        :param refresh: asks Zoho for a new token; awaited only when no layer holds a fresh one.
+        :param store: the blocking layers shared with other processes, or None.
+        :param remote: the layer shared with other machines that is awaited on the loop, or None.
+        :return: a fresh token.
         """
         token = self.cached(key)
         if token is not None:
@@ -179,12 +249,23 @@ class TokenCache:
         return token
 
     def put(self, key: str, token: AccessToken) -> None:
+        """Keep ``token`` as this process's token for ``key``, replacing any other.
+
+        :param key: the connection's token key.
+        :param token: the token to hand out from now on.
+        """
         with self._lock:
             self._tokens[key] = token
 
     def invalidate(self, key: str, rejected: str, store: TokenStore | None = None) -> None:
-        """Forget the token Zoho rejected, here and in ``store``, unless a caller has already replaced it, and
-        never take it again from any layer."""
+        """Forget the token Zoho rejected, here and in ``store``, and never take it again from any layer.
+
+        A token a caller has already put in its place is kept: only the rejected value is dropped.
+
+        :param key: the connection's token key.
+        :param rejected: the token value Zoho answered INVALID_TOKEN to.
+        :param store: the shared layers to drop it from too, or None.
+        """
         with self._lock:
             if len(self._rejected) >= MAX_REJECTED_TOKENS:
                 self._rejected.clear()  # a bound, not a policy: a day of rejections is a handful
@@ -196,6 +277,7 @@ class TokenCache:
             store.discard(key, rejected)
 
     def clear(self) -> None:
+        """Forget every token and every rejection; the tests reset the shared ``TOKEN_CACHE`` with it."""
         with self._lock:
             self._tokens.clear()
             self._rejected.clear()

@@ -56,7 +56,13 @@ class UnsafeTokenFolderError(Exception):
 
 
 def folder_problem(folder: Path, status: os.stat_result, uid: int) -> UnsafeTokenFolderError | None:
-    """Why the directory with ``status`` must not hold tokens for user ``uid``, or None if it may."""
+    """Say why the directory with ``status`` must not hold tokens for user ``uid``, or return None if it may.
+
+    :param folder: the folder's path, for the message.
+    :param status: the folder's ``fstat``, taken on the descriptor that will be used (not on the path).
+    :param uid: the user the folder must belong to (this process's effective uid).
+    :return: the problem, naming the command that fixes it, or None for a folder only ``uid`` can write to.
+    """
     where = f"[zoho] token_cache_dir {folder}"
     if status.st_uid != uid:
         return UnsafeTokenFolderError(
@@ -73,12 +79,22 @@ def folder_problem(folder: Path, status: os.stat_result, uid: int) -> UnsafeToke
 
 
 def token_file_content(token: AccessToken) -> bytes:
-    """What a store keeps of a token: the access token and its expiry, nothing else (``parse_token_file`` reads it)."""
+    """Serialise what a store keeps of a token: the access token and its expiry, nothing else.
+
+    :param token: the token to share.
+    :return: the JSON bytes ``parse_token_file`` reads back (the file store's and the Variables' content).
+    """
     return json.dumps({"access_token": token.value, "expires_at": token.expires_at}).encode()
 
 
 def parse_token_file(content: bytes, now: float) -> AccessToken | None:
-    """The token a stored file holds, or None if it is not one this store wrote and a request can carry."""
+    """Return the token a stored file holds, or None if it is not one this store wrote and a request can carry.
+
+    :param content: the file's (or Variable's) bytes; anything over ``MAX_TOKEN_FILE_BYTES`` is refused unread.
+    :param now: the current wall-clock time: an expiry more than ``MAX_STORED_LIFETIME_SECONDS`` ahead is
+        refused as not ours.
+    :return: the token (its freshness is the cache's to check), or None.
+    """
     if len(content) > MAX_TOKEN_FILE_BYTES:
         return None
     try:
@@ -120,12 +136,17 @@ class FileTokenStore:
 
     # fcntl rather than the ``filelock`` package: Airflow runs on POSIX only, and this is one flock call.
     def __init__(self, folder: str | os.PathLike[str], clock: Callable[[], float] = time.time) -> None:
+        """Point the store at ``folder``; nothing is opened or created until the first operation.
+
+        :param folder: the private folder (``[zoho] token_cache_dir``); created 0700 when absent.
+        :param clock: wall-clock time in epoch seconds, against which a stored expiry is checked.
+        """
         self.folder = Path(folder)
         self._clock = clock
 
     @contextlib.contextmanager
     def _directory(self) -> Iterator[int | None]:
-        """A descriptor of the checked folder (created 0700 if absent), or None when the store is off."""
+        """Yield a descriptor of the checked folder (created 0700 if absent), or None when the store is off."""
         try:
             descriptor = self._open_folder()
         except (UnsafeTokenFolderError, OSError) as problem:
@@ -168,7 +189,7 @@ class FileTokenStore:
 
     @staticmethod
     def _names(key: str) -> tuple[str, str]:
-        """The token file's and the lock file's names for ``key``."""
+        """Return the token file's and the lock file's names for ``key``; raise ValueError for a path."""
         if not _KEY.fullmatch(key):
             raise ValueError(
                 f"token store key {key!r} is not a plain file name (letters, digits, '-', '_', '.'; not starting with '.')"
@@ -177,7 +198,12 @@ class FileTokenStore:
 
     @contextlib.contextmanager
     def locked(self, key: str) -> Iterator[None]:
-        """Hold the key's exclusive lock: one process at a time may refresh its token."""
+        """Hold the key's exclusive lock: one process at a time may refresh its token.
+
+        Without a usable folder or lock file the block runs unlocked: at worst one extra token request.
+
+        :param key: the connection's token key.
+        """
         _, lock_name = self._names(key)
         with self._directory() as folder:
             descriptor = None if folder is None else self._open_lock(folder, lock_name)
@@ -190,7 +216,7 @@ class FileTokenStore:
                     os.close(descriptor)  # closing releases the lock
 
     def _open_lock(self, folder: int, name: str) -> int | None:
-        """The lock file, replacing whatever else was planted under its name; None to go on without it."""
+        """Open the lock file, replacing whatever else was planted under its name; return None to go on without it."""
         for _attempt in range(2):
             try:
                 return _open_own_file(name, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | _NO_FOLLOW, folder)
@@ -205,6 +231,11 @@ class FileTokenStore:
         return None
 
     def load(self, key: str) -> AccessToken | None:
+        """Return the token stored for ``key``, or None if the file is absent, foreign or not a token.
+
+        :param key: the connection's token key.
+        :return: the token as ``parse_token_file`` accepts it; its freshness is the cache's to check.
+        """
         token_name, _ = self._names(key)
         with self._directory() as folder:
             if folder is None:
@@ -222,6 +253,13 @@ class FileTokenStore:
         return parse_token_file(content, self._clock())
 
     def save(self, key: str, token: AccessToken) -> None:
+        """Replace the token file for ``key`` atomically (a 0600 file renamed into place).
+
+        A failure to write is logged once and otherwise ignored: the token stays in this process.
+
+        :param key: the connection's token key.
+        :param token: the token to share; only its value and expiry are written.
+        """
         token_name, _ = self._names(key)
         content = token_file_content(token)
         with self._directory() as folder:
@@ -243,7 +281,11 @@ class FileTokenStore:
                 _warn_once(self._unusable(error))
 
     def discard(self, key: str, rejected: str) -> None:
-        """Drop the stored token if it is the one Zoho rejected."""
+        """Drop the stored token if it is the one Zoho rejected, under the key's lock.
+
+        :param key: the connection's token key.
+        :param rejected: the token value Zoho answered INVALID_TOKEN to; another process's newer token is kept.
+        """
         token_name, _ = self._names(key)
         with self.locked(key):
             stored = self.load(key)

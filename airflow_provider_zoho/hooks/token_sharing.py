@@ -76,10 +76,19 @@ class VariableTokenStore:
     """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        """Create the store; it holds no state but the clock, the Variables are the state.
+
+        :param clock: wall-clock time in epoch seconds, against which a stored expiry is checked.
+        """
         self._clock = clock
 
     @staticmethod
     def key(key: str) -> str:
+        """Return the Variable's key for a connection's token key.
+
+        :param key: the connection's token key (``ZohoConnectionConfig.token_cache_key``).
+        :return: the key prefixed with ``VARIABLE_PREFIX``, whose "token" makes Airflow mask the value.
+        """
         return VARIABLE_PREFIX + key
 
     @contextlib.contextmanager
@@ -88,6 +97,11 @@ class VariableTokenStore:
         yield
 
     def load(self, key: str) -> AccessToken | None:
+        """Return the token another machine shared for ``key``, or None if there is none to trust.
+
+        :param key: the connection's token key.
+        :return: the token, read as strictly as a token file; None also when Variables cannot be reached.
+        """
         try:
             value = _variable().get(self.key(key), default=None)
         except Exception as error:  # any failure of the optional layer: go on without it
@@ -96,6 +110,11 @@ class VariableTokenStore:
         return _token_in(value, self._clock())
 
     def save(self, key: str, token: AccessToken) -> None:
+        """Share ``token`` with every machine; a refused write is logged once and otherwise ignored.
+
+        :param key: the connection's token key.
+        :param token: the token this process obtained; only its value and expiry are written.
+        """
         content = token_file_content(token).decode()
         try:
             _variable().set(
@@ -107,6 +126,11 @@ class VariableTokenStore:
             _warn_once(f"Zoho tokens could not be shared through Airflow Variables ({type(error).__name__})")
 
     def discard(self, key: str, rejected: str) -> None:
+        """Delete the Variable if it holds the token Zoho rejected, not another machine's newer one.
+
+        :param key: the connection's token key.
+        :param rejected: the token value Zoho answered INVALID_TOKEN to.
+        """
         stored = self.load(key)
         if stored is None or stored.value != rejected:
             return
@@ -115,14 +139,14 @@ class VariableTokenStore:
 
 
 def _token_in(value: object, now: float) -> AccessToken | None:
-    """The token a Variable's value holds, read as strictly as a token file (``parse_token_file``)."""
+    """Return the token a Variable's value holds, read as strictly as a token file (``parse_token_file``)."""
     if not isinstance(value, str) or len(value) > MAX_TOKEN_FILE_BYTES:
         return None
     return parse_token_file(value.encode(), now)
 
 
 def _variable() -> Any:
-    """Airflow's ``Variable``: the Task SDK's on Airflow 3 (through the API server), the model on 2.11."""
+    """Return Airflow's ``Variable``: the Task SDK's on Airflow 3 (through the API server), the model on 2.11."""
     from airflow.providers.common.compat.sdk import Variable
 
     return Variable
@@ -139,9 +163,18 @@ class AsyncVariableTokens:
     """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        """Create the layer; the channel is looked up on each call, so it may be built outside a triggerer.
+
+        :param clock: wall-clock time in epoch seconds, against which a stored expiry is checked.
+        """
         self._clock = clock
 
     async def load(self, key: str) -> AccessToken | None:
+        """Return the token another machine shared for ``key``, asked over the channel without blocking.
+
+        :param key: the connection's token key.
+        :return: the token, read as strictly as a token file; None when there is none or no channel.
+        """
         try:
             from airflow.sdk.execution_time.comms import GetVariable
 
@@ -153,6 +186,11 @@ class AsyncVariableTokens:
         return _token_in(value, self._clock())
 
     async def save(self, key: str, token: AccessToken) -> None:
+        """Share ``token`` with every machine over the channel; a failure is logged once and ignored.
+
+        :param key: the connection's token key.
+        :param token: the token this process obtained; only its value and expiry are written.
+        """
         content = token_file_content(token).decode()
         try:
             from airflow.sdk.execution_time.comms import PutVariable
@@ -163,22 +201,34 @@ class AsyncVariableTokens:
 
 
 def _channel() -> Any:
-    """The Task SDK's channel to the supervisor (the triggerer's or a task runner's); raises where none is."""
+    """Return the Task SDK's channel to the supervisor (the triggerer's or a task runner's); raise where none is."""
     from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
 
     return SUPERVISOR_COMMS
 
 
 class LayeredTokenStore:
-    """This machine's files first, then every machine's Variables; a token found in the second is written
-    to the first, so the machine's other processes find it without asking the API server."""
+    """This machine's files first, then every machine's Variables; implements ``token_cache.TokenStore``.
+
+    A token found in the second layer is written to the first, so the machine's other processes find it
+    without asking the API server.
+    """
 
     def __init__(self, local: FileTokenStore | None, shared: VariableTokenStore | None) -> None:
+        """Combine the two layers; either may be None (turned off by the settings).
+
+        :param local: this machine's file store.
+        :param shared: every machine's Variable store.
+        """
         self.local = local
         self.shared = shared
 
     @contextlib.contextmanager
     def locked(self, key: str) -> Iterator[None]:
+        """Hold each layer's lock for ``key``: in effect the file lock, since Variables have none.
+
+        :param key: the connection's token key.
+        """
         with contextlib.ExitStack() as stack:
             for layer in (self.local, self.shared):
                 if layer is not None:
@@ -186,6 +236,11 @@ class LayeredTokenStore:
             yield
 
     def load(self, key: str) -> AccessToken | None:
+        """Return the token of the first layer that holds one, copying a Variable's into this machine's file.
+
+        :param key: the connection's token key.
+        :return: the token, or None when neither layer holds one that can be trusted.
+        """
         token = self.local.load(key) if self.local is not None else None
         if token is None and self.shared is not None:
             token = self.shared.load(key)
@@ -194,18 +249,31 @@ class LayeredTokenStore:
         return token
 
     def save(self, key: str, token: AccessToken) -> None:
+        """Write ``token`` to every layer that is on.
+
+        :param key: the connection's token key.
+        :param token: the token this process obtained.
+        """
         for layer in (self.local, self.shared):
             if layer is not None:
                 layer.save(key, token)
 
     def discard(self, key: str, rejected: str) -> None:
+        """Drop the rejected token from every layer that still holds it.
+
+        :param key: the connection's token key.
+        :param rejected: the token value Zoho answered INVALID_TOKEN to.
+        """
         for layer in (self.local, self.shared):
             if layer is not None:
                 layer.discard(key, rejected)
 
 
 def token_folder() -> Path | None:
-    """``[zoho] token_cache_dir``: empty means ``$AIRFLOW_HOME/zoho_tokens``; ``off`` turns the layer off."""
+    """Return the folder ``[zoho] token_cache_dir`` names: empty means ``$AIRFLOW_HOME/zoho_tokens``.
+
+    :return: the folder, or None when the setting is ``off`` (or ``none``, ``false``, ``no``, ``0``).
+    """
     setting = (conf.get(SECTION, FOLDER_OPTION, fallback="") or "").strip()
     if setting.lower() in OFF:
         return None
@@ -216,17 +284,23 @@ def token_folder() -> Path | None:
 
 
 def shares_through_variables() -> bool:
-    """``[zoho] share_tokens_through_variables``: on by default on Airflow 3, off on 2.11 (see the docs)."""
+    """Tell whether ``[zoho] share_tokens_through_variables`` is on: by default on Airflow 3, off on 2.11.
+
+    On Airflow 3 every task and trigger reaches Variables through the API server; on 2.11 they are read from
+    the metadata database, so sharing through them is opt-in there (the README's token-sharing table).
+
+    :return: the setting, or its default for this Airflow.
+    """
     return bool(conf.getboolean(SECTION, VARIABLES_OPTION, fallback=AIRFLOW_V_3_0_PLUS))
 
 
 def async_variable_tokens() -> AsyncVariableTokens | None:
-    """The triggerer's Variable layer, when the settings turn Variables on."""
+    """Return the triggerer's Variable layer, or None when the settings turn Variables off."""
     return AsyncVariableTokens() if shares_through_variables() else None
 
 
 def shared_token_store(*, through_variables: bool = True) -> LayeredTokenStore | None:
-    """The store the hooks use, as the settings say; None when both layers are off.
+    """Return the store the hooks use, as the settings say; None when both layers are off.
 
     :param through_variables: whether to include the (synchronous) Variable layer. The triggerer's hook
         passes False and uses ``AsyncVariableTokens`` instead (see there why).

@@ -56,7 +56,11 @@ class Part:
 
 
 def source_path(file: str) -> Path | Any:
-    """A local path, or an ``ObjectStoragePath`` for a URI (``s3://``, ``gs://``, ``file://``...)."""
+    """Return a local path, or an ``ObjectStoragePath`` for a URI (``s3://``, ``gs://``, ``file://``...).
+
+    :param file: the path or URI the task was given; anything with ``://`` is a URI.
+    :return: a ``Path`` or an ``ObjectStoragePath``, both opened with ``.open("rb")``.
+    """
     return ObjectStoragePath(file) if "://" in file else Path(file)
 
 
@@ -71,6 +75,7 @@ def check_source_file(task_id: str, file: str, parameter: str = "file") -> int:
     :param task_id: the task, for the message.
     :param file: the path or URI the task was given.
     :param parameter: the operator's parameter that holds it, for the message.
+    :return: the file's size in bytes.
     """
     where = f"{task_id}: {parameter} {file!r}"
     path = source_path(file)
@@ -102,10 +107,15 @@ def _file_kind(mode: int) -> str:
 
 @contextlib.contextmanager
 def as_text(raw: IO[bytes], mode: str = "r") -> Iterator[IO[str]]:
-    """A binary stream as text for the ``csv`` module (UTF-8, a BOM dropped, newlines left to ``csv``).
+    """Wrap a binary stream as text for the ``csv`` module (UTF-8, a BOM dropped, newlines left to ``csv``).
 
     Read with ``surrogateescape``: a byte that is not UTF-8 is found by ``CsvRows`` on its own line, where a
     strict decoder would raise from whichever later line shares its 8 KB chunk. The stream stays open.
+
+    :param raw: the binary stream (a file, a zip member).
+    :param mode: ``"r"`` to read (BOM dropped, undecodable bytes kept for ``CsvRows``), else to write
+        strict UTF-8.
+    :return: the text stream, detached from ``raw`` on exit.
     """
     reading = mode == "r"
     text = io.TextIOWrapper(
@@ -123,7 +133,11 @@ def as_text(raw: IO[bytes], mode: str = "r") -> Iterator[IO[str]]:
 
 @contextlib.contextmanager
 def open_text(file: str) -> Iterator[IO[str]]:
-    """``file`` (a path or URI) as text to read, see ``as_text``."""
+    """Open ``file`` (a path or URI) as text to read, see ``as_text``.
+
+    :param file: the path or URI the task was given.
+    :return: the text stream, closed with the file on exit.
+    """
     with source_path(file).open("rb") as raw, as_text(raw) as text:
         yield text
 
@@ -142,6 +156,7 @@ class CsvRows:
     """
 
     def __init__(self, source: IO[str], *, max_columns: int | None, delimiter: str | None = None) -> None:
+        """Read the header line and set up the reader of the records after it (see the class for the parameters)."""
         self._source = source
         self._max_columns = max_columns
         self.line = 0  # physical lines read so far
@@ -189,6 +204,7 @@ class CsvRows:
         return row
 
     def __iter__(self) -> Iterator[list[str]]:
+        """Yield the records after the header, raising ``CsvProblem`` at the first one past a bound."""
         while True:
             self._begin_record()
             if (row := self._next()) is None:
@@ -197,11 +213,21 @@ class CsvRows:
 
 
 def detect_delimiter(header_line: str) -> str:
+    """Return the delimiter among ``DELIMITERS`` (those Zoho auto-detects) that ``header_line`` uses most.
+
+    :param header_line: the file's first line.
+    :return: that delimiter; ``,`` when the line holds none of them.
+    """
     return max(DELIMITERS, key=header_line.count)
 
 
 def check_header(header: list[str], field_mappings: list[dict[str, Any]] | None) -> None:
-    """The checks a header allows before any upload: column count, unnamed columns, mapped indexes."""
+    """Check a header before any upload: column count, unnamed columns, mapped indexes.
+
+    :param header: the file's header row.
+    :param field_mappings: the operator's ``field_mappings``; without them each column must be named.
+    :raises CsvProblem: naming the rule the header breaks.
+    """
     if len(header) > MAX_COLUMNS:
         raise CsvProblem(f"the file has {len(header)} columns; Zoho takes at most {MAX_COLUMNS} per file")
     if not field_mappings and (blank := [str(n) for n, name in enumerate(header, 1) if not name.strip()]):
@@ -224,6 +250,10 @@ def check_csv(source: IO[str], field_mappings: list[dict[str, Any]] | None) -> N
     Run before the first upload: a problem at line 3,002 of a file cut in parts would otherwise surface
     after the first part's job exists. Checks the header (``check_header``), UTF-8, each record's size and
     fields, and that each record has the header's number of fields (an empty line passes, as it always has).
+
+    :param source: the file as text (``open_text``), read to its end.
+    :param field_mappings: the operator's ``field_mappings``, for ``check_header``.
+    :raises CsvProblem: for the first problem met, with its line.
     """
     rows = CsvRows(source, max_columns=None)  # the header's width is check_header's, each row's the header's
     if not rows.header:
@@ -250,6 +280,13 @@ def split_csv(
 
     ``rows`` is a file ``check_csv`` has passed: the parts are cut as it is read, each written before the
     next is begun, so one part at a time is on disk.
+
+    :param rows: the file, its header read; each part repeats that header.
+    :param workdir: where the parts' zips are written (``part-00000.zip``...).
+    :param max_records: the most records one part holds (Zoho's limit per job).
+    :param max_zip_bytes: the size each part's zip is kept under, with a margin (Zoho's limit per upload).
+    :param csv_name: the CSV's name inside each zip.
+    :return: an iterator of the parts, in order.
     """
     records = iter(rows)
     pending = next(records, None)

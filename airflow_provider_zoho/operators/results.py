@@ -34,13 +34,15 @@ LOGGED_FAILED_ROWS = 20
 # many (100 kept records then stay far under XCom's 1 MB, and a log line far under 64 KB).
 KEPT_CELL_CHARS = 500
 KEPT_RECORD_CHARS = 4000
-# Distinct error codes counted by name; the rest are summed under OTHER_CODES (2M distinct codes made one
-# 35 MB log line). A code is cut like Zoho's error codes in messages.
+# Distinct error codes counted by name; the rest are summed under OTHER_CODES (a result of millions of
+# distinct codes otherwise made one log line of tens of megabytes). A code is cut like Zoho's error codes in
+# messages.
 MAX_ERROR_CODES = 100
 MAX_ERROR_CODE_CHARS = 100
 OTHER_CODES = "(other codes)"
 # Zoho's result zip holds one CSV; a zip of thousands of members costs memory in its directory alone
-# (300,000 empty members: 170 MB), so members are counted from their signatures before the zip is opened.
+# (hundreds of thousands of empty members: hundreds of megabytes), so members are counted from their
+# signatures before the zip is opened.
 MAX_RESULT_MEMBERS = 16
 # What the result CSV may inflate to: a part of 25,000 records with a few columns each is far below it; a
 # 245 KB zip inflating to gigabytes is refused before one row is read.
@@ -61,12 +63,21 @@ class ResultProblem(ValueError):
 
 
 def error_codes(errors: str) -> list[str]:
-    """``"MANDATORY_NOT_FOUND-Last_Name:DUPLICATE_DATA-Email"`` -> ``["MANDATORY_NOT_FOUND", "DUPLICATE_DATA"]``."""
+    """Split a result's ``ERRORS`` cell into its codes, dropping the columns they name.
+
+    :param errors: for example ``"MANDATORY_NOT_FOUND-Last_Name:DUPLICATE_DATA-Email"``.
+    :return: for that example ``["MANDATORY_NOT_FOUND", "DUPLICATE_DATA"]``.
+    """
     return [item.split("-", 1)[0].strip() for item in errors.split(":") if item.strip()]
 
 
 def compact(record: Mapping[str, Any]) -> dict[str, Any]:
-    """``record`` as the summary keeps it and the log shows it: values and the whole record cut short."""
+    """Cut ``record`` down to what the summary keeps and the log shows: each value and the whole record.
+
+    :param record: a failed row, whole.
+    :return: a copy with names and values cut to ``KEPT_CELL_CHARS`` and columns past about
+        ``KEPT_RECORD_CHARS`` replaced by a note of how many were cut.
+    """
     kept: dict[str, Any] = {}
     size = 0
     for number, (name, value) in enumerate(record.items()):
@@ -79,10 +90,16 @@ def compact(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def failed_record(row: int | None, status: str, errors: str, columns: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """A failed row: the operator's ``row``, ``status`` and ``errors``, then the result's other columns.
+    """Build a failed row: the operator's ``row``, ``status`` and ``errors``, then the result's other columns.
 
     A column that has the name of one of the operator's fields, or of an earlier column, is kept as
     ``"<name> (2)"`` (then 3...): it never overwrites them.
+
+    :param row: the input line the record came from, or None when it cannot be traced.
+    :param status: why it did not land: CRM/Bigin's ``skipped`` or ``unprocessed``, ``failed`` for Creator.
+    :param errors: the result's errors for it (CRM/Bigin: ``<CODE>-<column>`` joined with ``:``; Creator's reason).
+    :param columns: the result's other ``(column, value)`` pairs, in order; unnamed columns are dropped.
+    :return: the record, whole (``compact`` cuts it for the summary).
     """
     record: dict[str, Any] = {"row": row, "status": status, "errors": errors}
     for name, value in columns:
@@ -98,14 +115,21 @@ def failed_record(row: int | None, status: str, errors: str, columns: Iterable[t
 
 @dataclass
 class FailedRows:
-    """Failed rows gathered across a task's jobs: the first ``KEPT_FAILED_ROWS`` (compacted), a count, and
-    codes in order met (at most ``MAX_ERROR_CODES`` by name)."""
+    """Failed rows gathered across a task's jobs, bounded for the summary.
+
+    Kept: the first ``KEPT_FAILED_ROWS`` rows (compacted), the count of all of them, and the error codes in
+    the order met (at most ``MAX_ERROR_CODES`` by name, the rest under ``OTHER_CODES``).
+    """
 
     kept: list[dict[str, Any]] = field(default_factory=list)
     total: int = 0
     codes: dict[str, int] = field(default_factory=dict)
 
     def add(self, record: Mapping[str, Any]) -> None:
+        """Count one failed row and its error codes, and keep it compacted while there is room.
+
+        :param record: the row, as ``failed_record`` builds it (its codes are read from ``errors``).
+        """
         self.total += 1
         for code in error_codes(str(record.get("errors") or "")):
             code = bounded(code, MAX_ERROR_CODE_CHARS)
@@ -117,18 +141,24 @@ class FailedRows:
 
 
 def result_row_limit(kind: JobKind, counts: Mapping[str, int]) -> int:
-    """The most rows a job's result may hold: the job's own total, or ``MAX_RESULT_ROWS`` without one."""
+    """Return the most rows a job's result may hold: the job's own total, or ``MAX_RESULT_ROWS`` without one.
+
+    :param kind: the job's kind, which names the count that holds its total.
+    :param counts: the job's counts from its last status.
+    :return: the bound ``result_rows`` enforces.
+    """
     total = counts.get(kind.total_count) if kind.total_count else None
     return MAX_RESULT_ROWS if total is None else max(0, total)
 
 
 def unreadable_result(what: str, job: Mapping[str, Any], problem: Exception, threshold: int | None) -> AirflowException:
-    """The task's error for a result that cannot be read: what is wrong, with the job's counts and threshold.
+    """Build the task's error for a result that cannot be read: what is wrong, the job's counts and threshold.
 
     :param what: the task and job, as the message starts (``"load: Zoho CRM bulk write job 1"``).
     :param job: the job's summary (its ``counts``).
     :param problem: what the reading raised.
     :param threshold: the operator's ``max_failed_records``.
+    :return: the exception to raise; a retry of the task downloads the result again.
     """
     return AirflowException(
         f"{what}: INVALID_RESPONSE: its result cannot be read: {problem}. The job's counts: "
@@ -138,7 +168,7 @@ def unreadable_result(what: str, job: Mapping[str, Any], problem: Exception, thr
 
 @contextlib.contextmanager
 def _result_csv(path: Path) -> Iterator[IO[bytes]]:
-    """The result zip's first CSV member, once its members and inflated size are checked."""
+    """Open the result zip's first CSV member, once its members and inflated size are checked."""
     with path.open("rb") as handle:
         members, tail = 0, b""
         while chunk := handle.read(1024 * 1024):
@@ -165,11 +195,12 @@ def _result_csv(path: Path) -> Iterator[IO[bytes]]:
 
 
 def result_rows(path: Path, max_rows: int) -> Iterator[tuple[int, list[tuple[str, str]]]]:
-    """Each row of a result zip's CSV, from 0, as its ``(column, value)`` pairs; a ``ResultProblem`` for a
-    result that is not a bounded CSV of at most ``max_rows`` rows.
+    """Yield each row of a result zip's CSV, numbered from 0, as its ``(column, value)`` pairs.
 
     :param path: the downloaded zip.
     :param max_rows: the job's own record count (``result_row_limit``).
+    :return: an iterator of ``(offset, pairs)``.
+    :raises ResultProblem: for a result that is not a bounded CSV of at most ``max_rows`` rows.
     """
     with _result_csv(path) as member, as_text(member) as text:
         try:
@@ -207,9 +238,11 @@ def read_result_zip(
 
 
 def summary_jobs(jobs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The jobs as the summary lists them: each job's Zoho answer kept while it and all so far stay small.
+    """List the jobs as the summary shows them: each job's Zoho answer kept while it and all so far stay small.
 
     :param jobs: the jobs' summaries (``JobStatus.summary``).
+    :return: copies of them, each ``response`` past ``SUMMARY_RESPONSE_CHARS`` (or the total's
+        ``SUMMARY_RESPONSES_CHARS``) replaced by a note of its size.
     """
     listed: list[dict[str, Any]] = []
     budget = SUMMARY_RESPONSES_CHARS

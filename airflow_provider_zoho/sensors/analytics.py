@@ -1,3 +1,5 @@
+"""The sensor for Zoho Analytics bulk import jobs."""
+
 from __future__ import annotations
 
 from airflow_provider_zoho.jobs import ANALYTICS_IMPORT

@@ -1,3 +1,5 @@
+"""The sensor for Zoho Bigin bulk write jobs."""
+
 from __future__ import annotations
 
 from airflow_provider_zoho.jobs import BIGIN_BULK_WRITE

@@ -1,3 +1,5 @@
+"""The sensor for Zoho Creator bulk insert jobs."""
+
 from __future__ import annotations
 
 from airflow_provider_zoho.jobs import CREATOR_BULK_INSERT
@@ -5,8 +7,9 @@ from airflow_provider_zoho.sensors.job import ZohoJobSensor
 
 
 class ZohoCreatorBulkInsertJobSensor(ZohoJobSensor):
-    """Waits for a Zoho Creator bulk insert job: Completed succeeds; Failed, Aborted, User Aborted,
-    System Aborted and Expired fail.
+    """Waits for a Zoho Creator bulk insert job (API v2.1).
+
+    Completed succeeds; Failed, Aborted, User Aborted, System Aborted and Expired fail.
 
     :param account_owner_name: the Creator account owner's user name.
     :param app_link_name: the application's link name.

@@ -1,3 +1,5 @@
+"""The sensor for Zoho CRM bulk write jobs."""
+
 from __future__ import annotations
 
 from airflow_provider_zoho.jobs import CRM_BULK_WRITE
