@@ -84,7 +84,7 @@ def test_a_blank_timeout_from_the_form_means_the_default(blank: object) -> None:
     assert _config(extra={"refresh_token": "r", "timeout": blank}).request_timeout == 30.0
 
 
-# -- host, port and schema (issue 8, item 9) ------------------------------------------------------------------
+# -- host, port and schema ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("host", "port", "schema", "expected"),
     [
@@ -148,7 +148,7 @@ def test_the_port_reaches_every_service_and_the_token_cache_key() -> None:
     assert config.token_cache_key != _config(host="127.0.0.1", port=8081, schema="http").token_cache_key
 
 
-# -- extra, timeout, and values that go into headers or the token form (issue 8, item 7) ----------------------
+# -- extra, timeout, and values that go into headers or the token form -------------------------------------------------
 @pytest.mark.parametrize("extra", [["refresh_token", "r"], "refresh_token=r", 42, 4.2, True])
 def test_extra_that_is_not_a_json_object_is_rejected(extra: object) -> None:
     with pytest.raises(ZohoConnectionError, match=r"extra must be a JSON object such as \{\"refresh_token\"") as bad:
@@ -251,7 +251,7 @@ def test_data_center_that_is_not_text_is_rejected(data_center: object) -> None:
         _config(extra={"refresh_token": "r", "data_center": data_center})
 
 
-# -- what only job creation reads: crm_org_id and upload_host (issue 11) --------------------------------------
+# -- what only job creation reads: crm_org_id and upload_host ----------------------------------------------------------
 @pytest.mark.parametrize("org_id", ["6196138\r\nX-Evil: 1", "61 96", "zylker", "-5", "\u0665\u0665", [6196138], True])
 def test_crm_org_id_must_be_the_numeric_zgid(org_id: object) -> None:
     with pytest.raises(ZohoConnectionError, match="extra crm_org_id must be the org's numeric zgid") as bad:

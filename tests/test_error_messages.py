@@ -1,5 +1,5 @@
 """What a user reads when something goes wrong: which job of which product, on which connection, Zoho's own
-code and message, what the error table says it means, and all of it once (issue 10, item 5)."""
+code and message, what the error table says it means, and all of it once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Connections written as Airflow URIs, read by Airflow itself and used over real HTTP (issue 8, items 7 and 9).
+"""Connections written as Airflow URIs, read by Airflow itself and used over real HTTP: the port and the extra.
 
 ``tests/test_connection_config.py`` checks the rules on plain fields; here Airflow parses an
 ``AIRFLOW_CONN_<ID>`` URI into host, port, schema and extra, and both hooks must reach the emulator at the

@@ -1,4 +1,4 @@
-"""Both hooks and the trigger against endpoints that misbehave on purpose (issue 8).
+"""Both hooks and the trigger against endpoints that misbehave on purpose: bounded answers, no redirects.
 
 Each answer is bounded in bytes and in time, a token request never follows a redirect, and every odd
 answer becomes an outcome from the error table instead of a raw Python exception. Each test here failed on

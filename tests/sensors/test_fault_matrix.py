@@ -84,7 +84,7 @@ class Transient:
 
 # The hostile-endpoint faults (HOSTILE_FAULT_KINDS: redirect, echo, huge, gzip_bomb, drip, deep_json,
 # huge_count, odd_expiry, bad_token) are left out of this matrix on purpose: what the provider must do
-# with each is being settled with the provider (issue 8) and has its own tests.
+# with each is being settled with the provider (tests/hooks/test_hostile_endpoints.py) and has its own tests.
 #
 # A token refresh mid-job is forced by revoking the token the first poll used: the emulator's
 # ``invalid_token`` fault does that, and the accounts script then answers the refresh.

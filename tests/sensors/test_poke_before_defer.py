@@ -1,4 +1,4 @@
-"""Deferring without the worker's first poll: no token request on workers, however many start (issue 13, item 5).
+"""Deferring without the worker's first poll: no token request on workers, however many start.
 
 Zoho grants 10 token requests per 10 minutes per refresh token; each Celery or Kubernetes worker process starts
 with an empty cache. With ``poke_before_defer=False`` only the triggerer asks for a token.

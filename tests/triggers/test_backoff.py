@@ -1,4 +1,4 @@
-"""Deferrable mode honours poke mode's ``exponential_backoff`` and ``max_wait`` (issue 13, item 1).
+"""Deferrable mode honours poke mode's ``exponential_backoff`` and ``max_wait``.
 
 The counts are the point: Zoho's API budget is spent per call, so a long job must cost few calls.
 """
@@ -77,7 +77,7 @@ async def test_a_backing_off_trigger_polls_far_less(zoho_conn: ZohoEmulator) -> 
 
 
 def test_the_trigger_knows_the_state_the_sensor_logged(zoho_conn: ZohoEmulator) -> None:
-    """So the first pending answer in the triggerer is not logged a second time (issue 13, CPU per poll)."""
+    """So the first pending answer in the triggerer is not logged a second time: one log line per state, not per poll."""
     zoho_conn.add_job("crm_bulk_write", "63", ["IN PROGRESS"])
     sensor = ZohoCRMBulkWriteJobSensor(task_id="wait", job_id="63", deferrable=True, timeout=3600)
     with pytest.raises(TaskDeferred) as deferred:

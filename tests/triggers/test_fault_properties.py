@@ -63,7 +63,7 @@ def _error_codes(kind: str) -> list[str | int]:
 # The job and accounts faults the strategies draw and the model predicts. The hostile-endpoint faults
 # (HOSTILE_FAULT_KINDS: redirect, echo, huge, gzip_bomb, drip, deep_json, huge_count, odd_expiry,
 # bad_token) are left out on purpose: what the provider must do with them is being settled with the
-# provider (issue 8) and has its own tests; add them here once the error table classifies them.
+# provider (tests/hooks/test_hostile_endpoints.py) and has its own tests; add them here once the error table classifies them.
 MODELLED_JOB_FAULTS = frozenset(
     {"rate_limited", "server_error", "reset", "non_json", "missing_fields", "invalid_token", "expired", "error", "slow"}
 )

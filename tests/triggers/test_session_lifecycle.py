@@ -1,7 +1,7 @@
 """A trigger run in a loop that ends (``airflow dags test``, the demo, a script) leaves no unclosed session.
 
 aiohttp reports a session or connector still open when it is garbage-collected as an asyncio error:
-``Unclosed client session`` and ``Unclosed connector``, which users took for a bug (issue 10, item 4).
+``Unclosed client session`` and ``Unclosed connector``, which users took for a bug.
 """
 
 from __future__ import annotations
