@@ -16,12 +16,10 @@ import argparse
 import getpass
 import json
 import shlex
-import socket
-import ssl
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -35,8 +33,9 @@ from airflow_provider_zoho.connection_config import (
     ZohoConnectionConfig,
     ZohoConnectionError,
 )
+from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
 from airflow_provider_zoho.data_centers import DATA_CENTERS, DEFAULT_DATA_CENTER, Service, get_data_center
-from airflow_provider_zoho.errors import ERROR_RULES, Dialect
+from airflow_provider_zoho.errors import ERROR_RULES
 from airflow_provider_zoho.hooks.body import (
     ACCEPT_ENCODING,
     READ_CHUNK_BYTES,
@@ -46,8 +45,9 @@ from airflow_provider_zoho.hooks.body import (
 )
 from airflow_provider_zoho.hooks.exchange import TOKEN_PATH, decode_json
 from airflow_provider_zoho.hooks.redaction import Redactor
+from airflow_provider_zoho.hooks.transport import network_cause
+from airflow_provider_zoho.products import Dialect
 
-DEFAULT_CONN_ID = "zoho_default"
 # A token answer is a few hundred bytes; anything near this is not Zoho's.
 MAX_ANSWER_BYTES = 64 * 1024
 # A grant code lasts at most ten minutes: waiting longer than this for one answer cannot help.
@@ -277,43 +277,6 @@ def _redirected(settings: Settings, location: str | None) -> str:
         f"Zoho accounts at {settings.accounts_host} redirected the request to {target}; it was not followed, so "
         "the secret and the grant code went nowhere else: check --data-center and --accounts-url."
     )
-
-
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    """The error and what caused it, through ``requests``' and ``urllib3``'s wrappers (bounded, no cycles)."""
-    seen: set[int] = set()
-    todo = [error]
-    while todo and len(seen) < 20:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo += [
-            e
-            for e in (current.__cause__, current.__context__, getattr(current, "reason", None), *current.args)
-            if isinstance(e, BaseException)
-        ]
-
-
-# First match wins: a TLS failure is also an OSError, a refused connection also a ConnectionError.
-_CAUSES: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
-    ((requests.exceptions.SSLError, ssl.SSLError), "the TLS handshake failed (a certificate or protocol problem)"),
-    ((socket.gaierror,), "the host name does not resolve (DNS)"),
-    ((ConnectionRefusedError,), "the connection was refused (nothing listens there)"),
-    ((ConnectionResetError,), "the connection was reset"),
-)
-
-
-def network_cause(error: BaseException, timeout: float) -> str:
-    """What went wrong below HTTP, in words; named by type, since exception texts can be long or odd."""
-    chain = list(_chain(error))
-    for types, words in _CAUSES:
-        if any(isinstance(e, types) for e in chain):
-            return words
-    if any(isinstance(e, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError) for e in chain):
-        return f"no answer within {timeout:g} seconds"
-    return f"the connection failed ({type(error).__name__})"
 
 
 def read_grant(status: int, text: str, accounts_host: str) -> Grant:

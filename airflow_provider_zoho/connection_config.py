@@ -23,8 +23,9 @@ from airflow_provider_zoho.data_centers import (
     Service,
     get_data_center,
 )
+from airflow_provider_zoho.products import ANALYTICS, CREATOR, CRM
 
-CREATOR_ENVIRONMENTS = ("development", "stage")
+CREATOR_ENVIRONMENTS = CREATOR.choices["environment"]
 DEFAULT_REQUEST_TIMEOUT = 30.0
 # Zoho's status answers are a few KB; 10 MB leaves room for any real answer and none for a bomb.
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -191,7 +192,7 @@ def _analytics_org_id(where: str, value: object) -> str | None:
         return digits
     raise ZohoConnectionError(
         f"{where}: extra analytics_org_id must be Zoho's numeric organization id (digits only, sent as the "
-        f"ZANALYTICS-ORGID header), not {value!r}."
+        f"{ANALYTICS.headers['org']} header), not {value!r}."
     )
 
 
@@ -214,7 +215,7 @@ def _crm_org_id(where: str, value: object) -> str | None:
     if (digits := _digits(value)) is not None:
         return digits
     raise ZohoConnectionError(
-        f"{where}: extra crm_org_id must be the org's numeric zgid (digits, sent as the X-CRM-ORG header), "
+        f"{where}: extra crm_org_id must be the org's numeric zgid (digits, sent as the {CRM.headers['org']} header), "
         f"not {value!r}; leave it empty to look it up from the org API."
     )
 

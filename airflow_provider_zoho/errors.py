@@ -1,6 +1,6 @@
 """How every Zoho error answer is recognised and what the poll loop does about it.
 
-``ERROR_RULES`` is the single source of truth: the hooks classify with it, the README's error table is
+``ERROR_RULES`` is the single source of truth: the hooks classify with it, the docs' error table is
 generated from it (and a test checks the two agree). Parsing is pure: it takes an HTTP status, headers and
 a decoded body and returns an exception object, so it is tested without any I/O.
 """
@@ -21,16 +21,7 @@ from airflow_provider_zoho.exceptions import (
     ZohoTokenInvalidError,
     ZohoTransientError,
 )
-
-
-class Dialect(StrEnum):
-    """The error-body shapes Zoho's products use."""
-
-    ACCOUNTS = "accounts"  # {"error": "...", "error_description": "..."}, always HTTP 200
-    CRM = "crm"  # CRM and Bigin: {"code": "NAME", "message": "...", "status": "error"}
-    ANALYTICS = "analytics"  # {"status": "failure", "data": {"errorCode": 8535, "errorMessage": "..."}}
-    CREATOR = "creator"  # {"code": 1030, "message": "..."}; 3000 means success
-    HTTP = "http"  # no recognisable Zoho body: the HTTP status and the network decide
+from airflow_provider_zoho.products import ANALYTICS, PRODUCTS, Dialect
 
 
 class Outcome(StrEnum):
@@ -91,7 +82,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
     *_rules(
         Dialect.ANALYTICS,
         _FAIL,
-        ("8083", "ZANALYTICS-ORGID header missing: set org_id or the connection's analytics_org_id"),
+        ("8083", f"{ANALYTICS.headers['org']} header missing: set org_id or the connection's analytics_org_id"),
         ("7103", "workspace not found"),
         ("7301", "not permitted"),
         ("8137", "import job not found"),
@@ -106,6 +97,12 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         ("1040", "account owner not found"),
         ("1130", "API access disabled"),
         ("4000", "daily developer-API limit reached (sent with HTTP 200)"),
+    ),
+    # Each product's "busy, try later" codes: waited out by the operators, kept polling by the sensors.
+    *(
+        ErrorRule(product.dialect, code, _KEEP, meaning)
+        for product in PRODUCTS.values()
+        for code, meaning in product.busy_codes.items()
     ),
     *_rules(
         Dialect.HTTP,

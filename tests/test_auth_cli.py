@@ -24,6 +24,7 @@ import requests
 
 from airflow_provider_zoho import auth
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
+from airflow_provider_zoho.hooks.transport import network_cause
 from airflow_provider_zoho.hooks.zoho import ZohoHook
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
 
@@ -320,9 +321,9 @@ def test_refusals_are_one_sentence_without_secrets(emu: ZohoEmulator, case: str)
 def test_the_network_cause_is_named() -> None:
     dns = requests.ConnectionError(OSError("wrapped"))
     dns.__cause__ = socket.gaierror(-2, "Name or service not known")
-    assert auth.network_cause(dns, 30) == "the host name does not resolve (DNS)"
-    assert auth.network_cause(requests.ReadTimeout("slow"), 7.5) == "no answer within 7.5 seconds"
-    assert auth.network_cause(requests.ConnectionError(ConnectionResetError()), 30) == "the connection was reset"
+    assert network_cause(dns, 30) == "the host name did not resolve (DNS)"
+    assert network_cause(requests.ReadTimeout("slow"), 7.5) == "no answer within 7.5 seconds"
+    assert network_cause(requests.ConnectionError(ConnectionResetError()), 30) == "the connection was reset"
 
 
 def test_an_echoed_request_comes_back_redacted(emu: ZohoEmulator) -> None:

@@ -13,7 +13,7 @@ import pytest
 from airflow_provider_zoho.compat import AirflowFailException
 from airflow_provider_zoho.exceptions import ZohoError
 from airflow_provider_zoho.hooks import ZohoHook
-from airflow_provider_zoho.hooks.exchange import network_cause
+from airflow_provider_zoho.hooks.transport import network_cause
 from airflow_provider_zoho.jobs import JOB_KINDS
 from airflow_provider_zoho.sensors import ZohoCRMBulkWriteJobSensor
 from airflow_provider_zoho.testing import Fault, ZohoEmulator

@@ -8,23 +8,20 @@ from __future__ import annotations
 
 import json
 import math
-import socket
-import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
-
-from urllib3.util import parse_url
+from urllib.parse import urlencode, urlsplit
 
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
 from airflow_provider_zoho.data_centers import Service
-from airflow_provider_zoho.errors import Dialect, error_from_response, make_error
+from airflow_provider_zoho.errors import error_from_response, make_error
 from airflow_provider_zoho.exceptions import ZohoError
 from airflow_provider_zoho.hooks.redaction import Redactor
 from airflow_provider_zoho.hooks.token_cache import AccessToken, is_header_safe
 from airflow_provider_zoho.jobs import JobKind, job_id_problem
+from airflow_provider_zoho.products import ANALYTICS, CREATOR, Dialect
 
 TOKEN_PATH = "/oauth/v2/token"
 # Zoho's tokens live an hour; a lifetime past a day is not one Zoho gives, and would pin a token forever.
@@ -185,100 +182,7 @@ def read_api_response(request: ApiRequest, answer: Answer) -> Any:
     return body
 
 
-# What a failure below HTTP was, found by type anywhere in its chain of causes (requests and aiohttp wrap
-# the socket's own error in two or three layers). The first match wins, so the most specific come first.
-_NETWORK_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
-    (socket.gaierror, "the host name did not resolve (DNS)"),
-    (ssl.SSLError, "the TLS handshake failed"),
-    (ConnectionRefusedError, "the connection was refused"),
-    (ConnectionResetError, "the connection was reset"),
-    (TimeoutError, "no answer within the request timeout"),
-)
-
-
-def _causes(error: BaseException) -> list[BaseException]:
-    """The error and what it wraps: ``__cause__``, ``__context__``, and the attributes libraries use."""
-    found: list[BaseException] = []
-    pending = [error]
-    while pending and len(found) < 20:
-        current = pending.pop(0)
-        if current in found:
-            continue
-        found.append(current)
-        for linked in (
-            current.__cause__,
-            current.__context__,
-            getattr(current, "reason", None),  # urllib3's MaxRetryError
-            getattr(current, "os_error", None),  # aiohttp's ClientConnectorError
-            *current.args,
-        ):
-            if isinstance(linked, BaseException):
-                pending.append(linked)
-    return found
-
-
-def network_cause(error: BaseException) -> str:
-    """What went wrong below HTTP, in words, never the error's own text (it can hold a whole URL)."""
-    for cause in _causes(error):
-        for error_type, words in _NETWORK_CAUSES:
-            if isinstance(cause, error_type):
-                return words
-    return f"the connection failed ({type(error).__name__})"
-
-
-def network_error(service: Service, error: BaseException, *, timed_out: bool, url: str | None = None) -> ZohoError:
-    """A failure below HTTP, naming the host and the cause: DNS, refused, TLS, reset, timeout."""
-    code = "TIMEOUT" if timed_out else "CONNECTION_ERROR"
-    host = urlsplit(url).hostname if url else None
-    cause = "no answer within the request timeout" if timed_out else network_cause(error)
-    where = f"talking to {host}" if host else f"talking to Zoho {service.value}"
-    return make_error(Dialect.HTTP, code, f"{cause}, {where}", service=service.value)
-
-
 # -- creating jobs: CRM and Bigin bulk write ---------------------------------------------------------------
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def token_destination(url: str) -> tuple[str, str, int] | None:
-    """``(scheme, host, port)`` a request to ``url`` connects to, or ``None`` for a URL not to send a token to.
-
-    Read twice, with ``urllib.parse`` (what this package checks) and with urllib3's ``parse_url`` (what
-    ``requests`` connects with), and refused when the readings could differ at all: a backslash (WHATWG
-    parsers, urllib3 among them, read it as ``/``, so ``https://evil.example\\@zoho.com/`` goes to
-    ``evil.example``), userinfo, whitespace, control or non-ASCII characters, a scheme other than HTTP(S).
-    Zoho's own links have none of these.
-    """
-    if not url.isascii() or any(not 0x21 <= ord(char) <= 0x7E for char in url) or "\\" in url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in _DEFAULT_PORTS or "@" in parts.netloc or not parts.hostname:
-        return None
-    try:
-        port = parts.port or _DEFAULT_PORTS[parts.scheme]
-        connected = parse_url(url)
-    except ValueError:  # a port that is not a number, a URL urllib3 refuses
-        return None
-    theirs = ((connected.scheme or "").lower(), (connected.host or "").lower(), connected.port or port)
-    ours = (parts.scheme, parts.hostname.lower(), port)
-    return ours if theirs == ours and connected.auth is None else None
-
-
-def token_may_go_to(url: str, config: ZohoConnectionConfig) -> bool:
-    """Whether a URL (a result link from an answer, a redirect's target) may receive the access token.
-
-    Only where the connection already sends it: the ``host`` override and ``upload_host`` at their exact
-    scheme, host and port, and the Zoho domains of the connection's data center over HTTPS on port 443. An
-    https connection's token never goes over http. A link elsewhere (a tampered answer, a proxy rewriting
-    links) or one whose readings differ (see ``token_destination``) gets no token.
-    """
-    destination = token_destination(url)
-    if destination is None:
-        return False
-    trusted = {token_destination(base) for base in (config.base_url_override, config.upload_host) if base}
-    scheme, host, port = destination
-    return destination in trusted or (scheme == "https" and port == 443 and config.data_center.is_zoho_host(host))
 
 
 def api_request(config: ZohoConnectionConfig, path: str, dialect: Dialect = Dialect.CRM) -> ApiRequest:
@@ -368,20 +272,27 @@ def analytics_import_request(
     import_config: Mapping[str, Any],
     batch: bool = False,
 ) -> ApiRequest:
-    """The POST that creates an import job into table ``view_id``, or into a new table when it is None.
+    """Build the POST that creates an import job into table ``view_id``, or into a new table when it is None.
 
     CONFIG goes in the query string: Zoho's API page lists it as a query parameter, while its knowledge repo
-    (zoho/analytics-okf) sends it as a multipart part; the emulator accepts both. ``batch``: the batch import
-    API (``…/data/batch``) for a file over 100 MB.
+    (zoho/analytics-okf) sends it as a multipart part; the emulator accepts both.
+
+    :param config: the connection.
+    :param workspace_id: the workspace.
+    :param view_id: the table imported into; None creates a new table (named in ``import_config``).
+    :param org_id: the organization, sent in its header.
+    :param import_config: CONFIG.
+    :param batch: the batch import API, for a file over the product's ``file_bytes`` limit.
+    :return: the request.
     """
-    path = f"/restapi/v2/bulk/workspaces/{quote(workspace_id, safe='')}"
-    path += (f"/views/{quote(view_id, safe='')}/data" if view_id else "/data") + ("/batch" if batch else "")
+    call = ("import_into_table" if view_id else "import_new_table") + ("_batch" if batch else "")
+    path = ANALYTICS.path(call, workspace_id=workspace_id, **({"view_id": view_id} if view_id else {}))
     query = urlencode({"CONFIG": json.dumps(dict(import_config), separators=(",", ":"))})
     return ApiRequest(
-        url=f"{config.base_url(Service.ANALYTICS)}{path}?{query}",
-        headers={"Accept": "application/json", "ZANALYTICS-ORGID": org_id},
-        service=Service.ANALYTICS,
-        dialect=Dialect.ANALYTICS,
+        url=f"{config.base_url(ANALYTICS.service)}{path}?{query}",
+        headers={"Accept": "application/json", **ANALYTICS.header("org", org_id)},
+        service=ANALYTICS.service,
+        dialect=ANALYTICS.dialect,
     )
 
 
@@ -431,30 +342,34 @@ CREATOR_DOCS_STYLE, CREATOR_OPENAPI_STYLE = "docs", "openapi"
 
 def creator_insert_request(
     config: ZohoConnectionConfig,
+    call: str,
+    names: Mapping[str, str],
     *,
-    owner: str,
-    app: str,
-    form: str,
     environment: str | None,
-    suffix: str = "",
+    query: Mapping[str, str] | None = None,
 ) -> ApiRequest:
-    """A request to ``…/bulk/{owner}/{app}/form/{form}/insert{suffix}``, with the ``environment`` header."""
-    names = "/".join(quote(name, safe="") for name in (owner, app))
-    headers = {"Accept": "application/json"}
-    if environment:
-        headers["environment"] = environment
+    """Build a request to one of Creator's bulk insert paths, with the ``environment`` header when one is set.
+
+    :param config: the connection.
+    :param call: the path in Creator's record (``bulk_insert``, ``bulk_insert_job``, ``bulk_insert_result``).
+    :param names: the path's placeholders: the owner, app and form link names, and the job id where the call
+        takes one.
+    :param environment: Creator's environment (``development``, ``stage``); None for production.
+    :param query: the query string's parameters.
+    :return: the request.
+    """
+    url = config.base_url(CREATOR.service) + CREATOR.path(call, **names)
     return ApiRequest(
-        url=f"{config.base_url(Service.API)}/creator/v2.1/bulk/{names}/form/{quote(form, safe='')}/insert{suffix}",
-        headers=headers,
-        service=Service.API,
-        dialect=Dialect.CREATOR,
+        url=url + ("?" + urlencode(dict(query)) if query else ""),
+        headers={"Accept": "application/json", **(CREATOR.header("environment", environment) if environment else {})},
+        service=CREATOR.service,
+        dialect=CREATOR.dialect,
     )
 
 
-def creator_upload_suffixes(job_id: str) -> tuple[str, str]:
-    """Where a job's file goes, in the order tried: the docs' request line ``…/insert/{job_id}``, then their
-    sample's and the OpenAPI file's ``…/insert?job_id={job_id}``."""
-    return f"/{quote(job_id, safe='')}", "?" + urlencode({"job_id": job_id})
+# Where a job's file goes, in the order tried: the docs' request line ``…/insert/{job_id}``, then their sample's
+# and the OpenAPI file's ``…/insert?job_id={job_id}``: (call, whether the job id goes in the query).
+CREATOR_UPLOAD_FORMS = (("bulk_insert_job", False), ("bulk_insert", True))
 
 
 def creator_action(action: str, style: str) -> tuple[str, dict[str, Any]]:
@@ -471,16 +386,17 @@ def read_creator_job_id(body: Any) -> str:
     return _required_job_id(body, "details", "job_id")
 
 
-ANALYTICS_ORGS_PATH = "/restapi/v2/orgs"
-
-
 def analytics_orgs_request(config: ZohoConnectionConfig) -> ApiRequest:
-    """Analytics' "Get Org List" (zoho/analytics-okf): the organizations the token's user belongs to."""
+    """Build Analytics' "Get Org List" (zoho/analytics-okf): the organizations the token's user belongs to.
+
+    :param config: the connection.
+    :return: the request.
+    """
     return ApiRequest(
-        url=config.base_url(Service.ANALYTICS) + ANALYTICS_ORGS_PATH,
+        url=config.base_url(ANALYTICS.service) + ANALYTICS.path("orgs"),
         headers={"Accept": "application/json"},
-        service=Service.ANALYTICS,
-        dialect=Dialect.ANALYTICS,
+        service=ANALYTICS.service,
+        dialect=ANALYTICS.dialect,
     )
 
 

@@ -24,7 +24,6 @@ from airflow_provider_zoho.connection_form import (
     wtforms_widgets,
 )
 from airflow_provider_zoho.data_centers import Service
-from airflow_provider_zoho.errors import Dialect
 from airflow_provider_zoho.exceptions import ZohoError, ZohoFatalError, ZohoTokenInvalidError, ZohoTransientError
 from airflow_provider_zoho.hooks.base import ZohoBaseHook
 from airflow_provider_zoho.hooks.body import (
@@ -43,23 +42,25 @@ from airflow_provider_zoho.hooks.exchange import (
     authorization,
     invalid_answer,
     job_status_request,
-    network_error,
     read_analytics_orgs,
     read_api_response,
     read_org_id,
     read_token_response,
-    token_destination,
-    token_may_go_to,
     token_request,
 )
 from airflow_provider_zoho.hooks.redaction import Redactor
 from airflow_provider_zoho.hooks.throttle import THROTTLE
 from airflow_provider_zoho.hooks.token_cache import AccessToken
+from airflow_provider_zoho.hooks.transport import (
+    MAX_REDIRECTS,
+    REDIRECT_STATUSES,
+    network_error,
+    token_destination,
+    token_may_go_to,
+)
 from airflow_provider_zoho.jobs import JobKind, JobStatus, read_job_status
+from airflow_provider_zoho.products import Dialect
 
-# Redirects a status GET may follow, as on the async path; token requests follow none.
-MAX_REDIRECTS = 3
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # An upload or download is given the request timeout plus the time its bytes take at this rate: a 25 MB
 # part may take minutes on a slow link, while a stalled transfer is still cut off.
 MIN_TRANSFER_BYTES_PER_SECOND = 100_000
@@ -73,7 +74,7 @@ _T = TypeVar("_T")
 FIRST_WAIT_SECONDS = 2.0
 MAX_WAIT_SECONDS = 300.0
 WAIT_JITTER = 0.25
-# Failures below HTTP (``exchange.network_error``), waited out as a 429 or a 5xx is.
+# Failures below HTTP (``transport.network_error``), waited out as a 429 or a 5xx is.
 NETWORK_FAILURE_CODES = frozenset({"CONNECTION_ERROR", "TIMEOUT"})
 # Answers after which a creating call is known to have created nothing: throttled, or refused by Zoho itself.
 NOTHING_DONE_STATUSES = frozenset({429, 500, 503})
@@ -205,7 +206,7 @@ class ZohoHook(ZohoBaseHook):
         """
         for _ in range(MAX_REDIRECTS):
             answer = self._send("GET", url, service, redactor, headers=headers)
-            if answer.status not in _REDIRECT_STATUSES or not answer.location:
+            if answer.status not in REDIRECT_STATUSES or not answer.location:
                 return answer
             target = urljoin(url, answer.location)
             if token_destination(target) is None:

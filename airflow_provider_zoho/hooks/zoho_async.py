@@ -41,7 +41,6 @@ from airflow_provider_zoho.hooks.exchange import (
     authorization,
     invalid_answer,
     job_status_request,
-    network_error,
     read_api_response,
     read_token_response,
     token_request,
@@ -50,13 +49,13 @@ from airflow_provider_zoho.hooks.redaction import Redactor
 from airflow_provider_zoho.hooks.throttle import THROTTLE, Throttle
 from airflow_provider_zoho.hooks.token_cache import TOKEN_CACHE, AccessToken, TokenCache, TokenStore
 from airflow_provider_zoho.hooks.token_sharing import AsyncVariableTokens, async_variable_tokens, shared_token_store
+from airflow_provider_zoho.hooks.transport import MAX_REDIRECTS, network_error
 from airflow_provider_zoho.jobs import JobKind, JobStatus, read_job_status
 
-# Redirects a status GET may follow (aiohttp drops Authorization when one leaves the origin).
-MAX_REDIRECTS = 3
+# A status GET follows at most ``MAX_REDIRECTS`` (aiohttp drops Authorization when one leaves the origin).
 # A request is bounded as a whole by ``request_timeout`` (``_send``), so aiohttp's own timers, per connect and
-# per read (re-armed on every chunk), could never fire first: they are off. That saved a few percent of a
-# poll's CPU in ``benchmarks/triggerer_scale.py``, about as much as one run differs from the next.
+# per read (re-armed on every chunk), could never fire first: they are off, which saves their timer work on
+# every poll.
 _NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
 
 Proxy = tuple[URL | None, aiohttp.BasicAuth | None]

@@ -2,7 +2,8 @@
 
 One file, one job: into an existing table (``view_id``) or a new one (``table_name``). A CSV over the batch
 size (100 MB, Zoho's limit per file) goes through the batch import API: parts of at most that size, each
-with the header, sent under one batch key; the last one creates the job. Facts: ZOHO_API.md "Creating jobs".
+with the header, sent under one batch key; the last one creates the job. Facts: ``docs/zoho-api.md``,
+"Creating jobs".
 """
 
 from __future__ import annotations
@@ -29,14 +30,11 @@ from airflow_provider_zoho.jobs import ANALYTICS_IMPORT, is_template, values_at
 from airflow_provider_zoho.operators.base import ZohoJobOperator
 from airflow_provider_zoho.operators.csv_parts import CsvProblem, CsvRows, check_source_file, open_text, source_path
 from airflow_provider_zoho.operators.results import MAX_ERROR_CODE_CHARS
+from airflow_provider_zoho.products import ANALYTICS
 
 IMPORT_TYPES = ("APPEND", "TRUNCATEADD", "UPDATEADD")
 ON_ERROR = ("ABORT", "SKIPROW", "SETCOLUMNEMPTY")
 FILE_TYPES = ("csv", "json", "xml", "xls", "xlsx", "parquet")
-MAX_FILE_BYTES = 100 * 1024 * 1024  # per file, and per batch of a batch import
-MAX_BATCHES = 100
-# Analytics answers 8134 when 5 import jobs already run in the org: not a failure, a reason to wait.
-IMPORT_LIMIT_CODES = frozenset({"8134"})
 # CONFIG keys the operator's own parameters set: given in ``config`` they would fight them.
 OWN_CONFIG_KEYS = frozenset(
     {"importType", "onError", "matchingColumns", "tableName", "fileType", "batchKey", "isLastBatch"}
@@ -94,7 +92,7 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         config: dict[str, Any] | None = None,
         org_id: str | None = None,
         file_type: str | None = None,
-        batch_size: int = MAX_FILE_BYTES,
+        batch_size: int = ANALYTICS.limits["file_bytes"],
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -196,7 +194,7 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         if not org_id:
             raise AirflowFailException(
                 f"{self.task_id}: no Analytics organization id: pass org_id or set the connection's "
-                "analytics_org_id extra (sent as the ZANALYTICS-ORGID header)"
+                f"analytics_org_id extra (sent as the {ANALYTICS.headers['org']} header)"
             )
         file_type = self._file_type()
         config = analytics_import_config(
@@ -217,9 +215,9 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
                     f"{self.task_id}: {self.file} is {size:,} bytes, over the {self.batch_size:,} Zoho takes in one "
                     "file; only a CSV can go through the batch import API"
                 )
-            elif size > MAX_BATCHES * self.batch_size:
+            elif size > ANALYTICS.limits["batches"] * self.batch_size:
                 raise AirflowFailException(
-                    f"{self.task_id}: {self.file} is {size:,} bytes: more than {MAX_BATCHES} batches of "
+                    f"{self.task_id}: {self.file} is {size:,} bytes: more than {ANALYTICS.limits['batches']} batches of "
                     f"{self.batch_size:,} bytes, the most a batch import takes; nothing was uploaded"
                 )
             else:
@@ -241,7 +239,7 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
     def _upload(self, request: Any, path: Path, what: str) -> Any:
         content_type = _CONTENT_TYPES.get(self._file_type(), "application/octet-stream")
         return self.until_deadline(
-            lambda: self.hook.upload(request, path, "FILE", content_type, creates=True), IMPORT_LIMIT_CODES, what
+            lambda: self.hook.upload(request, path, "FILE", content_type, creates=True), ANALYTICS.busy_codes, what
         )
 
     def _import_whole(self, org_id: str, config: dict[str, Any], work: Path) -> str:

@@ -33,10 +33,18 @@ from airflow_provider_zoho.compat import (
 )
 from airflow_provider_zoho.connection_config import ZohoConnectionError
 from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
-from airflow_provider_zoho.events import EventStatus, JobEvent
 from airflow_provider_zoho.exceptions import ZohoError, ZohoFatalError, ZohoTransientError
 from airflow_provider_zoho.hooks.zoho import ZohoHook
-from airflow_provider_zoho.jobs import JOB_KINDS, JobKind, JobStatus, Phase, check_positive_seconds, job_id_problem
+from airflow_provider_zoho.jobs import (
+    JOB_KINDS,
+    EventStatus,
+    JobKind,
+    JobStatus,
+    Phase,
+    check_positive_seconds,
+    checked_event,
+    job_id_problem,
+)
 from airflow_provider_zoho.operators.results import FailedRows, summary_jobs
 from airflow_provider_zoho.triggers.job import ZohoJobTrigger
 
@@ -383,21 +391,21 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         done = {} if done is None else done
         self._end_time = time.time() + float(self.timeout) if end_time is None else end_time
         try:
-            outcome = JobEvent.from_payload(event)
+            status, outcome = checked_event(event)
         except ValueError as error:
             raise AirflowException(str(error)) from error
-        if outcome.status is EventStatus.SUCCESS and outcome.summary is not None:
-            self.log.info("%s", outcome.message)
-            done[str(outcome.summary["job_id"])] = outcome.summary
+        if status is EventStatus.SUCCESS and outcome["summary"] is not None:
+            self.log.info("%s", outcome["message"])
+            done[str(outcome["summary"]["job_id"])] = outcome["summary"]
             return self._wait(context, state, done)
-        self.log.error("%s", outcome.message)
-        if outcome.status is EventStatus.ERROR:
-            raise AirflowFailException(outcome.message)
-        if outcome.status is EventStatus.FAILED:
-            self._job_failed(outcome.message)
-        if outcome.status is EventStatus.TIMEOUT:
+        self.log.error("%s", outcome["message"])
+        if status is EventStatus.ERROR:
+            raise AirflowFailException(outcome["message"])
+        if status is EventStatus.FAILED:
+            self._job_failed(outcome["message"])
+        if status is EventStatus.TIMEOUT:
             self._timed_out(next(job_id for job_id in state["job_ids"] if job_id and job_id not in done))
-        raise AirflowException(f"{outcome.message}: a retry reattaches")
+        raise AirflowException(f"{outcome['message']}: a retry reattaches")
 
     def _timed_out(self, job_id: str) -> NoReturn:
         self.cancel_jobs([job_id], "the wait timed out")

@@ -1,7 +1,7 @@
 """Load a CSV into Zoho CRM or Bigin with a bulk write job, wait for it, and report the records that failed.
 
-CRM v8 and Bigin v2 share one API under other paths, so Bigin is data: ``BIGIN_WRITE`` is
-``replace(CRM_WRITE, ...)``, as ``BIGIN_BULK_WRITE`` is ``replace(CRM_BULK_WRITE, ...)``.
+CRM v8 and Bigin v2 share one API under other paths, so one operator serves both: each subclass names its
+product's record (``products.CRM``, ``products.BIGIN``: paths, headers, refused modules) and its job kind.
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ import csv
 import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, ClassVar
 from urllib.parse import urljoin
 
 from airflow_provider_zoho.compat import AirflowException, AirflowFailException, Context
-from airflow_provider_zoho.data_centers import Service
 from airflow_provider_zoho.exceptions import ZohoError
 from airflow_provider_zoho.hooks.exchange import (
     api_request,
@@ -26,7 +24,7 @@ from airflow_provider_zoho.hooks.exchange import (
     read_download_url,
     read_file_id,
 )
-from airflow_provider_zoho.jobs import BIGIN_BULK_WRITE, CRM_BULK_WRITE, JobKind, is_template
+from airflow_provider_zoho.jobs import BIGIN_BULK_WRITE, CRM_BULK_WRITE, is_template
 from airflow_provider_zoho.operators.base import ZohoJobOperator
 from airflow_provider_zoho.operators.csv_parts import (
     MAX_RECORDS_PER_JOB,
@@ -49,35 +47,13 @@ from airflow_provider_zoho.operators.results import (
     result_row_limit,
     unreadable_result,
 )
+from airflow_provider_zoho.products import BIGIN, CRM, ZohoProduct
 
 OPERATIONS = ("insert", "update", "upsert")
 # A result zip is a few columns per record of a part of at most 25,000: 200 MB is far beyond any real one.
 MAX_RESULT_BYTES = 200 * 1024 * 1024
 # What a spreadsheet reads as a formula when a cell starts with it (=cmd|..., @SUM, a tab or CR before one).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-@dataclass(frozen=True)
-class BulkWriteApi:
-    """Where one product's bulk write lives: the kind polled, and the org, upload and create paths."""
-
-    kind: JobKind
-    org_path: str
-    upload_path: str
-    create_path: str
-    refused_modules: frozenset[str] = field(default_factory=frozenset)
-
-
-CRM_WRITE = BulkWriteApi(CRM_BULK_WRITE, "/crm/v8/org", "/crm/v8/upload", "/crm/bulk/v8/write")
-BIGIN_WRITE = replace(
-    CRM_WRITE,
-    kind=BIGIN_BULK_WRITE,
-    org_path="/bigin/v2/org",
-    upload_path="/bigin/v2/upload",
-    create_path="/bigin/bulk/v2/write",
-    # Bigin's bulk write refuses these modules (ZOHO_API.md, "Limits").
-    refused_modules=frozenset({"Users", "Notes", "Tasks", "Events", "Calls", "Attachments"}),
-)
 
 
 class ZohoBulkWriteOperator(ZohoJobOperator):
@@ -105,7 +81,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
     waiting, reattaching on retry and ``max_failed_records``.
     """
 
-    api: ClassVar[BulkWriteApi]
+    product: ClassVar[ZohoProduct]
     template_fields: Sequence[str] = ("file", "module", "operation", "find_by", "field_mappings", "failed_records_path")
     template_fields_renderers = {"field_mappings": "json"}
 
@@ -151,8 +127,8 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
                 problems.append(
                     f"{name} is required: pass the {'module API name' if name == 'module' else 'CSV path or URI'}"
                 )
-        if known(self.module) and self.module in self.api.refused_modules:
-            problems.append(f"{self.api.kind.label}s do not take module {self.module!r} (Zoho refuses it)")
+        if known(self.module) and self.module in self.product.refused_modules:
+            problems.append(f"{self.job_kind.label}s do not take module {self.module!r} (Zoho refuses it)")
         if known(self.operation) and self.operation not in OPERATIONS:
             problems.append(f"operation must be one of {', '.join(OPERATIONS)}, got {self.operation!r}")
         if (
@@ -191,8 +167,12 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
             raise AirflowFailException(f"{self.task_id}: file {self.file!r}, {problem}; nothing was uploaded") from None
         hook = self.hook
         try:
-            org_id = hook.get_org_id(self.api.org_path)
-            upload_url = hook.config.upload_base_url + self.api.upload_path
+            org_id = hook.get_org_id(self.product.paths["org"])
+            upload_url = hook.config.upload_base_url + self.product.paths["upload"]
+            upload_headers = {
+                **self.product.header("org", org_id),
+                **self.product.header("feature", self.product.header_values["feature"]),
+            }
             with tempfile.TemporaryDirectory(prefix="zoho-bulk-write-") as work, open_text(self.file) as source:
                 parts = split_csv(
                     CsvRows(source, max_columns=None),
@@ -205,11 +185,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
                     if part.index < len(state["job_ids"]) and state["job_ids"][part.index]:
                         part.path.unlink()
                         continue  # created by an earlier try
-                    file_id = read_file_id(
-                        hook.upload_file(
-                            upload_url, part.path, {"feature": "bulk-write", "X-CRM-ORG": org_id}, "application/zip"
-                        )
-                    )
+                    file_id = read_file_id(hook.upload_file(upload_url, part.path, upload_headers, "application/zip"))
                     part.path.unlink()
                     body = bulk_write_body(
                         operation=self.operation,
@@ -220,13 +196,15 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
                         ignore_empty=self.ignore_empty,
                     )
                     job_id = read_created_job_id(
-                        hook.send_json("POST", api_request(hook.config, self.api.create_path), body, creates=True)
+                        hook.send_json(
+                            "POST", api_request(hook.config, self.product.paths["bulk_write"]), body, creates=True
+                        )
                     )
                     _set(state["job_ids"], part.index, job_id)
                     _set(state["first_rows"], part.index, part.first_row)
                     self.log.info(
                         "Created %s %s for rows %d-%d of %s",
-                        self.api.kind.label,
+                        self.job_kind.label,
                         job_id,
                         part.first_row,
                         part.first_row + part.records - 1,
@@ -284,7 +262,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
                 except (ResultProblem, ZohoError) as problem:
                     if isinstance(problem, ZohoError) and problem.code != "INVALID_RESPONSE":
                         raise  # trouble on the way (waited out, or fatal), not a result that cannot be read
-                    what = f"{self.task_id}: {self.api.kind.label} {job['job_id']}"
+                    what = f"{self.task_id}: {self.job_kind.label} {job['job_id']}"
                     raise unreadable_result(what, job, problem, self.max_failed_records) from None
         if failed.total:
             self.log.warning("%d record(s) did not land; error codes %s", failed.total, failed.codes)
@@ -295,15 +273,15 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         url = read_download_url(job.get("response"))
         if url is None:
             self.log.warning(
-                "%s %s: no result.download_url in its answer; counts only", self.api.kind.label, job["job_id"]
+                "%s %s: no result.download_url in its answer; counts only", self.job_kind.label, job["job_id"]
             )
             return None
-        url = urljoin(hook.config.base_url(Service.API) + "/", url)
+        url = urljoin(hook.config.base_url(self.product.service) + "/", url)
         if not hook.may_send_token_to(url):
             self.log.warning(
                 "%s %s: not downloading its result from %s: the access token only goes to Zoho hosts of the "
                 "connection's data center or its host/upload_host; counts only",
-                self.api.kind.label,
+                self.job_kind.label,
                 job["job_id"],
                 url.split("?")[0],
             )
@@ -393,12 +371,12 @@ def _set(values: list[Any], index: int, value: Any) -> None:
 class ZohoCRMBulkWriteOperator(ZohoBulkWriteOperator):
     """Load a CSV into a Zoho CRM module (bulk write API v8) and wait; see ``ZohoBulkWriteOperator``."""
 
-    api = CRM_WRITE
-    job_kind = CRM_WRITE.kind
+    product = CRM
+    job_kind = CRM_BULK_WRITE
 
 
 class ZohoBiginBulkWriteOperator(ZohoBulkWriteOperator):
     """Load a CSV into a Zoho Bigin module (bulk write API v2) and wait; see ``ZohoBulkWriteOperator``."""
 
-    api = BIGIN_WRITE
-    job_kind = BIGIN_WRITE.kind
+    product = BIGIN
+    job_kind = BIGIN_BULK_WRITE

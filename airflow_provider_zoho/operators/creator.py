@@ -4,7 +4,8 @@ create -> upload -> start -> wait. Zoho's sources disagree on two calls, and bot
 URL is ``…/insert/{job_id}`` in the docs' request line and ``…/insert?job_id=…`` in their sample and in Zoho's
 Creator OpenAPI file; the start (and abort) is ``PATCH {"data": {"action": "Start"}}`` in the docs and ``PUT
 {"action": "start"}`` in the OpenAPI file. The docs' form is tried first; a "no such URL / method" answer
-moves on to the other, and the form that worked is used for the abort. Facts: ZOHO_API.md "Creating jobs".
+moves on to the other, and the form that worked is used for the abort. Facts: ``docs/zoho-api.md``, "Creating
+jobs".
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_zoho.compat import AirflowException, AirflowFailException, Context
-from airflow_provider_zoho.errors import Dialect
 from airflow_provider_zoho.exceptions import ZohoError
 from airflow_provider_zoho.hooks.exchange import (
     CREATOR_DOCS_STYLE,
     CREATOR_OPENAPI_STYLE,
+    CREATOR_UPLOAD_FORMS,
     ApiRequest,
     creator_action,
     creator_insert_request,
-    creator_upload_suffixes,
     read_creator_job_id,
 )
 from airflow_provider_zoho.jobs import CREATOR_BULK_INSERT, coordinate_problems, is_template
@@ -43,13 +43,12 @@ from airflow_provider_zoho.operators.results import (
     result_rows,
     unreadable_result,
 )
+from airflow_provider_zoho.products import CREATOR
 
-MAX_FILE_BYTES = 100 * 1024 * 1024
 MAX_RESULT_BYTES = 200 * 1024 * 1024
 # Answers that say "not this URL or method": the other source's form is tried.
 WRONG_FORM_CODES = frozenset({"1000", "INVALID_URL_PATTERN", "INVALID_REQUEST_METHOD"})
 WRONG_FORM_STATUSES = frozenset({404, 405})
-RESULT_PENDING_CODES = frozenset({"11110"})  # the result file is still being generated
 ALREADY_OVER_CODES = frozenset({"11080", "11090", "11100"})  # aborted by a user / by the system / completed
 ALREADY_UPLOADED = "11070"
 # Columns of the failure file that hold the reason (*unverified*: Zoho does not document its columns).
@@ -118,30 +117,31 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
     def job_coordinates(self, job_id: str) -> dict[str, str | None]:
         return {**self._names(), "job_id": job_id}
 
-    def _request(self, suffix: str = "") -> ApiRequest:
-        return creator_insert_request(
-            self.hook.config,
-            owner=self.account_owner_name,
-            app=self.app_link_name,
-            form=self.form_link_name,
-            environment=self.environment or self.hook.config.creator_environment,
-            suffix=suffix,
-        )
+    def _request(self, call: str, job_id: str | None = None, query: Mapping[str, str] | None = None) -> ApiRequest:
+        names = {
+            "account_owner_name": self.account_owner_name,
+            "app_link_name": self.app_link_name,
+            "form_link_name": self.form_link_name,
+            **({"job_id": job_id} if job_id else {}),
+        }
+        environment = self.environment or self.hook.config.creator_environment
+        return creator_insert_request(self.hook.config, call, names, environment=environment, query=query)
 
     # -- creating ---------------------------------------------------------------------------------------------
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
         """Check the file, then create, upload and start; a job an earlier try created but never started is
         aborted first (it would hold the form's one active slot)."""
         size = check_source_file(self.task_id, self.file)
-        if size == 0 or size > MAX_FILE_BYTES:
+        if size == 0 or size > CREATOR.limits["file_bytes"]:
             raise AirflowFailException(
-                f"{self.task_id}: {self.file} is {size:,} bytes; Creator takes a CSV of 1 byte to 100 MB; "
+                f"{self.task_id}: {self.file} is {size:,} bytes; Creator takes a CSV of 1 byte to "
+                f"{CREATOR.limits['file_bytes'] // 2**20} MB; "
                 "no job was created"
             )
         if not state.get("complete") and (half_made := [job_id for job_id in state["job_ids"] if job_id]):
             self.cancel_jobs(half_made, "an earlier try created it but did not start it")
         try:
-            job_id = read_creator_job_id(self.hook.send_empty("POST", self._request(), creates=True))
+            job_id = read_creator_job_id(self.hook.send_empty("POST", self._request("bulk_insert"), creates=True))
         except ZohoError as error:
             if error.http_status == 409 or re.search(r"\bactive\b|in.progress", error.message, re.IGNORECASE):
                 raise AirflowException(self._active_job_message(error)) from None
@@ -172,10 +172,11 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
     def _upload(self, job_id: str, path: Path) -> None:
         content_type = "application/zip" if zipfile.is_zipfile(path) else "text/csv"
 
-        def to(suffix: str) -> Callable[[], Any]:
-            return lambda: self.hook.upload(self._request(suffix), path, "file", content_type)
+        def to(call: str, in_query: bool) -> Callable[[], Any]:
+            request = self._request(call, query={"job_id": job_id}) if in_query else self._request(call, job_id)
+            return lambda: self.hook.upload(request, path, "file", content_type)
 
-        calls = [to(suffix) for suffix in creator_upload_suffixes(job_id)]
+        calls = [to(call, in_query) for call, in_query in CREATOR_UPLOAD_FORMS]
         try:
             _first_form_that_works(calls)
         except ZohoError as error:
@@ -189,7 +190,7 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
         def call(style: str) -> Callable[[], Any]:
             def send() -> Any:
                 method, body = creator_action(action, style)
-                answer = self.hook.send_json(method, self._request(f"/{job_id}"), body)
+                answer = self.hook.send_json(method, self._request("bulk_insert_job", job_id), body)
                 self._style = style
                 return answer
 
@@ -223,7 +224,7 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
             with tempfile.TemporaryDirectory(prefix="zoho-creator-result-") as work:
                 target = Path(work) / "failure.zip"
                 what = f"Downloading the failure result of {self.job_kind.label} {job['job_id']}"
-                self.until_deadline(partial(self._download, job, target), RESULT_PENDING_CODES, what)
+                self.until_deadline(partial(self._download, job, target), CREATOR.busy_codes, what)
                 where = f"{self.task_id}: {self.job_kind.label} {job['job_id']}"
                 for record in _read_failure_file(target, job, where, self.max_failed_records):
                     failed.add(record)
@@ -234,14 +235,14 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
         return failed
 
     def _download(self, job: Mapping[str, Any], target: Path) -> None:
-        request = self._request(f"/{job['job_id']}/result?filter=failure")
+        request = self._request("bulk_insert_result", str(job["job_id"]), {"filter": "failure"})
         with target.open("w+b") as sink:
             self.hook.download(
                 request.url,
                 sink,
                 MAX_RESULT_BYTES,
                 time_allowed=max(60.0, float(self.timeout)),
-                dialect=Dialect.CREATOR,
+                dialect=CREATOR.dialect,
                 headers={k: v for k, v in request.headers.items() if k != "Accept"},
                 # An error Zoho sent with HTTP 200 (11110 may come so) is read as Creator's answer, redacted.
                 expect_zip=True,

@@ -22,15 +22,16 @@ from airflow_provider_zoho.compat import (
 )
 from airflow_provider_zoho.connection_config import ZohoConnectionError
 from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
-from airflow_provider_zoho.events import EventStatus, JobEvent
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
 from airflow_provider_zoho.hooks.zoho import ZohoHook
 from airflow_provider_zoho.jobs import (
     JOB_KINDS,
+    EventStatus,
     JobKind,
     JobStatus,
     Phase,
     check_positive_seconds,
+    checked_event,
     coordinate_problems,
     get_job_kind,
     importable_elsewhere,
@@ -269,22 +270,22 @@ class ZohoJobSensor(BaseSensorOperator):
     def execute_complete(self, context: Context, event: Any) -> Any:
         """Turn the trigger's event into the same outcome poke mode would have had."""
         try:
-            outcome = JobEvent.from_payload(event)
+            status, outcome = checked_event(event)
         except ValueError as error:
             raise AirflowException(str(error)) from error
-        if outcome.status is EventStatus.SUCCESS:
-            self.log.info("%s", outcome.message)
+        if status is EventStatus.SUCCESS:
+            self.log.info("%s", outcome["message"])
             try:
-                self._check_landed((outcome.summary or {}).get("counts") or {})
+                self._check_landed((outcome["summary"] or {}).get("counts") or {})
             except AirflowFailException as error:
                 self._fail(str(error))
-            return outcome.summary
+            return outcome["summary"]
         # Not logged first: each exception below carries the message, and Airflow logs it once.
-        if outcome.status is EventStatus.TIMEOUT:
+        if status is EventStatus.TIMEOUT:
             if self.soft_fail:
-                raise AirflowSkipException(outcome.message)
-            raise AirflowSensorTimeout(outcome.message)
-        self._fail(outcome.message)
+                raise AirflowSkipException(outcome["message"])
+            raise AirflowSensorTimeout(outcome["message"])
+        self._fail(outcome["message"])
 
     def _check_landed(self, counts: Mapping[str, int]) -> None:
         """Fail a completed job when more records than ``max_failed_records`` did not land."""

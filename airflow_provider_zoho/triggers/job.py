@@ -19,20 +19,29 @@ from airflow_provider_zoho.compat import (
 )
 from airflow_provider_zoho.connection_config import ZohoConnectionError
 from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
-from airflow_provider_zoho.events import EventStatus, JobEvent, error_event, finished_event, timeout_event
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
-from airflow_provider_zoho.hooks.exchange import network_error
+from airflow_provider_zoho.hooks.transport import network_error
 from airflow_provider_zoho.hooks.zoho_async import ZohoAsyncHook, shared_session_in_use
-from airflow_provider_zoho.jobs import JobStatus, Phase, check_positive_seconds, coordinate_problems, get_job_kind
+from airflow_provider_zoho.jobs import (
+    EventStatus,
+    JobEvent,
+    JobStatus,
+    Phase,
+    check_positive_seconds,
+    coordinate_problems,
+    error_event,
+    finished_event,
+    get_job_kind,
+    timeout_event,
+)
 
 # Each wait is stretched or shrunk by up to this fraction, so that triggers deferred together (a mapped
 # sensor, a backfill) spread their polls instead of hitting Zoho in lockstep.
 POLL_JITTER = 0.1
 DEFAULT_MAX_BACKOFF_SECONDS = 300.0
 # A job still in the same state is logged again after this long. A line per poll (Airflow's structlog
-# renders each, about 200 us of CPU) cost about 100 us per poll with 1,000 triggers polled five times
-# (1.9x the floor, 1.3x without, in benchmarks/triggerer_scale.py), and identical lines say no more than
-# one every few minutes.
+# renders each at a real CPU cost) made a triggerer with thousands of jobs spend much of its time logging
+# (``make bench`` measures it), and identical lines say no more than one every few minutes.
 PROGRESS_LOG_SECONDS = 300.0
 
 
@@ -155,15 +164,15 @@ class ZohoJobTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         async with shared_session_in_use():
             event = await self.wait_for_job(ZohoAsyncHook(self.zoho_conn_id))
-        yield await self._task_end_event(event) if self.end_from_trigger else TriggerEvent(event.to_payload())
+        yield await self._task_end_event(event) if self.end_from_trigger else TriggerEvent(dict(event))
 
     async def _task_end_event(self, event: JobEvent) -> TriggerEvent:
         """The event that ends the task from here; the message goes to the log, as execute_complete's would."""
-        if event.status is EventStatus.SUCCESS:
-            self.log.info("%s", event.message)
-            xcoms = {"return_value": event.summary} if self.do_xcom_push else None
+        if event["status"] == EventStatus.SUCCESS:
+            self.log.info("%s", event["message"])
+            xcoms = {"return_value": event["summary"]} if self.do_xcom_push else None
             return await task_success_event(self.task_instance, xcoms)
-        self.log.error("%s", event.message)
+        self.log.error("%s", event["message"])
         if self.soft_fail:
             return TaskSkippedEvent()
         return TaskFailedEvent()

@@ -14,7 +14,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_zoho.compat import AirflowException, AirflowFailException
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
-from airflow_provider_zoho.hooks.exchange import token_may_go_to
+from airflow_provider_zoho.hooks.transport import token_may_go_to
 from airflow_provider_zoho.operators import ZohoBiginBulkWriteOperator, ZohoCRMBulkWriteOperator
 from airflow_provider_zoho.operators.base import DURABLE_SUPPORTED
 from airflow_provider_zoho.operators.bulk_write import ZohoBulkWriteOperator

@@ -21,7 +21,7 @@ from airflow_provider_zoho.auth import main as auth_main
 from airflow_provider_zoho.compat import AirflowException, AirflowFailException, TimeDeltaTrigger
 from airflow_provider_zoho.connection_config import ZohoConnectionConfig
 from airflow_provider_zoho.exceptions import ZohoError
-from airflow_provider_zoho.hooks.exchange import token_destination, token_may_go_to
+from airflow_provider_zoho.hooks.transport import token_destination, token_may_go_to
 from airflow_provider_zoho.operators import ZohoCreatorBulkInsertOperator, ZohoCRMBulkWriteOperator
 from airflow_provider_zoho.operators.base import DURABLE_SUPPORTED
 from airflow_provider_zoho.sensors import ZohoCRMBulkWriteJobSensor

@@ -21,10 +21,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_zoho.errors import ERROR_RULES, Dialect, Outcome, classify, http_fallback_code
+from airflow_provider_zoho.errors import ERROR_RULES, Outcome, classify, http_fallback_code
 from airflow_provider_zoho.hooks import throttle, token_cache
 from airflow_provider_zoho.hooks.throttle import THROTTLE
 from airflow_provider_zoho.jobs import get_job_kind, normalize_state
+from airflow_provider_zoho.products import Dialect
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
 from airflow_provider_zoho.testing.dialects import Step
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, HOSTILE_FAULT_KINDS, JOB_FAULT_KINDS

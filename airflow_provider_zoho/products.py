@@ -1,0 +1,197 @@
+"""Each Zoho product this provider talks to, as one record: its paths, header names, scopes, busy codes and limits.
+
+A Zoho fact about a product is written here once and read by everything that needs it: the job kinds
+(``jobs.py``), the request builders (``hooks/exchange.py``), the operators, the connection's checks and the
+error table (a product's "busy, try later" codes are rows of ``errors.ERROR_RULES``). The facts and their
+sources are listed in the docs, ``docs/zoho-api.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from urllib.parse import quote
+
+from airflow_provider_zoho.data_centers import Service
+
+
+class Dialect(StrEnum):
+    """The error-body shapes Zoho's endpoints use."""
+
+    ACCOUNTS = "accounts"  # {"error": "...", "error_description": "..."}, always HTTP 200
+    CRM = "crm"  # CRM and Bigin: {"code": "NAME", "message": "...", "status": "error"}
+    ANALYTICS = "analytics"  # {"status": "failure", "data": {"errorCode": 8535, "errorMessage": "..."}}
+    CREATOR = "creator"  # {"code": 1030, "message": "..."}; 3000 means success
+    HTTP = "http"  # no recognisable Zoho body: the HTTP status and the network decide
+
+
+def quoted_path(template: str, values: Mapping[str, object], what: str) -> str:
+    """Fill a path template, each value quoted into exactly one segment.
+
+    A value such as ``a/b`` would move the request to another path, so ``/`` is quoted; ``.`` and ``..``,
+    which quoting leaves as they are, are refused.
+
+    :param template: the path with ``{name}`` placeholders.
+    :param values: the value of each placeholder.
+    :param what: what the path is for, named in the error.
+    :return: the path.
+    """
+    segments = {name: quote(str(value), safe="") for name, value in values.items()}
+    if dots := [name for name, segment in segments.items() if segment in (".", "..")]:
+        raise ValueError(f"{what}: {', '.join(dots)} must be a name, not '.' or '..'")
+    return template.format(**segments)
+
+
+@dataclass(frozen=True)
+class ZohoProduct:
+    """What this provider knows about one Zoho product's bulk APIs.
+
+    :param name: a short lowercase name (``crm``).
+    :param label: the product's name for messages (``Zoho CRM``).
+    :param service: the host family its API lives on.
+    :param dialect: the shape of its error answers.
+    :param paths: each call's path template, by call name.
+    :param headers: Zoho's name of each header the product reads, by role (``org``, ``environment``).
+    :param header_values: the fixed value of a header that always carries the same one.
+    :param scopes: the OAuth scopes each call needs, by call name (``{module}`` stands for the module).
+    :param busy_codes: Zoho's codes that mean "busy, try later", with their meaning: waited out, never failed.
+    :param limits: the product's documented limits, by name.
+    :param choices: the values a coordinate may take, by coordinate.
+    :param refused_modules: modules its bulk write refuses.
+    """
+
+    name: str
+    label: str
+    service: Service
+    dialect: Dialect
+    paths: Mapping[str, str]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    header_values: Mapping[str, str] = field(default_factory=dict)
+    scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    busy_codes: Mapping[str, str] = field(default_factory=dict)
+    limits: Mapping[str, int] = field(default_factory=dict)
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    refused_modules: frozenset[str] = frozenset()
+
+    def path(self, call: str, **values: object) -> str:
+        """Return the path of ``call`` with each value quoted into one segment.
+
+        :param call: a key of ``paths``.
+        :param values: the path's placeholders.
+        :return: the path, to append to the service's base URL.
+        """
+        return quoted_path(self.paths[call], values, f"{self.label} {call}")
+
+    def header(self, role: str, value: str) -> dict[str, str]:
+        """Return the header of ``role`` carrying ``value``, as a one-entry dict.
+
+        :param role: a key of ``headers``.
+        :param value: the header's value.
+        :return: ``{Zoho's header name: value}``.
+        """
+        return {self.headers[role]: value}
+
+    def scope_list(self) -> tuple[str, ...]:
+        """Return every scope any call of the product needs, each once, in the order the calls list them.
+
+        :return: the scopes, ``{module}`` left as it is.
+        """
+        return tuple(dict.fromkeys(scope for scopes in self.scopes.values() for scope in scopes))
+
+
+_CRM_WRITE = "/crm/bulk/v8/write"
+CRM = ZohoProduct(
+    name="crm",
+    label="Zoho CRM",
+    service=Service.API,
+    dialect=Dialect.CRM,
+    paths={
+        "org": "/crm/v8/org",
+        "upload": "/crm/v8/upload",
+        "bulk_write": _CRM_WRITE,
+        "bulk_write_job": _CRM_WRITE + "/{job_id}",
+    },
+    # An upload names its org and says what the file is for.
+    headers={"org": "X-CRM-ORG", "feature": "feature"},
+    header_values={"feature": "bulk-write"},
+    scopes={
+        "bulk_write": ("ZohoCRM.bulk.CREATE", "ZohoCRM.modules.{module}.ALL"),
+        "upload": ("ZohoFiles.files.ALL",),
+        "org": ("ZohoCRM.org.READ",),
+    },
+    limits={"records_per_job": 25_000, "zip_bytes": 25 * 1024 * 1024},
+)
+
+# Bigin's bulk write API is CRM's under other paths and scopes, with modules it refuses.
+_BIGIN_WRITE = "/bigin/bulk/v2/write"
+BIGIN = ZohoProduct(
+    name="bigin",
+    label="Zoho Bigin",
+    service=Service.API,
+    dialect=Dialect.CRM,
+    paths={
+        "org": "/bigin/v2/org",
+        "upload": "/bigin/v2/upload",
+        "bulk_write": _BIGIN_WRITE,
+        "bulk_write_job": _BIGIN_WRITE + "/{job_id}",
+    },
+    headers=CRM.headers,
+    header_values=CRM.header_values,
+    scopes={
+        "bulk_write": ("ZohoBigin.bulk.CREATE", "ZohoBigin.modules.{module}.ALL"),
+        "upload": ("ZohoFiles.files.ALL",),
+        "org": ("ZohoBigin.org.READ",),
+    },
+    limits=CRM.limits,
+    # Bigin's bulk write page: these modules are not supported.
+    refused_modules=frozenset({"Users", "Notes", "Tasks", "Events", "Calls", "Attachments"}),
+)
+
+_WORKSPACE = "/restapi/v2/bulk/workspaces/{workspace_id}"
+ANALYTICS = ZohoProduct(
+    name="analytics",
+    label="Zoho Analytics",
+    service=Service.ANALYTICS,
+    dialect=Dialect.ANALYTICS,
+    paths={
+        "import_into_table": _WORKSPACE + "/views/{view_id}/data",
+        "import_into_table_batch": _WORKSPACE + "/views/{view_id}/data/batch",
+        "import_new_table": _WORKSPACE + "/data",
+        "import_new_table_batch": _WORKSPACE + "/data/batch",
+        "import_job": _WORKSPACE + "/importjobs/{job_id}",
+        "orgs": "/restapi/v2/orgs",
+    },
+    headers={"org": "ZANALYTICS-ORGID"},
+    scopes={"import": ("ZohoAnalytics.data.create",), "orgs": ("ZohoAnalytics.metadata.read",)},
+    busy_codes={
+        "8134": "the org already runs 5 import jobs: waited out until one ends",
+        "8132": "the org already runs 5 export jobs: waited out until one ends",
+    },
+    # One file (and one batch of a batch import) is at most 100 MB; a batch import takes at most 100 batches.
+    limits={"file_bytes": 100 * 1024 * 1024, "batches": 100},
+)
+
+_CREATOR_INSERT = "/creator/v2.1/bulk/{account_owner_name}/{app_link_name}/form/{form_link_name}/insert"
+CREATOR = ZohoProduct(
+    name="creator",
+    label="Zoho Creator",
+    service=Service.API,
+    dialect=Dialect.CREATOR,
+    paths={
+        "bulk_insert": _CREATOR_INSERT,
+        "bulk_insert_job": _CREATOR_INSERT + "/{job_id}",
+        "bulk_insert_result": _CREATOR_INSERT + "/{job_id}/result",
+    },
+    headers={"environment": "environment"},
+    scopes={
+        "bulk_insert": ("ZohoCreator.bulk.CREATE",),
+        "start_abort": ("ZohoCreator.bulk.UPDATE",),
+        "status_result": ("ZohoCreator.bulk.READ",),
+    },
+    busy_codes={"11110": "the job's result file is still being generated: asked again until it is ready"},
+    limits={"file_bytes": 100 * 1024 * 1024},
+    choices={"environment": ("development", "stage")},
+)
+
+PRODUCTS: Mapping[str, ZohoProduct] = {product.name: product for product in (CRM, BIGIN, ANALYTICS, CREATOR)}
