@@ -15,6 +15,7 @@ from airflow_provider_zoho.connection_config import (
     DEFAULT_REQUEST_TIMEOUT,
 )
 from airflow_provider_zoho.data_centers import DATA_CENTERS, DEFAULT_DATA_CENTER
+from airflow_provider_zoho.products import ANALYTICS, CREATOR, CRM
 
 CONN_TYPE = "zoho"
 DEFAULT_CONN_ID = "zoho_default"
@@ -34,17 +35,18 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "analytics_org_id": {
         "label": "Analytics Org ID",
         "schema": {"type": ["string", "null"]},
-        "description": "Sent as the ZANALYTICS-ORGID header; a sensor's org_id overrides it.",
+        "description": f"Sent as the {ANALYTICS.headers['org']} header; a sensor's org_id overrides it.",
     },
     "creator_environment": {
         "label": "Creator Environment",
         "schema": {"type": ["string", "null"], "enum": [None, *CREATOR_ENVIRONMENTS]},
-        "description": "Sent as the environment header for Creator; leave empty for production.",
+        "description": f"Sent as the {CREATOR.headers['environment']} header for Creator; leave empty for production.",
     },
     "crm_org_id": {
         "label": "CRM/Bigin Org ID (zgid)",
         "schema": {"type": ["string", "null"]},
-        "description": "Sent as the X-CRM-ORG header of bulk write uploads; empty: looked up once from the org API.",
+        "description": f"Sent as the {CRM.headers['org']} header of bulk write uploads; empty: looked up once from the "
+        "org API.",
     },
     "upload_host": {
         "label": "Upload Host",

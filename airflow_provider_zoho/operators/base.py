@@ -33,6 +33,7 @@ from airflow_provider_zoho.compat import (
 )
 from airflow_provider_zoho.connection_config import ZohoConnectionError
 from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
+from airflow_provider_zoho.defaults import DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT_SECONDS, DEFERRAL_GRACE_SECONDS
 from airflow_provider_zoho.exceptions import ZohoError, ZohoFatalError, ZohoTransientError
 from airflow_provider_zoho.hooks.zoho import ZohoHook
 from airflow_provider_zoho.jobs import (
@@ -51,8 +52,6 @@ from airflow_provider_zoho.triggers.job import ZohoJobTrigger
 # The SDK's mixin takes ``durable``; the stand-in below Airflow 3.3 warns when it is given at all.
 DURABLE_SUPPORTED = ResumableJobMixin.__module__.startswith("airflow.sdk")
 JOB_IDS_KEY = "zoho_job_ids"
-DEFAULT_TIMEOUT_SECONDS = 7 * 24 * 3600.0  # the sensors' default
-DEFERRAL_GRACE_SECONDS = 300.0
 # What the reattach decision tells the mixin (Zoho's own states are per job; these are per task).
 RESUMING, COMPLETED, FAILED = "RESUMING", "COMPLETED", "FAILED"
 _T = TypeVar("_T")
@@ -84,7 +83,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         zoho_conn_id: str = DEFAULT_CONN_ID,
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = 30.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         max_failed_records: int | None = 0,
         reattach_on_retry: bool = True,

@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_zoho.compat import AirflowFailException, ObjectStoragePath
+from airflow_provider_zoho.products import CRM
 
 # Zoho auto-detects these delimiters; the one the header uses most is the file's.
 DELIMITERS = ",;:|"
 MAX_COLUMNS = 200
-MAX_RECORDS_PER_JOB = 25_000
-MAX_ZIP_BYTES = 25 * 1024 * 1024
+# A CRM or Bigin bulk write job takes one zip of at most this many records and bytes (their records' limits).
+MAX_RECORDS_PER_JOB = CRM.limits["records_per_job"]
+MAX_ZIP_BYTES = CRM.limits["zip_bytes"]
 # A part is closed this far below the zip limit: the compressor still holds some bytes when it is measured.
 ZIP_SIZE_MARGIN = 1024 * 1024
 # The csv module's own default field limit: Zoho's longest text field (multi-line, 32,000 characters) fits.

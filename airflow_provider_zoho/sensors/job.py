@@ -22,6 +22,7 @@ from airflow_provider_zoho.compat import (
 )
 from airflow_provider_zoho.connection_config import ZohoConnectionError
 from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
+from airflow_provider_zoho.defaults import DEFAULT_POLL_INTERVAL, DEFERRAL_GRACE_SECONDS
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
 from airflow_provider_zoho.hooks.zoho import ZohoHook
 from airflow_provider_zoho.jobs import (
@@ -37,9 +38,6 @@ from airflow_provider_zoho.jobs import (
     importable_elsewhere,
 )
 from airflow_provider_zoho.triggers.job import ZohoJobTrigger
-
-# How long past its own deadline a deferred sensor waits for its trigger before Airflow times it out.
-DEFERRAL_GRACE_SECONDS = 300.0
 
 
 class ZohoJobSensor(BaseSensorOperator):
@@ -111,7 +109,7 @@ class ZohoJobSensor(BaseSensorOperator):
         *,
         coordinates: Mapping[str, Any] | None = None,
         zoho_conn_id: str = DEFAULT_CONN_ID,
-        poll_interval: float = 30.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         end_from_trigger: bool = False,
         max_failed_records: int | None = None,

@@ -19,6 +19,7 @@ from airflow_provider_zoho.compat import (
 )
 from airflow_provider_zoho.connection_config import ZohoConnectionError
 from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
+from airflow_provider_zoho.defaults import DEFAULT_POLL_INTERVAL
 from airflow_provider_zoho.exceptions import ZohoError, ZohoTransientError
 from airflow_provider_zoho.hooks.transport import network_error
 from airflow_provider_zoho.hooks.zoho_async import ZohoAsyncHook, shared_session_in_use
@@ -93,7 +94,7 @@ class ZohoJobTrigger(BaseTrigger):
         coordinates: Mapping[str, str | None],
         end_time: float,
         zoho_conn_id: str = DEFAULT_CONN_ID,
-        poll_interval: float = 30.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_backoff: float = DEFAULT_MAX_BACKOFF_SECONDS,
         end_from_trigger: bool = False,
         soft_fail: bool = False,

@@ -274,7 +274,7 @@ def test_bad_connection_fails_the_task_naming_the_field(
 
 def test_deferral_carries_a_backstop_timeout(zoho_conn: ZohoEmulator) -> None:
     """Should the trigger never run, Airflow itself times the task out, shortly after the trigger would."""
-    from airflow_provider_zoho.sensors.job import DEFERRAL_GRACE_SECONDS
+    from airflow_provider_zoho.defaults import DEFERRAL_GRACE_SECONDS
 
     script(zoho_conn, "crm_bulk_write", ["IN PROGRESS"])
     with pytest.raises(TaskDeferred) as deferred:
