@@ -81,7 +81,7 @@ def check_the_console_script_runs() -> None:
 
 
 def check_connections_test(emulator: ZohoEmulator) -> None:
-    """The README's Test button section, as the CLI sees it: off by default, a real token refresh when on."""
+    """The docs' Test button section, as the CLI sees it: off by default, a real token refresh when on."""
     right = airflow_connection_json(emulator.base_url)
     wrong_secret = airflow_connection_json(
         emulator.base_url, ZohoEmulator.DEFAULT_CLIENT._replace(client_secret=WRONG_SECRET)

@@ -44,7 +44,7 @@ DAG_TEST_TIMEOUT = 180
 # has no Last_Name, which the CRM scenarios make mandatory.
 CSV_ROWS = 100
 NAMELESS_LINE = 17
-# Lines in a run's log that mean an aiohttp session was left open (issue 10, item 4): the run fails.
+# Lines in a run's log that mean an aiohttp session was left open: the run fails.
 UNCLOSED = ("Unclosed client session", "Unclosed connector")
 # Task states that make ``airflow dags test`` exit non-zero.
 FAILED_STATES = frozenset({"failed", "upstream_failed"})

@@ -287,7 +287,7 @@ def shares_through_variables() -> bool:
     """Tell whether ``[zoho] share_tokens_through_variables`` is on: by default on Airflow 3, off on 2.11.
 
     On Airflow 3 every task and trigger reaches Variables through the API server; on 2.11 they are read from
-    the metadata database, so sharing through them is opt-in there (the README's token-sharing table).
+    the metadata database, so sharing through them is opt-in there (the docs' token-sharing table).
 
     :return: the setting, or its default for this Airflow.
     """
