@@ -11,6 +11,9 @@ SHELL := bash
 PYTHON ?= python3
 VENV := .venv
 VENV_AF2 := .venv-af2
+# `make docs` builds the site here (docs/_build is ignored by docs/.gitignore).
+DOCS_OUT := docs/_build/html
+DOCS_DOCTREES := docs/_build/doctrees
 # `make test-wheel` installs the built wheel here, rebuilt from nothing each time.
 VENV_WHEEL := .venv-wheel
 # `make test-cluster`: Airflow 3.3 with the Celery and Postgres providers. celery 5.7.0 removed a function that
@@ -40,7 +43,7 @@ LOAD_PROCESSES ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 # Extra pytest arguments for `make test`, e.g. PYTEST_ARGS='-m "not e2e"' or a test file.
 PYTEST_ARGS ?=
 
-.PHONY: help venv venv-af2 demo test test-under-load test-cluster lint test-af2 dist test-wheel bench clean uv
+.PHONY: help venv venv-af2 demo test test-under-load test-cluster lint test-af2 dist test-wheel bench docs docs-linkcheck clean uv
 
 help:
 	@echo "make demo             run the example DAGs against the bundled Zoho emulator (Airflow 3.3)"
@@ -51,6 +54,8 @@ help:
 	@echo "make lint             ruff (lint and format check) and mypy only"
 	@echo "make dist             build the wheel and sdist into $(DIST)/, then twine check them and check their contents"
 	@echo "make test-wheel       install the built wheel with Airflow 3.3 into a fresh $(VENV_WHEEL) and check Airflow sees it"
+	@echo "make docs             the docs site (Sphinx, warnings as errors, every internal reference checked) into $(DOCS_OUT)/"
+	@echo "make docs-linkcheck   check every external link of the docs (needs the internet; not run in CI)"
 	@echo "make bench            every triggerer benchmark, each with its bars (python -m benchmarks; a few minutes)"
 	@echo "make clean            remove virtualenvs, AIRFLOW_HOME and caches"
 
@@ -137,11 +142,26 @@ test-wheel: dist
 	$(UV_INSTALL) --python $(VENV_WHEEL)/bin/python $(DIST)/*.whl "$(AIRFLOW_3_SPEC)"
 	AIRFLOW_HOME=$(AIRFLOW_HOME_WHEEL) $(VENV_WHEEL)/bin/python -P scripts/check_wheel_install.py
 
-# One section per figure of issue 13; each benchmark also runs alone: python -m benchmarks.<name> --help.
+# One section per measured figure (trigger cost, backoff, the concurrency cap, growth, tokens across a deployment);
+# each benchmark also runs alone: python -m benchmarks.<name> --help.
 bench: venv
 	$(UV_INSTALL) --python $(VENV)/bin/python -e ".[test,bench]" "$(AIRFLOW_3_SPEC)"
 	$(VENV)/bin/python -m benchmarks
 
+# The docs' tools (the `docs` extra) go into .venv beside the test tools. -n: every reference resolves; -W
+# --keep-going: any warning fails the build, after reporting them all. No intersphinx: the build needs no network.
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(UV_INSTALL) --python $(VENV)/bin/python -e ".[test,docs]" "$(AIRFLOW_3_SPEC)"
+	@touch $@
+
+docs: $(VENV)/.docs-installed
+	rm -rf $(DOCS_OUT) $(DOCS_DOCTREES)
+	$(VENV)/bin/sphinx-build -n -W --keep-going -q -b html -d $(DOCS_DOCTREES) docs $(DOCS_OUT)
+	@echo "docs built: $(DOCS_OUT)/index.html"
+
+docs-linkcheck: $(VENV)/.docs-installed
+	$(VENV)/bin/sphinx-build -n -W --keep-going -q -b linkcheck -d $(DOCS_DOCTREES) docs docs/_build/linkcheck
+
 clean:
-	rm -rf $(VENV) $(VENV_AF2) $(VENV_WHEEL) $(VENV_CLUSTER) .airflow .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) $(VENV_AF2) $(VENV_WHEEL) $(VENV_CLUSTER) docs/_build .airflow .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

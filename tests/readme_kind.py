@@ -1,4 +1,4 @@
-"""The README's "Add your own job kind" example, executed from README.md itself so the two cannot drift.
+"""The docs' "Add your own job kind" example, executed from its page (docs/guides/custom-kinds.md) so the two cannot drift.
 
 It runs in the namespace of this importable module, as a user's module on the PYTHONPATH would: a trigger
 finds the kind again by importing ``tests.readme_kind``, as a triggerer finds a user's kind.
@@ -9,16 +9,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "guides" / "custom-kinds.md"
 
 
-def readme_example(heading: str) -> str:
-    """The first ``python`` code block under the README's ``### {heading}``."""
-    section = README.read_text(encoding="utf-8").split(f"\n### {heading}\n", 1)[1]
-    block = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+def docs_example(page: Path) -> str:
+    """The first ``python`` code block of a docs page."""
+    block = re.search(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
     if block is None:
-        raise AssertionError(f"README section {heading!r} has no python example")
+        raise AssertionError(f"{page} has no python example")
     return block.group(1)
 
 
-exec(compile(readme_example("Add your own job kind"), str(README), "exec"))
+exec(compile(docs_example(PAGE), str(PAGE), "exec"))

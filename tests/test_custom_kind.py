@@ -1,4 +1,4 @@
-"""A job kind defined outside the package: the README's CRM bulk read example, in every mode.
+"""A job kind defined outside the package: the docs' CRM bulk read example (docs/guides/custom-kinds.md), in every mode.
 
 The packaged emulator serves only the built-in kinds, so this module runs a small HTTP server of its own
 that answers token requests and CRM bulk read status GETs (Zoho's documented v8 shape) and records what
@@ -142,7 +142,7 @@ def test_its_trigger_round_trips_through_the_database_form(bulk_read: BulkReadSe
 def test_a_kind_in_a_dag_file_fails_when_a_deferrable_sensor_is_built(tmp_path: Path) -> None:
     """Airflow loads a DAG file under a made-up module name that no triggerer can import."""
     dag_file = tmp_path / "my_dag.py"
-    dag_file.write_text(readme.readme_example("Add your own job kind"), encoding="utf-8")
+    dag_file.write_text(readme.docs_example(readme.PAGE), encoding="utf-8")
     module_name = "unusual_prefix_0123abcd_my_dag"
     spec = importlib.util.spec_from_file_location(module_name, dag_file)
     assert spec is not None

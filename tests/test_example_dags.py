@@ -40,7 +40,7 @@ class Example:
     waiter_class: type
 
 
-# dag_id -> what it holds; the demo (scripts/demo.py) and README name these.
+# dag_id -> what it holds; the demo (scripts/demo.py), README and the docs name these.
 EXPECTED: Mapping[str, Example] = {
     "example_zoho_analytics_load": Example(
         frozenset({"load_contacts", "report"}), "load_contacts", ZohoAnalyticsImportOperator
@@ -139,8 +139,11 @@ def test_creator_example_alerts_when_the_load_fails(dagbag: Any) -> None:
     assert alert.upstream_task_ids == {"load_contacts"}
 
 
-def test_readme_names_only_existing_example_dags(dagbag: Any) -> None:
-    mentioned = set(re.findall(r"\bexample_zoho_\w+", (REPO / "README.md").read_text()))
+def test_docs_name_only_existing_example_dags(dagbag: Any) -> None:
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
+    mentioned = set(re.findall(r"\bexample_zoho_\w+_load\b", text))
+    assert mentioned, "the docs name no example DAG"
     assert mentioned <= set(dagbag.dag_ids)
 
 
