@@ -143,14 +143,24 @@ def _load_jobs(emulator: ZohoEmulator, path: Path) -> str | None:
 
 
 def startup_lines(base_url: str, client: ClientCredentials, analytics_org_id: str | None) -> list[str]:
-    """What the CLI prints once listening: the URL for programs, then the connection for people."""
+    """Return what the CLI prints once listening: the URL for programs, then the connection for people.
+
+    :param base_url: the emulator's URL.
+    :param client: the client the printed connection logs in as.
+    :param analytics_org_id: an Analytics org id to put in the connection's extras, if any.
+    :return: the lines, ``ZOHO_EMULATOR_URL=...`` first.
+    """
     extra = {"analytics_org_id": analytics_org_id} if analytics_org_id else {}
     connection = airflow_connection_json(base_url, client, **extra)
     return [f"ZOHO_EMULATOR_URL={base_url}", f"export AIRFLOW_CONN_ZOHO_DEFAULT={shlex.quote(connection)}"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse arguments, configure and start the emulator, then block until a stop signal."""
+    """Parse arguments, configure and start the emulator, then block until a stop signal.
+
+    :param argv: the command-line arguments; default ``sys.argv[1:]``.
+    :return: the exit status: 0 once stopped by SIGTERM or SIGINT, 2 for a jobs file it cannot load.
+    """
     args = _parse_args(argv)
     emulator = ZohoEmulator(
         host=args.host,

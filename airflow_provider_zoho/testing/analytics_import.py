@@ -7,7 +7,11 @@ joins the emulator's job table, so its status GETs walk ``ImportOutcomes.script`
 (``skipped`` lines): SKIPROW leaves them out of ``successRowCount``, SETCOLUMNEMPTY counts them as warnings,
 ABORT fails the job (1003).
 
-Facts: ZOHO_API.md "Creating jobs". Anything marked *unverified* is a plausible guess.
+Facts: ``docs/zoho-api.md``, "Creating jobs" ("Analytics v2 bulk import"), from
+https://www.zoho.com/analytics/api/v2/bulk-api/import-data-async/create-import-job/existing-table.html,
+https://www.zoho.com/analytics/api/v2/bulk-api/import-data-async/create-import-job/new-table.html and
+https://www.zoho.com/analytics/api/v2/bulk-api/batch-import/existing-table.html.  Anything marked
+*unverified* is a plausible guess.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
-from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec
+from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, JobSpec
 from airflow_provider_zoho.testing.incoming import access_token, multipart_parts
+from airflow_provider_zoho.testing.store import JobTable
 
 __all__ = ["AnalyticsImports", "CreatedImport", "ImportOutcomes"]
 
@@ -39,8 +44,13 @@ BASE = "/restapi/v2/bulk/workspaces/{workspace_id}"
 
 @dataclass(frozen=True, slots=True)
 class ImportOutcomes:
-    """How imports created from now on go: rows (by line, the header being 1) that do not fit the table,
-    the states their status GETs walk, and how many creates to refuse with 8134 first (5 jobs running)."""
+    """How imports created from now on go.
+
+    :param skipped: rows (by line, the header being 1) that do not fit the table; what becomes of them is
+        the job's ``onError``.
+    :param script: the job codes their status GETs walk through.
+    :param busy: how many creates to refuse first with 8134, as Zoho does with 5 import jobs already running.
+    """
 
     skipped: frozenset[int] = frozenset()
     script: tuple[str, ...] = ("1002", "1004")
@@ -48,6 +58,12 @@ class ImportOutcomes:
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> ImportOutcomes:
+        """Read the admin API's form: ``{"skipped": [3], "script": ["1002", "1004"], "busy": 1}``.
+
+        :param payload: the decoded JSON object.
+        :return: the outcomes.
+        :raises ValueError: an unknown key, or a line or count that is not a number.
+        """
         unknown = set(payload) - {"skipped", "script", "busy"}
         if unknown:
             raise ValueError(f"analytics import outcomes take skipped, script and busy, not {sorted(unknown)}")
@@ -60,7 +76,18 @@ class ImportOutcomes:
 
 @dataclass(frozen=True, slots=True)
 class CreatedImport:
-    """An import job as the create endpoint(s) received it."""
+    """An import job as the create endpoint(s) received it.
+
+    :param job_id: the id the create answered.
+    :param workspace_id: the workspace in the path.
+    :param view_id: the table imported into; None: a new table.
+    :param config: the CONFIG JSON.
+    :param config_in: where CONFIG came: ``"query"`` or ``"multipart"``.
+    :param header: the CSV's header row (empty for other file types).
+    :param rows: the records in the file, or in all its batches.
+    :param batches: the batches it came in (1 without ``/batch``).
+    :param headers: the create request's headers.
+    """
 
     job_id: str
     workspace_id: str
@@ -82,11 +109,6 @@ class _Batch:
     config_in: str = "query"
 
 
-class _JobTable(Protocol):
-    def add_job(self, spec: JobSpec, product: EmulatedProduct) -> None: ...
-    def token_valid(self, token: str | None) -> bool: ...
-
-
 def _json(answer: Answer) -> web.Response:
     return web.Response(
         status=answer.status, body=json.dumps(answer.body).encode(), content_type="application/json", charset="utf-8"
@@ -98,9 +120,13 @@ def _error(code: int, message: str | None = None, status: int | None = None) -> 
 
 
 class AnalyticsImports:
-    """The import endpoints' state (created jobs, open batch imports) and their aiohttp handlers."""
+    """The import endpoints' state (created jobs, open batch imports) and their aiohttp handlers.
 
-    def __init__(self, jobs: _JobTable) -> None:
+    :param jobs: the emulator's job table, which created jobs join and which checks access tokens.
+    """
+
+    def __init__(self, jobs: JobTable) -> None:
+        """Start with no imports and the default outcomes (every row lands)."""
         self._jobs = jobs
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -110,6 +136,10 @@ class AnalyticsImports:
         self._batches: dict[str, _Batch] = {}
 
     def add_routes(self, app: web.Application) -> None:
+        """Route the existing-table and new-table import paths, and their ``/batch`` forms, to this object.
+
+        :param app: the emulator's application.
+        """
         for path in (BASE + "/views/{view_id}/data", BASE + "/data"):
             app.router.add_post(path, self._guarded(self.create))
             app.router.add_post(path + "/batch", self._guarded(self.batch))
@@ -159,6 +189,14 @@ class AnalyticsImports:
     async def create(
         self, request: web.Request, config: Mapping[str, Any], config_in: str, data: bytes
     ) -> web.StreamResponse:
+        """Serve a one-file import: count the file's rows and register the job.
+
+        :param request: the POST, already checked by ``_guarded``.
+        :param config: its CONFIG.
+        :param config_in: where CONFIG came.
+        :param data: the FILE part.
+        :return: the job id, or 8134 while the scripted ``busy`` refusals last.
+        """
         if self._busy():
             return _error(8134)
         header, rows = _rows(config, data)
@@ -168,6 +206,14 @@ class AnalyticsImports:
     async def batch(
         self, request: web.Request, config: Mapping[str, Any], config_in: str, data: bytes
     ) -> web.StreamResponse:
+        """Serve one batch of a batch import: ``batchKey`` "start" opens one, its key continues it.
+
+        :param request: the POST, already checked by ``_guarded``.
+        :param config: its CONFIG, with ``batchKey`` and ``isLastBatch``.
+        :param config_in: where CONFIG came.
+        :param data: this batch's FILE part.
+        :return: the batch key to send next, and the job id with the last batch; or Zoho's error.
+        """
         key = config.get("batchKey")
         if config.get("fileType") != "csv":
             return _error(8504, "Batch import takes CSV only.")
@@ -260,7 +306,7 @@ def _config_problem(config: Mapping[str, Any], *, new_table: bool) -> str | None
 
 
 def _rows(config: Mapping[str, Any], data: bytes) -> tuple[tuple[str, ...], int]:
-    """The header and record count of a CSV (a JSON array counts its elements; other types are not read)."""
+    """Return the header and record count of a CSV (a JSON array counts its elements; other types: none)."""
     text = data.decode("utf-8-sig", errors="replace")
     if config.get("fileType") == "json":
         parsed = json.loads(text) if text.strip() else []

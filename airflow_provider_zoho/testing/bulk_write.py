@@ -5,7 +5,12 @@ what the status answer says (module, operation, file, counts, result link) comes
 asked for. Which rows land is scripted (``Outcomes``): rows skipped by line with Zoho's record-level codes,
 rows left unprocessed, and mandatory columns whose empty value skips a row, so a test or demo decides.
 
-Facts: ZOHO_API.md "Creating jobs". Anything marked *unverified* is a plausible guess.
+Facts: ``docs/zoho-api.md``, "Creating jobs" ("CRM v8 and Bigin v2 bulk write"), from
+https://www.zoho.com/crm/developer/docs/api/v8/bulk-write/upload-file.html,
+https://www.zoho.com/crm/developer/docs/api/v8/bulk-write/create-job.html,
+https://www.zoho.com/crm/developer/docs/api/v8/bulk-write/limitations.html and
+https://www.bigin.com/developer/docs/apis/v2/bulk-write/overview.html.  Anything marked *unverified* is a
+plausible guess.
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ import time
 import zipfile
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec
 from airflow_provider_zoho.testing.incoming import access_token, multipart_parts
+from airflow_provider_zoho.testing.store import JobTable
 
 __all__ = ["ORG_ZGID", "WRITE_APIS", "BulkWrites", "CreatedJob", "Outcomes", "Upload", "WriteApi"]
 
@@ -39,7 +45,14 @@ RESULT_COLUMNS = ("STATUS", "RECORD_ID", "ERRORS")
 
 @dataclass(frozen=True, slots=True)
 class WriteApi:
-    """One product's write endpoints (CRM v8, Bigin v2): the same API under other paths."""
+    """One product's write endpoints (CRM v8, Bigin v2): the same API under other paths.
+
+    :param kind: the job kind its jobs are registered as.
+    :param org_path: the org lookup (``GET``), where a client finds the org's zgid.
+    :param upload_path: the file upload (``POST``, a zip).
+    :param create_path: the job create (``POST``, JSON).
+    :param download_prefix: where result zips are served, below the download base.
+    """
 
     kind: str
     org_path: str
@@ -49,6 +62,7 @@ class WriteApi:
 
     @property
     def product(self) -> EmulatedProduct:
+        """The emulated product these endpoints belong to."""
         return EMULATED_PRODUCTS[self.kind]
 
 
@@ -67,6 +81,11 @@ class Outcomes:
     ``skipped`` maps a row (its line in the uploaded file, the header being line 1) to Zoho's ``ERRORS``
     value (``"DUPLICATE_DATA-Email"``); ``unprocessed`` rows are left untouched; a row whose column in
     ``mandatory`` is empty is skipped with ``MANDATORY_NOT_FOUND-<column>``.
+
+    :param skipped: rows to skip, by line, with their ``ERRORS`` value.
+    :param unprocessed: rows to leave unprocessed, by line.
+    :param mandatory: columns whose empty value skips a row.
+    :param script: the states the jobs' status GETs walk through, as CRM spells them.
     """
 
     skipped: Mapping[int, str] = field(default_factory=dict)
@@ -76,7 +95,12 @@ class Outcomes:
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> Outcomes:
-        """The admin API's form: ``{"skipped": {"3": "INVALID_DATA-Email"}, "unprocessed": [5], ...}``."""
+        """Read the admin API's form: ``{"skipped": {"3": "INVALID_DATA-Email"}, "unprocessed": [5], ...}``.
+
+        :param payload: the decoded JSON object.
+        :return: the outcomes.
+        :raises ValueError: an unknown key, or a line that is not a number.
+        """
         unknown = set(payload) - {"skipped", "unprocessed", "mandatory", "script"}
         if unknown:
             raise ValueError(
@@ -92,7 +116,15 @@ class Outcomes:
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """A file as the upload endpoint received it."""
+    """A file as the upload endpoint received it.
+
+    :param file_id: the id the upload answered, which a create names.
+    :param kind: the product it was uploaded to.
+    :param zip_names: the names inside the zip.
+    :param csv_name: the CSV's name.
+    :param csv_text: the CSV's text.
+    :param headers: the upload request's headers.
+    """
 
     file_id: str
     kind: str
@@ -104,18 +136,20 @@ class Upload:
 
 @dataclass(frozen=True, slots=True)
 class CreatedJob:
-    """A job as the create endpoint received it: the request body and each row's outcome."""
+    """A job as the create endpoint received it: the request body and each row's outcome.
+
+    :param kind: the product it was created in.
+    :param job_id: the id the create answered.
+    :param body: the create request's JSON body.
+    :param columns: the result CSV's first columns: the first three mapped input columns.
+    :param rows: each row's result: those columns' values, then STATUS, RECORD_ID, ERRORS.
+    """
 
     kind: str
     job_id: str
     body: Mapping[str, Any]
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]  # the first three mapped columns, then STATUS, RECORD_ID, ERRORS
-
-
-class _JobTable(Protocol):
-    def add_job(self, spec: JobSpec, product: EmulatedProduct) -> None: ...
-    def token_valid(self, token: str | None) -> bool: ...
 
 
 def _error(api: WriteApi, code: str, status: int | None = None, message: str | None = None) -> web.Response:
@@ -133,9 +167,13 @@ def _json(answer: Answer) -> web.Response:
 
 
 class BulkWrites:
-    """The write endpoints' state (uploads, created jobs, records by module) and their aiohttp handlers."""
+    """The write endpoints' state (uploads, created jobs, records by module) and their aiohttp handlers.
 
-    def __init__(self, jobs: _JobTable) -> None:
+    :param jobs: the emulator's job table, which created jobs join and which checks access tokens.
+    """
+
+    def __init__(self, jobs: JobTable) -> None:
+        """Start with no uploads, jobs or records; result links point nowhere until ``download_base`` is set."""
         self._jobs = jobs
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -146,6 +184,10 @@ class BulkWrites:
         self._records: dict[tuple[str, str, str], str] = {}  # (kind, module, find_by value) -> record id
 
     def add_routes(self, app: web.Application) -> None:
+        """Route CRM's and Bigin's org, upload, create and result-download paths to this object.
+
+        :param app: the emulator's application.
+        """
         for api in WRITE_APIS:
             app.router.add_get(api.org_path, self._bind(self.org, api))
             app.router.add_post(api.upload_path, self._bind(self.upload, api))
@@ -167,10 +209,22 @@ class BulkWrites:
             return str(base + next(self._ids))
 
     async def org(self, _api: WriteApi, _request: web.Request) -> web.StreamResponse:
+        """Serve the org lookup: one org, whose zgid the upload's ``X-CRM-ORG`` header must carry.
+
+        :param _api: the product's endpoints.
+        :param _request: the GET.
+        :return: the org, as ``org[0]``.
+        """
         org = {"id": "4150868000000225013", "zgid": ORG_ZGID, "company_name": "Zylker", "domain_name": "zylker"}
         return web.json_response({"org": [org]})
 
     async def upload(self, api: WriteApi, request: web.Request) -> web.StreamResponse:
+        """Serve a file upload: check the headers and the zip as Zoho does, then keep its CSV.
+
+        :param api: the product's endpoints.
+        :param request: the multipart POST.
+        :return: ``FILE_UPLOAD_SUCCESS`` with the file id, or Zoho's error for what is wrong.
+        """
         missing = [name for name in ("feature", "X-CRM-ORG") if not request.headers.get(name)]
         if missing:
             # Zoho names missing headers in an ``x-error`` header; the body's code is *unverified*.
@@ -202,6 +256,12 @@ class BulkWrites:
         )
 
     async def create(self, api: WriteApi, request: web.Request) -> web.StreamResponse:
+        """Serve a job create: check the body against the upload, decide each row, register the job.
+
+        :param api: the product's endpoints.
+        :param request: the JSON POST.
+        :return: 201 with the job id, or Zoho's 400 for what is wrong.
+        """
         try:
             body = await request.json()
         except ValueError:
@@ -280,6 +340,12 @@ class BulkWrites:
         return (*first, "updated", existing, "")
 
     async def download(self, api: WriteApi, request: web.Request) -> web.StreamResponse:
+        """Serve a job's result: a zip of one CSV, each row's mapped columns then STATUS, RECORD_ID, ERRORS.
+
+        :param api: the product's endpoints.
+        :param request: the GET of the result link.
+        :return: the zip, or ``RESOURCE_NOT_FOUND`` for a job this product did not create.
+        """
         created = self.created.get(request.match_info["job_id"])
         if created is None or created.kind != api.kind:
             return _error(api, "RESOURCE_NOT_FOUND")

@@ -7,7 +7,11 @@ line) or ``…/insert?job_id=…`` (their sample and the OpenAPI file); a job st
 (Ready-to-upload or In-progress): a second create is refused. A started job joins the emulator's job table,
 so its status GETs walk ``InsertOutcomes.script``.
 
-Facts: ZOHO_API.md "Creating jobs". Anything marked *unverified* is a plausible guess.
+Facts: ``docs/zoho-api.md``, "Creating jobs" ("Creator v2.1 bulk insert"), from
+https://www.zoho.com/creator/help/api/v2.1/bulk-insert-api/create-bulk-insert-job.html,
+https://www.zoho.com/creator/help/api/v2.1/bulk-insert-api/upload-bulk-insert-job.html,
+https://www.zoho.com/creator/help/api/v2.1/bulk-insert-api/start-abort-job-status.html and Zoho's Creator
+OpenAPI file.  Anything marked *unverified* is a plausible guess.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
-from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, EmulatedProduct, JobSpec, emulator_state_key
+from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, JobSpec, emulator_state_key
 from airflow_provider_zoho.testing.hostile import echo_page
 from airflow_provider_zoho.testing.incoming import access_token, multipart_parts
+from airflow_provider_zoho.testing.store import JobTable
 
 __all__ = ["CreatedInsert", "CreatorInserts", "InsertOutcomes"]
 
@@ -43,11 +48,19 @@ REASON_COLUMN = "Reason"
 
 @dataclass(frozen=True, slots=True)
 class InsertOutcomes:
-    """How jobs created from now on go: which forms of upload and start are served, which rows fail (line ->
-    reason, the header being line 1), the states a started job walks, how many result downloads answer 11110
-    first, whether status answers put ``record_details`` beside ``data`` (the OpenAPI file's shape), and
-    whether the result download answers, with HTTP 200, an HTML page echoing the request (its headers carry
-    the access token), as a misbehaving proxy or debug endpoint would (``result_echo``)."""
+    """How jobs created from now on go.
+
+    :param upload_forms: the upload forms served: ``"path"`` (``…/insert/{job_id}``, the docs' request
+        line) and ``"query"`` (``…/insert?job_id=…``, their sample and the OpenAPI file).
+    :param start_methods: the start/abort forms served: ``"PATCH"`` (the docs) and ``"PUT"`` (the OpenAPI file).
+    :param failed: rows that fail, by line (the header being line 1), with their reason.
+    :param script: the states a started job walks through.
+    :param result_pending: how many result downloads answer 11110 (still being generated) first.
+    :param record_details_beside_data: status answers put ``record_details`` beside ``data``, the OpenAPI
+        file's shape, instead of inside it.
+    :param result_echo: the result download answers, with HTTP 200, an HTML page echoing the request (its
+        headers carry the access token), as a misbehaving proxy or debug endpoint would.
+    """
 
     upload_forms: frozenset[str] = frozenset({"path", "query"})
     start_methods: frozenset[str] = frozenset({"PATCH", "PUT"})
@@ -60,7 +73,16 @@ class InsertOutcomes:
 
 @dataclass(frozen=True, slots=True)
 class CreatedInsert:
-    """A bulk insert job as the endpoints received it."""
+    """A bulk insert job as the endpoints received it.
+
+    :param job_id: the id the create answered.
+    :param coordinates: the owner, app, form and environment it was created for.
+    :param csv_text: the uploaded CSV's text; None before the upload.
+    :param upload_form: the upload form used (``"path"`` or ``"query"``).
+    :param started_with: the method that started it (``"PATCH"`` or ``"PUT"``).
+    :param aborted_with: the method that aborted it.
+    :param headers: the create request's headers.
+    """
 
     job_id: str
     coordinates: Mapping[str, str | None]
@@ -71,20 +93,18 @@ class CreatedInsert:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-class _JobTable(Protocol):
-    def add_job(self, spec: JobSpec, product: EmulatedProduct) -> None: ...
-    def token_valid(self, token: str | None) -> bool: ...
-    def job_state(self, kind: str, job_id: str) -> str | None: ...
-
-
 def _answer(code: int, message: str, status: int = 200, **extra: Any) -> web.Response:
     return web.json_response({"code": code, "message": message, **extra}, status=status)
 
 
 class CreatorInserts:
-    """The bulk insert endpoints' state and their aiohttp handlers."""
+    """The bulk insert endpoints' state and their aiohttp handlers.
 
-    def __init__(self, jobs: _JobTable) -> None:
+    :param jobs: the emulator's job table, which started jobs join and which checks access tokens.
+    """
+
+    def __init__(self, jobs: JobTable) -> None:
+        """Start with no jobs and the default outcomes (both forms served, every row lands)."""
         self._jobs = jobs
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -92,6 +112,10 @@ class CreatorInserts:
         self.created: dict[str, CreatedInsert] = {}
 
     def add_routes(self, app: web.Application) -> None:
+        """Route the create, upload, start/abort and result paths to this object.
+
+        :param app: the emulator's application.
+        """
         app.router.add_post(BASE, self._guarded(self.create_or_upload))
         app.router.add_post(BASE + "/{job_id}", self._guarded(self.upload_by_path))
         app.router.add_patch(BASE + "/{job_id}", self._guarded(self.action))
@@ -131,6 +155,11 @@ class CreatorInserts:
 
     # -- handlers -----------------------------------------------------------------------------------------
     async def create_or_upload(self, request: web.Request) -> web.StreamResponse:
+        """Serve a POST to ``…/insert``: an upload when it names ``?job_id=``, else a create.
+
+        :param request: the POST.
+        :return: the new job (code 3000), the upload's answer, or Creator's error (one active job per form).
+        """
         if "job_id" in request.query:
             if "query" not in self.outcomes.upload_forms:
                 return _answer(1000, "No such URL or a parameter is missing.", 404)
@@ -162,6 +191,11 @@ class CreatorInserts:
         return web.json_response({"code": 3000, "details": details})
 
     async def upload_by_path(self, request: web.Request) -> web.StreamResponse:
+        """Serve an upload to ``…/insert/{job_id}``, unless ``InsertOutcomes`` turned that form off.
+
+        :param request: the multipart POST.
+        :return: code 3000, or Creator's error for the job, its status or the file.
+        """
         if "path" not in self.outcomes.upload_forms:
             return _answer(1000, "No such URL or a parameter is missing.", 404)
         return await self._upload(request, request.match_info["job_id"], "path")
@@ -187,6 +221,13 @@ class CreatorInserts:
         return _answer(3000, "File uploaded successfully")
 
     async def action(self, request: web.Request) -> web.StreamResponse:
+        """Serve a start or an abort, in the PATCH (docs) or PUT (OpenAPI file) form.
+
+        A started job joins the job table with the outcomes' script; an aborted one reports Aborted.
+
+        :param request: the PATCH or PUT.
+        :return: code 3000, or Creator's error for the job, its status or the body.
+        """
         method = request.method
         if method not in self.outcomes.start_methods:
             return _answer(1000, "No such URL or a parameter is missing.", 404)
@@ -236,6 +277,12 @@ class CreatorInserts:
         return _answer(3000, "Job aborted successfully")
 
     async def result(self, request: web.Request) -> web.StreamResponse:
+        """Serve a completed job's result: a zip of one CSV of the rows ``?filter=`` asks for.
+
+        :param request: the GET.
+        :return: the zip; 11110 while ``result_pending`` lasts; the echo page with ``result_echo``; or
+            Creator's error for a job not found or not completed.
+        """
         job = self._job(request, request.match_info["job_id"])
         if job is None:
             return _answer(11330, "No such bulk insert job for this form.", 404)
@@ -267,7 +314,12 @@ class CreatorInserts:
         return web.Response(body=data.getvalue(), content_type="application/zip")
 
     def set_outcomes(self, payload: Mapping[str, Any]) -> None:
-        """The admin API's form of ``InsertOutcomes`` (``{"failed": {"3": "Invalid email"}, ...}``)."""
+        """Set how jobs created from now on go, from the admin API's form of :class:`InsertOutcomes`.
+
+        :param payload: ``InsertOutcomes``' fields as JSON, e.g. ``{"failed": {"3": "Invalid email"}}``;
+            those left out take their defaults.
+        :raises ValueError: an unknown field, or a state Creator does not have.
+        """
         unknown = set(payload) - set(InsertOutcomes.__dataclass_fields__)
         if unknown:
             raise ValueError(f"creator insert outcomes take {sorted(InsertOutcomes.__dataclass_fields__)}")

@@ -10,8 +10,13 @@ say so: :class:`EmulatedProduct` (not the provider's error ``Dialect``), :data:`
 :data:`EMULATED_PRODUCTS` (not ``airflow_provider_zoho.jobs.JOB_KINDS``), :func:`emulator_state_key` (not
 ``jobs.normalize_state``).
 
-Facts come from ``/work/shared/ZOHO_API.md`` and the doc samples it cites.  Anything marked *unverified*
-is a plausible guess (Zoho does not document it); the provider must not rely on those exact values.
+Facts come from ``docs/zoho-api.md`` ("Error bodies", "Job status lifecycles", "Rate limits worth
+knowing"), which names the Zoho page behind each, e.g.
+https://www.zoho.com/crm/developer/docs/api/v8/bulk-write/get-status.html,
+https://www.zoho.com/analytics/api/v2/bulk-api/import-data-async/get-import-job-details.html and
+https://www.zoho.com/creator/help/api/v2.1/bulk-insert-api/get-bulk-insert-job-status.html.  Anything
+marked *unverified* is a plausible guess (Zoho does not document it); the provider must not rely on those
+exact values.
 
 This module is pure: no I/O, no aiohttp, no airflow, so it is cheap to import and easy to unit-test.
 """
@@ -85,10 +90,14 @@ _NORMALIZE_RE = re.compile(r"[\s_\-]+")
 
 
 def emulator_state_key(state: str) -> str:
-    """Fold case, spaces, hyphens and underscores, the way ZOHO_API.md says states must be compared.
+    """Fold case, spaces, hyphens and underscores out of a state, so that its spellings compare equal.
 
-    Scripts may therefore spell a state the way a sample does (``"INPROGRESS"``, ``"IN_PROGRESS"``) and the
-    emulator reports it exactly as written, which lets provider tests exercise spelling variants.
+    Zoho's own sources spell one state several ways (``docs/zoho-api.md``, "Job status lifecycles"), so
+    scripts may spell a state the way a sample does (``"INPROGRESS"``, ``"IN_PROGRESS"``) and the emulator
+    reports it exactly as written, which lets provider tests exercise spelling variants.
+
+    :param state: a state as some source spells it.
+    :return: its key: upper case, without separators.
     """
     return _NORMALIZE_RE.sub("", state).upper()
 
@@ -136,7 +145,12 @@ class EmulatedProduct:
 
     # -- state vocabulary -------------------------------------------------------------------------------
     def canonical_state(self, state: str) -> str:
-        """The canonical name of a script state string; ``ValueError`` if the product has no such state."""
+        """Return the canonical name of a script state, however it is spelled.
+
+        :param state: a state as a script spells it.
+        :return: the product's own spelling.
+        :raises ValueError: the product has no such state.
+        """
         try:
             return self.states[emulator_state_key(state)]
         except KeyError:
@@ -145,7 +159,12 @@ class EmulatedProduct:
             ) from None
 
     def coerce_code(self, code: CodeT) -> CodeT:
-        """Error codes are strings for CRM/Bigin and integers for Analytics/Creator (``"8138"`` -> 8138)."""
+        """Convert an error code to the product's type: strings for CRM/Bigin, integers for Analytics/Creator.
+
+        :param code: the code, e.g. ``"8138"`` from JSON.
+        :return: the code in the product's type (``8138``).
+        :raises ValueError: a code that cannot be the product's (a name for an integer product...).
+        """
         if self.code_type is int:
             if isinstance(code, bool):
                 raise ValueError(f"{self.kind} error codes are integers, got {code!r}")
@@ -165,7 +184,14 @@ class EmulatedProduct:
         headers: tuple[tuple[str, str], ...] = (),
         message: str | None = None,
     ) -> Answer:
-        """The product's error body for ``code``, with Zoho's documented status and message unless given."""
+        """Build the product's error answer for ``code``.
+
+        :param code: the error code.
+        :param status: the HTTP status; default the one Zoho documents for the code.
+        :param headers: headers to send with it.
+        :param message: the message; default the one Zoho documents.
+        :return: the answer.
+        """
         code = self.coerce_code(code)
         info = self.errors.get(code) or ErrorInfo(self.fallback_status, "API_ERROR", f"Error {code}.")
         if message is not None:
@@ -173,31 +199,55 @@ class EmulatedProduct:
         return Answer(status if status is not None else info.status, self.error_body(code, info), headers=headers)
 
     def invalid_token(self) -> Answer:
-        """What a missing, unknown, expired or revoked access token gets."""
+        """Build the answer to a missing, unknown, expired or revoked access token.
+
+        :return: the product's invalid-token error.
+        """
         return self.error(self.invalid_token_code)
 
     def rate_limited(self, retry_after: float | None) -> Answer:
-        """HTTP 429 with the product's limit body, plus ``Retry-After`` when the fault carries one."""
+        """Build an HTTP 429 with the product's limit body.
+
+        :param retry_after: seconds for a ``Retry-After`` header; None: no header.
+        :return: the answer.
+        """
         headers = () if retry_after is None else (("Retry-After", _format_seconds(retry_after)),)
         return self.error(self.rate_limit_code, 429, headers)
 
     def server_error(self, status: int | None, html: bool) -> Answer:
-        """A 5xx: the product's internal-error JSON, or the HTML page a load balancer would serve."""
+        """Build a 5xx: the product's internal-error JSON, or the HTML page a load balancer would serve.
+
+        :param status: the status; default 500.
+        :param html: send the HTML page instead of the JSON.
+        :return: the answer.
+        """
         status = status if status is not None else 500
         if html:
             return Answer(status, html_error_page(status), content_type="text/html")
         return self.error(self.server_error_code, status)
 
     def not_found(self, job_id: str) -> Answer:
-        """What a job id the product does not know gets (Analytics answers it with HTTP 200)."""
+        """Build the answer to a job id the product does not know (Analytics answers it with HTTP 200).
+
+        :param job_id: the id asked for.
+        :return: the answer.
+        """
         return self.not_found_body(self, job_id)
 
     def missing_fields(self) -> Answer:
-        """HTTP 200 with a well-formed body that lacks the state field."""
+        """Build an HTTP 200 with a well-formed body that lacks the state field.
+
+        :return: the answer.
+        """
         return Answer(200, self.missing_fields_body())
 
     def state(self, job: JobSpec, written: str) -> Answer:
-        """HTTP 200 with the job's status body for the state step ``written``."""
+        """Build an HTTP 200 with the job's status body for a state step.
+
+        :param job: the job.
+        :param written: the state as its script spells it, reported verbatim.
+        :return: the answer.
+        """
         return Answer(200, self.render(job, written, self.canonical_state(written)))
 
 
@@ -207,7 +257,11 @@ def _format_seconds(seconds: float) -> str:
 
 
 def html_error_page(status: int) -> str:
-    """The kind of page a proxy in front of Zoho serves on a 5xx: HTML, not the API's JSON."""
+    """Return the kind of page a proxy in front of Zoho serves on a 5xx: HTML, not the API's JSON.
+
+    :param status: the status the page names.
+    :return: the page.
+    """
     return (
         f"<!DOCTYPE html><html><head><title>{status} Error</title></head>"
         f"<body><h1>{status} Error</h1><p>The server encountered a temporary error.</p></body></html>"

@@ -68,7 +68,7 @@ _DEFAULT_DEPTH = 100_000
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """One scripted misbehaviour, consumed by exactly one request.
+    r"""One scripted misbehaviour, consumed by exactly one request.
 
     ``kind`` selects the behaviour; the other fields parametrize it and are ignored by kinds that do not
     use them.
@@ -191,6 +191,10 @@ class Fault:
 
         ``"kind"`` is accepted as a synonym of ``"fault"``; unknown keys are an error so that typos in a
         jobs file fail loudly instead of silently scripting a different fault.
+
+        :param data: the fault as decoded JSON.
+        :return: the fault.
+        :raises ValueError: no kind, two kinds, an unknown field, or a value the kind refuses.
         """
         fields = dict(data)
         kind = fields.pop("fault", None)
@@ -208,7 +212,10 @@ class Fault:
         return cls(kind=kind, **fields)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form accepted by :meth:`from_dict`; fields left at their defaults are omitted."""
+        """Return the JSON form :meth:`from_dict` accepts; fields left at their defaults are omitted.
+
+        :return: the fault as a JSON-able dict.
+        """
         out: dict[str, Any] = {"fault": self.kind}
         for f in dataclasses.fields(self):
             if f.name == "kind":

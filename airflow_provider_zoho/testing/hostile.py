@@ -81,19 +81,31 @@ def _padding(size: int, chunk_size: int) -> Iterator[bytes]:
 
 
 def huge(fault: Fault) -> Stream:
-    """A 200 of ``size`` bytes of unterminated JSON, with a ``Content-Length`` or chunked."""
+    """Stream a 200 of ``size`` bytes of unterminated JSON, with a ``Content-Length`` or chunked.
+
+    :param fault: the ``huge`` fault (``size``, ``chunked``).
+    :return: the stream.
+    """
     size = fault.effective_size
     return Stream(200, _padding(size, CHUNK_SIZE), None if fault.chunked else size)
 
 
 def drip(fault: Fault) -> Stream:
-    """A 200 whose ``size``-byte body comes one byte every ``delay`` seconds."""
+    """Stream a 200 whose ``size``-byte body comes one byte every ``delay`` seconds.
+
+    :param fault: the ``drip`` fault (``size``, ``delay``).
+    :return: the stream.
+    """
     size = fault.effective_size
     return Stream(200, _padding(size, 1), size, interval=fault.effective_delay)
 
 
 def deep_json(fault: Fault) -> Stream:
-    """A 200 whose body is ``[[[...]]]`` nested ``depth`` levels: valid JSON no recursive parser survives."""
+    """Stream a 200 whose body is ``[[[...]]]`` nested ``depth`` levels: valid JSON no recursive parser survives.
+
+    :param fault: the ``deep_json`` fault (``depth``).
+    :return: the stream.
+    """
     depth = fault.effective_depth
 
     def chunks() -> Iterator[bytes]:
@@ -124,7 +136,11 @@ def gzip_bomb_bytes(size: int) -> bytes:
 
 
 def gzip_bomb(compressed: bytes) -> Stream:
-    """A 200 with ``Content-Encoding: gzip`` whose body is ``compressed`` (see :func:`gzip_bomb_bytes`)."""
+    """Stream a 200 with ``Content-Encoding: gzip`` whose body is ``compressed``.
+
+    :param compressed: the bomb's bytes, from :func:`gzip_bomb_bytes`.
+    :return: the stream.
+    """
     view = memoryview(compressed)
     chunks = (bytes(view[start : start + CHUNK_SIZE]) for start in range(0, len(view), CHUNK_SIZE))
     return Stream(200, chunks, len(compressed), headers=(("Content-Encoding", "gzip"),))
@@ -135,7 +151,14 @@ def _header_lines(headers: Mapping[str, str]) -> str:
 
 
 def echo_page(status: int, request_line: str, headers: Mapping[str, str], body: bytes) -> Answer:
-    """The HTML a debug endpoint serves: the request line, headers and raw body, not even escaped."""
+    """Build the HTML a debug endpoint serves: the request line, headers and raw body, not even escaped.
+
+    :param status: the HTTP status to answer with.
+    :param request_line: ``METHOD /path?query``.
+    :param headers: the request's headers, tokens included: that is the point.
+    :param body: the request's body.
+    :return: the answer.
+    """
     text = (
         f"<!DOCTYPE html><html><head><title>{status} Error</title></head><body><h1>{status} Error</h1>"
         f"<p>Your request:</p><pre>{request_line}\n{_header_lines(headers)}\n\n"
@@ -145,7 +168,14 @@ def echo_page(status: int, request_line: str, headers: Mapping[str, str], body: 
 
 
 def with_echo(product: EmulatedProduct, answer: Answer, headers: Mapping[str, str], body: bytes) -> Answer:
-    """A status answer whose payload also carries ``"echo": {"headers": ..., "body": ...}``."""
+    """Add ``"echo": {"headers": ..., "body": ...}`` to a status answer's payload.
+
+    :param product: the product, which says where the payload is.
+    :param answer: the status answer, with a JSON object body.
+    :param headers: the request's headers.
+    :param body: the request's body.
+    :return: the answer with the echo.
+    """
     assert isinstance(answer.body, dict)
     echo = {"headers": dict(headers), "body": body.decode(errors="replace")}
     document = dict(answer.body)
@@ -157,7 +187,13 @@ def with_echo(product: EmulatedProduct, answer: Answer, headers: Mapping[str, st
 
 
 def echo_error(product: EmulatedProduct, fault: Fault, headers: Mapping[str, str]) -> Answer:
-    """The product's error body for a 4xx/5xx echo, its message holding the request headers."""
+    """Build the product's error answer for a 4xx/5xx echo, its message holding the request headers.
+
+    :param product: the product.
+    :param fault: the ``echo`` fault (``status``, optional ``code``).
+    :param headers: the request's headers.
+    :return: the answer.
+    """
     assert fault.status is not None
     code = fault.code if fault.code is not None else product.server_error_code
     message = f"Error processing request with headers {json.dumps(dict(headers))}"
@@ -203,6 +239,11 @@ def huge_counts(product: EmulatedProduct, answer: Answer, digits: int) -> Stream
 
 
 def bad_token_body(fault: Fault, api_domain: str) -> dict[str, Any]:
-    """A token answer whose access token would inject a header if a client sent it as is."""
+    """Build a token answer whose access token would inject a header if a client sent it as is.
+
+    :param fault: the ``bad_token`` fault; a string ``value`` is the token to hand out.
+    :param api_domain: the ``api_domain`` to answer.
+    :return: the token endpoint's JSON body.
+    """
     token = fault.value if isinstance(fault.value, str) else f"1000.{secrets.token_hex(16)}\r\nX-Injected: 1"
     return {"access_token": token, "api_domain": api_domain, "token_type": "Bearer", "expires_in": 3600}

@@ -9,13 +9,22 @@ from aiohttp import web
 
 
 def access_token(request: web.Request) -> str | None:
-    """The token of an ``Authorization: Zoho-oauthtoken <token>`` header, or ``None``."""
+    """Return the token of the request's ``Authorization: Zoho-oauthtoken <token>`` header.
+
+    :param request: the request.
+    :return: the token, or None without such a header.
+    """
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() or None if scheme == "Zoho-oauthtoken" else None
 
 
 def multipart_parts(content_type: str, body: bytes) -> dict[str, bytes]:
-    """The parts of a multipart body by field name (empty for a body that is not multipart)."""
+    """Split a multipart body into its parts by field name.
+
+    :param content_type: the request's ``Content-Type``, which holds the boundary.
+    :param body: the request's body.
+    :return: each part's decoded bytes by name; empty for a body that is not multipart.
+    """
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + body
     )

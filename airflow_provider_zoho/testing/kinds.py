@@ -7,7 +7,7 @@ so a new kind could join the package with no test at all.  Now a kind needs one 
 here, and ``tests/test_kind_facts.py`` fails until every kind in ``airflow_provider_zoho.jobs.JOB_KINDS``
 has a row and an emulated product.
 
-The Zoho facts are written from ``ZOHO_API.md`` and the doc samples, not derived from the emulator's
+The Zoho facts are written from ``docs/zoho-api.md`` and the Zoho pages it cites, not derived from the emulator's
 product table (:mod:`airflow_provider_zoho.testing.dialects`) nor from the provider's ``JobKind``: the
 emulator's tests compare the emulator with these rows, and the provider's tests compare the provider with
 the emulator, so a slip in any one of the three shows up.
@@ -29,7 +29,13 @@ Code = str | int
 
 
 def at(document: Any, path: str) -> Any:
-    """The value at a dotted path (``"data.jobCode"``, ``"resource.0.file"``; digits index a list)."""
+    """Return the value at a dotted path in a decoded JSON document.
+
+    :param document: the document.
+    :param path: keys joined by dots (``"data.jobCode"``, ``"resource.0.file"``); digits index a list.
+    :return: the value there.
+    :raises KeyError: a key is missing (``IndexError`` for an index out of range).
+    """
     for step in path.split("."):
         document = document[int(step)] if isinstance(document, list) else document[step]
     return document
@@ -90,25 +96,53 @@ class KindFacts:
         return {**self.coordinates, **dict.fromkeys(self.unset_coordinates)}
 
     def status_path(self, job_id: str, coordinates: Mapping[str, str] | None = None) -> str:
-        """The status GET's path for ``job_id``, with the sample coordinates unless others are given."""
+        """Return the status GET's path for ``job_id``.
+
+        :param job_id: the job's id.
+        :param coordinates: the path coordinates; default the sample ones.
+        :return: the path.
+        """
         return self.path.format(job_id=job_id, **(self.coordinates if coordinates is None else coordinates))
 
     def request_headers(self, coordinates: Mapping[str, str | None] | None = None) -> dict[str, str]:
-        """The coordinate headers a status GET carries (Analytics' org id, Creator's environment)."""
+        """Return the coordinate headers a status GET carries (Analytics' org id, Creator's environment).
+
+        :param coordinates: the coordinates; default the sample ones.
+        :return: the headers, leaving out those whose coordinate is unset.
+        """
         given = self.coordinates if coordinates is None else coordinates
         return {header: value for header, name in self.headers.items() if (value := given.get(name))}
 
     def state_of(self, body: Any) -> Any:
+        """Return the job state a status body reports.
+
+        :param body: the decoded status body.
+        :return: the state, as the body spells it.
+        """
         return at(body, self.state_field)
 
     def error_code_of(self, body: Any) -> Any:
+        """Return the error code an error body carries.
+
+        :param body: the decoded error body.
+        :return: the code, in the product's type.
+        """
         return at(body, self.error_code_field)
 
     def error_message_of(self, body: Any) -> Any:
+        """Return the message an error body carries.
+
+        :param body: the decoded error body.
+        :return: the message.
+        """
         return at(body, self.error_message_field)
 
     def payload_of(self, body: Any) -> Any:
-        """The part of a status body a client returns as the job's response."""
+        """Return the part of a status body a client returns as the job's response.
+
+        :param body: the decoded status body.
+        :return: the payload object, or the whole body for a product without one.
+        """
         return body if self.payload_key is None else body[self.payload_key]
 
 

@@ -17,7 +17,7 @@ __all__ = ["zoho_emulator"]
 
 @pytest.fixture
 def zoho_emulator() -> Iterator[ZohoEmulator]:
-    """A started emulator with ``ZohoEmulator.DEFAULT_CLIENT`` registered; stopped after the test.
+    """Yield a started emulator with ``ZohoEmulator.DEFAULT_CLIENT`` registered; stop it after the test.
 
     Function scope so that every test starts from fresh tokens, jobs, counters and throttle windows.
     """

@@ -17,7 +17,7 @@ import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_provider_zoho.testing.dialects import Answer, EmulatedProduct, JobSpec, Step
 from airflow_provider_zoho.testing.faults import Fault
@@ -27,9 +27,11 @@ __all__ = [
     "REQUEST_LOG_SIZE",
     "THROTTLE_BODY",
     "GrantCode",
+    "JobTable",
     "Poll",
     "ReceivedRequest",
     "Store",
+    "new_token",
 ]
 
 # Zoho's accounts server lets at most this many access tokens per refresh token be live; the next one
@@ -129,6 +131,22 @@ class Poll:
     spec: JobSpec
     step: Step
     current: str
+
+
+class JobTable(Protocol):
+    """The part of :class:`Store` the job-creating endpoints use (typed so they need no ``Store`` to test)."""
+
+    def add_job(self, spec: JobSpec, product: EmulatedProduct) -> None:
+        """Register a job whose status GETs walk its script (see :meth:`Store.add_job`)."""
+        ...
+
+    def token_valid(self, token: str | None) -> bool:
+        """Tell whether ``token`` is a live access token (see :meth:`Store.token_valid`)."""
+        ...
+
+    def job_state(self, kind: str, job_id: str) -> str | None:
+        """Return the state a job last reported (see :meth:`Store.job_state`)."""
+        ...
 
 
 class Store:
