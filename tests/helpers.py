@@ -28,6 +28,11 @@ FINAL_STATES: dict[str, tuple[str, str]] = {  # kind -> (pending state, succeede
 }
 MODES = pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
 
+# The operator tests' jobs: a Creator form, and an Analytics workspace and view in the organisation the
+# default connection on the forging proxy names (tests/operators/conftest.py).
+OWNER, APP, FORM = "jason18", "zylker-store", "Employee_Details"
+WORKSPACE, VIEW, ORG = "35130000001055707", "35130000001234567", "55522777"
+
 
 def rebuild(trigger: BaseTrigger) -> BaseTrigger:
     """What the triggerer does: store the serialized form (as JSON in the database), then rebuild it.

@@ -10,8 +10,7 @@ from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.testing.emulator import airflow_connection_json
 from tests.conftest import CONN_ID
 from tests.forging_proxy import ForgingProxy
-
-ANALYTICS_ORG_ID = "55522777"
+from tests.helpers import ORG
 
 
 @pytest.fixture
@@ -20,7 +19,7 @@ def proxy(zoho_emulator: ZohoEmulator, monkeypatch: pytest.MonkeyPatch) -> Itera
     with ForgingProxy(zoho_emulator.base_url) as forging:
         monkeypatch.setenv(
             f"AIRFLOW_CONN_{CONN_ID.upper()}",
-            airflow_connection_json(forging.url, timeout=5, analytics_org_id=ANALYTICS_ORG_ID),
+            airflow_connection_json(forging.url, timeout=5, analytics_org_id=ORG),
         )
         zoho_emulator.set_download_base(forging.url)
         yield forging

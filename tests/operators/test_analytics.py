@@ -15,9 +15,7 @@ from airflow_provider_zoho.operators import ZohoAnalyticsImportOperator
 from airflow_provider_zoho.operators.base import DURABLE_SUPPORTED
 from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.testing.analytics_import import ImportOutcomes
-from tests.helpers import MODES, StateStore, captured_log, context, run
-
-WORKSPACE, VIEW, ORG = "35130000001055707", "35130000001234567", "55522777"
+from tests.helpers import MODES, ORG, VIEW, WORKSPACE, StateStore, captured_log, context, run
 
 
 def write_csv(path: Path, rows: int) -> Path:

@@ -16,9 +16,8 @@ from airflow_provider_zoho.operators import ZohoCreatorBulkInsertOperator
 from airflow_provider_zoho.operators.base import DURABLE_SUPPORTED
 from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.testing.creator_insert import InsertOutcomes
-from tests.helpers import MODES, StateStore, captured_log, context, run
+from tests.helpers import APP, FORM, MODES, OWNER, StateStore, captured_log, context, run
 
-OWNER, APP, FORM = "jason18", "zylker-store", "Employee_Details"
 INSERT = f"/creator/v2.1/bulk/{OWNER}/{APP}/form/{FORM}/insert"
 FOREVER = ("In-progress",)
 

@@ -27,11 +27,8 @@ from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.testing.bulk_write import Outcomes
 from airflow_provider_zoho.testing.creator_insert import InsertOutcomes
 from tests.forging_proxy import Forged, ForgingProxy, json_rewrite
-from tests.helpers import captured_log, context, run
+from tests.helpers import APP, FORM, OWNER, VIEW, WORKSPACE, captured_log, context, run
 
-CONN_ID = "zoho_default"
-OWNER, APP, FORM = "jason18", "zylker-store", "Employee_Details"
-WORKSPACE, VIEW, ORG = "35130000001055707", "35130000001234567", "55522777"
 LOG_RECORD_LIMIT = 64 * 1024
 XCOM_LIMIT = 1024 * 1024
 RESULT_HEADER = "Last_Name,Email,STATUS,RECORD_ID,ERRORS\r\n"

@@ -24,11 +24,7 @@ from airflow_provider_zoho.testing import Fault, ZohoEmulator
 from airflow_provider_zoho.testing.bulk_write import Outcomes
 from airflow_provider_zoho.testing.creator_insert import InsertOutcomes
 from tests.forging_proxy import Forged, ForgingProxy
-from tests.helpers import context, run
-
-CONN_ID = "zoho_default"
-OWNER, APP, FORM = "jason18", "zylker-store", "Employee_Details"
-WORKSPACE, VIEW, ORG = "35130000001055707", "35130000001234567", "55522777"
+from tests.helpers import APP, FORM, OWNER, VIEW, WORKSPACE, context, run
 
 
 def csv_file(path: Path, header: str) -> str:
