@@ -84,14 +84,19 @@ class Settings:
 
     @property
     def token_url(self) -> str:
+        """Return the URL the grant code is posted to: the accounts server's (or ``--accounts-url``'s) token path."""
         return self.config.base_url(Service.ACCOUNTS) + TOKEN_PATH
 
     @property
     def accounts_host(self) -> str:
-        """The accounts server as messages name it: its host (and port), never a path or query."""
+        """Return the accounts server as messages name it: its host (and port), never a path or query."""
         return urlsplit(self.token_url).netloc
 
     def redactor(self) -> Redactor:
+        """Return a redactor of the client secret and the grant code, for Zoho's answer before a message quotes it.
+
+        :return: the redactor (the refresh token is not known yet: it is what the answer brings).
+        """
         return Redactor((self.config.client_secret, self.grant_code))
 
 
@@ -104,13 +109,17 @@ class Grant:
 
 
 def parser() -> argparse.ArgumentParser:
+    """Build the command's arguments; every value may also be left out and asked for.
+
+    :return: the parser, whose ``--help`` says where the client and grant code come from.
+    """
     parser = argparse.ArgumentParser(
         prog=_PROG,
         description="Exchange a Zoho Self Client grant code for a refresh token and print the ready Airflow "
         "connection. Values not given are asked for; the client secret and the grant code without echo.",
         epilog="Get the client and the grant code at your data center's API console (api-console.zoho.com, "
         ".eu, .in, .com.au, .jp, .com.cn, zohocloud.ca, .sa, .uk): Self Client > Generate Code, with the scopes "
-        "your sensors need (see the README, 'Getting credentials'). The printed lines hold the client secret and "
+        "your sensors need (see the docs, 'Get started'). The printed lines hold the client secret and "
         "the refresh token: rather than pasting them into a shell that keeps history, write them to a file "
         "(--print env > zoho.env, then source it) or pipe the command to a shell (--print command | sh).",
     )
@@ -157,10 +166,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace, ask: Callable[[str], str], ask_secret: Callable[[str], str]) -> Settings:
-    """The checked settings, asking for what the arguments lack.
+    """Build the checked settings, asking for what the arguments lack.
 
     Every value is checked here, before the request: the grant code works once, so a typo in the org id
     found afterwards would cost the user a new code.
+
+    :param args: the parsed command line (``parser()``).
+    :param ask: asks for a value that may be shown (data center, client id).
+    :param ask_secret: asks for a value without echo (client secret, grant code).
+    :return: the settings, their connection config built with a placeholder refresh token.
+    :raises AuthError: a value is missing or wrong, named with the option that sets it.
     """
     data_center = args.data_center or ask(f"Data center ({', '.join(DATA_CENTERS)}) [{DEFAULT_DATA_CENTER}]: ").strip()
     try:
@@ -192,7 +207,7 @@ def settings_from(args: argparse.Namespace, ask: Callable[[str], str], ask_secre
 
 
 def _required(label: str, option: str, value: str) -> str:
-    """A pasted value without the spaces and line break around it, which Zoho would refuse."""
+    """Return a pasted value without the spaces and line break around it, which Zoho would refuse."""
     value = value.strip()
     if not value:
         raise AuthError(f"No {label} given: pass {option} or type it when asked.")
@@ -210,7 +225,17 @@ def connection_fields(
     creator_environment: str | None,
     host: str | None,
 ) -> dict[str, Any]:
-    """The ``zoho`` connection as Airflow's JSON form holds it; optional values only when given."""
+    """Build the ``zoho`` connection as Airflow's JSON form holds it; optional values only when given.
+
+    :param client_id: the Self Client's client id (the login).
+    :param client_secret: its client secret (the password).
+    :param refresh_token: the refresh token Zoho gave (extra ``refresh_token``).
+    :param data_center: the data center's code (extra ``data_center``).
+    :param analytics_org_id: extra ``analytics_org_id``, or None.
+    :param creator_environment: extra ``creator_environment``, or None.
+    :param host: the base URL replacing every Zoho host, or None.
+    :return: ``conn_type``, ``login``, ``password``, ``host`` when given, and ``extra`` as a dict.
+    """
     extra: dict[str, Any] = {"refresh_token": refresh_token, "data_center": data_center}
     extra |= {
         name: value
@@ -224,7 +249,13 @@ def connection_fields(
 
 
 def token_form(settings: Settings) -> dict[str, str]:
-    """The form body: credentials never go in the query string, which proxies and access logs keep."""
+    """Build the form body of the authorization-code grant.
+
+    Credentials never go in the query string, which proxies and access logs keep.
+
+    :param settings: the checked settings.
+    :return: the form fields.
+    """
     return {
         "grant_type": "authorization_code",
         "client_id": settings.config.client_id,
@@ -234,11 +265,15 @@ def token_form(settings: Settings) -> dict[str, str]:
 
 
 def exchange(settings: Settings) -> tuple[int, str]:
-    """POST the grant code; the answer's status and (bounded, redacted) text. The only I/O of the exchange.
+    """POST the grant code and return the answer's status and (bounded, redacted) text.
 
-    No redirect is followed (it would carry the secret and the code elsewhere); the body is read up to
-    ``MAX_ANSWER_BYTES``, and no longer than ``timeout`` past the deadline however slowly it drips (each read
-    waits at most ``timeout``, and none starts after the deadline).
+    The only I/O of the exchange. No redirect is followed (it would carry the secret and the code
+    elsewhere); the body is read up to ``MAX_ANSWER_BYTES``, and no longer than ``timeout`` past the deadline
+    however slowly it drips (each read waits at most ``timeout``, and none starts after the deadline).
+
+    :param settings: the checked settings.
+    :return: the HTTP status and the text, the client secret and grant code removed.
+    :raises AuthError: Zoho could not be reached, redirected, or sent what no token answer is.
     """
     deadline = time.monotonic() + settings.timeout
     try:
@@ -280,9 +315,15 @@ def _redirected(settings: Settings, location: str | None) -> str:
 
 
 def read_grant(status: int, text: str, accounts_host: str) -> Grant:
-    """Zoho's answer to the exchange, or the one sentence saying what to do. Pure.
+    """Read Zoho's answer to the exchange as a grant, or raise the one sentence saying what to do. Pure.
 
     Zoho answers its errors with HTTP 200 and ``{"error": ...}``: success is a ``refresh_token``.
+
+    :param status: the answer's HTTP status.
+    :param text: the answer's text, redacted.
+    :param accounts_host: the accounts server, as messages name it.
+    :return: the refresh token and the API domain Zoho named.
+    :raises AuthError: Zoho refused, failed, or answered without a refresh token.
     """
     body = decode_json(text)
     where = f"Zoho accounts at {accounts_host}"
@@ -313,7 +354,12 @@ def read_grant(status: int, text: str, accounts_host: str) -> Grant:
 
 
 def api_domain_warning(config: ZohoConnectionConfig, grant: Grant) -> str | None:
-    """A hint when Zoho names another data center's API host than the one the connection will use."""
+    """Return a hint when Zoho names another data center's API host than the one the connection will use.
+
+    :param config: the connection to print; a ``host`` override is never second-guessed.
+    :param grant: what Zoho gave, with its ``api_domain``.
+    :return: the note, naming the data center to use where Zoho's host tells it; None when they agree.
+    """
     if config.base_url_override or not grant.api_domain:
         return None
     host = urlsplit(grant.api_domain).hostname or grant.api_domain
@@ -329,16 +375,25 @@ def api_domain_warning(config: ZohoConnectionConfig, grant: Grant) -> str | None
 
 
 def connection_variable(conn_id: str) -> str | None:
-    """The ``AIRFLOW_CONN_<ID>`` name Airflow reads, or None when no shell can export it (``zoho-prod``)."""
+    """Return the ``AIRFLOW_CONN_<ID>`` name Airflow reads, or None when no shell can export it (``zoho-prod``).
+
+    :param conn_id: the connection id.
+    :return: the variable's name, or None.
+    """
     variable = f"AIRFLOW_CONN_{conn_id.upper()}"
     return variable if variable.isidentifier() and variable.isascii() else None
 
 
 def render(settings: Settings, grant: Grant, output: str = "both") -> str:
-    """The connection as an ``AIRFLOW_CONN_<ID>`` export line and/or an ``airflow connections add`` command.
+    """Render the connection as an ``AIRFLOW_CONN_<ID>`` export line and/or an ``airflow connections add`` command.
 
     ``env`` and ``command`` print one line each, to be sourced from a file or piped to ``sh`` without the
     secrets passing through the terminal; ``both`` adds comments for a person to choose.
+
+    :param settings: the checked settings.
+    :param grant: what Zoho gave for the grant code.
+    :param output: ``both``, ``env`` or ``command`` (``--print``).
+    :return: the text to print on stdout, holding the client secret and refresh token.
     """
     config = settings.config
     fields = connection_fields(
@@ -373,15 +428,21 @@ def render(settings: Settings, grant: Grant, output: str = "both") -> str:
 
 
 def for_terminal(text: str) -> str:
-    """``text`` with every non-printable character but newlines escaped (``\\x1b``): a message quotes Zoho's
-    answer, and an answer's escape sequences must not drive the user's terminal (retitle it, hide text)."""
+    r"""Escape every non-printable character of ``text`` but newlines, as ``\x1b``, for the user's terminal.
+
+    A message quotes Zoho's answer, and an answer's escape sequences must not drive the user's terminal
+    (retitle it, hide text).
+
+    :param text: the message.
+    :return: the message, safe to print.
+    """
     return "".join(
         char if char == "\n" or char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text
     )
 
 
 def _ask_on(stream: TextIO) -> Callable[[str], str]:
-    """A prompt on ``stream`` (stderr), so stdout holds only the connection and can go to a file."""
+    """Return a prompt on ``stream`` (stderr), so stdout holds only the connection and can go to a file."""
 
     def ask(prompt: str) -> str:
         stream.write(prompt)
@@ -402,7 +463,15 @@ def main(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """Run the command; 0 with the connection printed, 1 with one sentence on stderr. Prompts are injectable."""
+    """Run the command; 0 with the connection printed, 1 with one sentence on stderr. Prompts are injectable.
+
+    :param argv: the arguments; the command line's when None.
+    :param ask: asks for a visible value; a prompt on stderr reading stdin when None.
+    :param ask_secret: asks for a value without echo; ``getpass`` on stderr when None.
+    :param stdout: where the connection goes; ``sys.stdout`` when None.
+    :param stderr: where prompts, notes, warnings and errors go; ``sys.stderr`` when None.
+    :return: the exit code.
+    """
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args = parser().parse_args(argv)
     # Airflow, imported through the package, sends warnings to its logging, which writes to stdout. Stdout is

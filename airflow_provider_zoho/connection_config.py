@@ -43,6 +43,13 @@ class ZohoConnectionError(ValueError):
 
 @dataclass(frozen=True)
 class ZohoConnectionConfig:
+    """A ``zoho`` connection's settings, each checked: what the hooks and the credentials command send with.
+
+    Built by ``from_fields``, never by hand, so that every value has passed its check. The secrets are kept
+    out of ``repr``; ``base_url_override`` is the ``host`` field, which replaces every Zoho host (a proxy,
+    the emulator).
+    """
+
     conn_id: str
     client_id: str
     client_secret: str = field(repr=False)
@@ -74,6 +81,18 @@ class ZohoConnectionConfig:
         Fields are typed ``object``: a connection written as JSON or a URI reaches here unchecked by Airflow,
         so an ``extra`` that decoded to a list or a ``timeout`` of ``"nan"`` is this function's to reject.
         ``port`` and ``schema`` (the URL scheme, as Airflow's HTTP connections use it) complete ``host``.
+
+        :param conn_id: the connection's id, named in every message.
+        :param login: the client id.
+        :param password: the client secret.
+        :param host: a base URL replacing every Zoho host, or empty.
+        :param extra: the extra, decoded: ``refresh_token`` (required), ``data_center``,
+            ``analytics_org_id``, ``creator_environment``, ``crm_org_id``, ``upload_host``, ``timeout``,
+            ``max_response_bytes``, ``max_concurrent_requests``.
+        :param port: the port completing ``host``, or empty.
+        :param schema: ``http`` or ``https`` completing ``host``, or empty.
+        :return: the checked settings.
+        :raises ZohoConnectionError: a field is missing or wrong, named with the way to fix it.
         """
         where = f"Zoho connection {conn_id!r}"
         extra = _extra_object(where, extra)
@@ -107,7 +126,12 @@ class ZohoConnectionConfig:
         )
 
     def base_url(self, service: Service) -> str:
-        """Where requests for ``service`` go: the override for every service, else the DC's HTTPS host."""
+        """Return where requests for ``service`` go: the override for every service, else the DC's HTTPS host.
+
+        :param service: the Zoho service (accounts, the API, Analytics).
+        :return: the base URL, without a trailing slash.
+        :raises ZohoConnectionError: the data center has no host for that service (Analytics in ``uk``).
+        """
         if self.base_url_override:
             return self.base_url_override
         try:
@@ -117,12 +141,12 @@ class ZohoConnectionConfig:
 
     @property
     def upload_base_url(self) -> str:
-        """Where bulk write files go: the ``upload_host`` extra, else the ``host`` override, else the DC's upload host."""
+        """Return where bulk write files go: the ``upload_host`` extra, else the ``host`` override, else the DC's."""
         return self.upload_host or self.base_url_override or f"https://{self.data_center.upload_host}"
 
     @cached_property  # hashed once: a triggerer reads it on every poll of every sensor
     def token_cache_key(self) -> str:
-        """Which tokens are interchangeable: one accounts server, one client and its secret, one refresh token.
+        """Return the key of interchangeable tokens: one accounts server, one client and its secret, one refresh token.
 
         The secret counts too: a token shared under a key is proof that these very credentials were granted
         it (the Test button reuses one instead of spending a request), so a wrong secret must not find it.
@@ -135,12 +159,12 @@ class ZohoConnectionConfig:
 
     @property
     def defaults(self) -> dict[str, str | None]:
-        """Optional job coordinates the connection supplies when a sensor leaves them out."""
+        """Return the optional job coordinates the connection supplies when a sensor leaves them out."""
         return {"org_id": self.analytics_org_id, "environment": self.creator_environment}
 
 
 def _extra_object(where: str, extra: object) -> dict[str, Any]:
-    """The extra as a dict; null (Airflow's "no extra") is empty, so the missing refresh token is what is named."""
+    """Return the extra as a dict; null (Airflow's "no extra") is empty, so the missing refresh token is named."""
     if extra is None:
         return {}
     if not isinstance(extra, Mapping):
@@ -154,7 +178,7 @@ def _extra_object(where: str, extra: object) -> dict[str, Any]:
 
 
 def _credential(where: str, label: str, value: object, missing: str) -> str:
-    """A value sent in the token form: required text without the invisible characters pasting often adds.
+    """Check a value sent in the token form: required text without the invisible characters pasting often adds.
 
     The value itself is never part of the message; it is a secret, or sits next to one.
     """
@@ -185,7 +209,7 @@ def _data_center(where: str, value: object) -> DataCenter:
 
 
 def _analytics_org_id(where: str, value: object) -> str | None:
-    """Zoho's organization id, sent as the ``ZANALYTICS-ORGID`` header: digits, so nothing can split the header."""
+    """Check Zoho's organization id, sent as the ``ZANALYTICS-ORGID`` header: digits, so nothing can split it."""
     if value is None or value == "":
         return None
     if (digits := _digits(value)) is not None:
@@ -197,7 +221,7 @@ def _analytics_org_id(where: str, value: object) -> str | None:
 
 
 def _digits(value: object) -> str | None:
-    """An id Zoho spells in ASCII digits (an int is accepted too); None when it is anything else.
+    """Return an id Zoho spells in ASCII digits (an int is accepted too); None when it is anything else.
 
     ASCII only: ``str.isdigit()`` would also let superscripts and other scripts' digits into a header.
     """
@@ -209,7 +233,7 @@ def _digits(value: object) -> str | None:
 
 
 def _crm_org_id(where: str, value: object) -> str | None:
-    """The CRM/Bigin org's zgid, sent as the ``X-CRM-ORG`` header of uploads; empty: looked up from the org API."""
+    """Check the CRM/Bigin org's zgid (the ``X-CRM-ORG`` header of uploads); empty: looked up from the org API."""
     if value is None or value == "":
         return None
     if (digits := _digits(value)) is not None:
@@ -221,7 +245,7 @@ def _crm_org_id(where: str, value: object) -> str | None:
 
 
 def _upload_host(where: str, value: object) -> str | None:
-    """Where bulk write files are uploaded instead of the DC's upload host: a base URL without query or credentials."""
+    """Check where bulk write files go instead of the DC's upload host: a base URL without query or credentials."""
     if value is None or value == "":
         return None
     parts = urlsplit(value) if isinstance(value, str) and value.isprintable() and " " not in value else None
@@ -250,7 +274,7 @@ def _port_readable(parts: SplitResult) -> bool:
 
 
 def _creator_environment(where: str, value: object) -> str | None:
-    """Creator's ``environment`` header: one of the known names, which also keeps line breaks out of it."""
+    """Check Creator's ``environment`` header: one of the known names, which also keeps line breaks out of it."""
     if value is None or value == "":
         return None
     if isinstance(value, str) and value in CREATOR_ENVIRONMENTS:
@@ -262,7 +286,9 @@ def _creator_environment(where: str, value: object) -> str | None:
 
 
 def _request_timeout(where: str, value: object) -> float:
-    """Seconds per request: a finite positive number, or numeric text (Airflow 2.11's form has only text fields).
+    """Check the seconds per request: a finite positive number, or numeric text.
+
+    Text is accepted because Airflow 2.11's form has only text fields.
 
     NaN and infinity would never time out, and beyond a day the sockets overflow: both are refused here, by name.
     """
@@ -282,12 +308,15 @@ def _request_timeout(where: str, value: object) -> float:
 
 
 def _unless_blank(value: Any, default: Any) -> Any:
-    """A form leaves an untouched optional field null or empty: that means the default, not an error."""
+    """Return ``default`` when ``value`` is null or empty, else ``value``.
+
+    A form leaves an untouched optional field null or empty: that means the default, not an error.
+    """
     return default if value is None or value == "" else value
 
 
 def _base_url(where: str, host: object, port: object, schema: object) -> str | None:
-    """The one base URL replacing every Zoho host, from ``host`` completed by the ``port`` and ``schema`` fields.
+    """Build the one base URL replacing every Zoho host, from ``host`` completed by the ``port`` and ``schema``.
 
     A URI connection ``zoho://id:secret@127.0.0.1:8080/http?...`` arrives as host ``127.0.0.1``, port 8080 and
     schema ``http``; JSON connections usually write it all in host (``http://127.0.0.1:8080``). Both give the
@@ -345,7 +374,7 @@ def _base_url(where: str, host: object, port: object, schema: object) -> str | N
 
 
 def _schema_field(where: str, schema: object) -> str | None:
-    """Airflow's ``schema`` field (a URI connection's path) as a URL scheme, as Airflow's HTTP provider reads it."""
+    """Read Airflow's ``schema`` field (a URI connection's path) as a URL scheme, as Airflow's HTTP provider does."""
     if schema is None or schema == "":
         return None
     if isinstance(schema, str) and schema.strip().lower() in _SCHEMES:

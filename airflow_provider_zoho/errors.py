@@ -25,6 +25,12 @@ from airflow_provider_zoho.products import ANALYTICS, PRODUCTS, Dialect
 
 
 class Outcome(StrEnum):
+    """What the hooks' callers do about an error; the value is the wording of the docs' error table.
+
+    A sensor keeps polling through ``KEEP_POLLING`` (an operator may wait it out within its deadline),
+    ``REFRESH_TOKEN`` drops the token and retries once with a new one, ``FAIL`` fails the task.
+    """
+
     KEEP_POLLING = "keep polling"
     REFRESH_TOKEN = "refresh the token, retry once"
     FAIL = "fail the task"
@@ -32,6 +38,11 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class ErrorRule:
+    """One row of the error table: a code in one product's error shape, its outcome and what it means.
+
+    ``meaning`` is written for the user: it goes into the error's message and the docs' table.
+    """
+
     dialect: Dialect
     code: str
     outcome: Outcome
@@ -131,14 +142,24 @@ _EXCEPTION_FOR_OUTCOME: Mapping[Outcome, type[ZohoError]] = {
 
 
 def http_fallback_code(http_status: int) -> str:
-    """The table key for an error that carries no Zoho code."""
+    """Return the table key for an error that carries no Zoho code.
+
+    :param http_status: the answer's HTTP status.
+    :return: ``HTTP_429``, ``HTTP_5xx`` or ``HTTP_4xx``.
+    """
     if http_status == 429:
         return "HTTP_429"
     return "HTTP_5xx" if http_status >= 500 else "HTTP_4xx"
 
 
 def rule_for(dialect: Dialect, code: str, http_status: int | None) -> ErrorRule | None:
-    """The table's row for an error; an unknown code falls back on the row for its HTTP status."""
+    """Return the table's row for an error; an unknown code falls back on the row for its HTTP status.
+
+    :param dialect: the error shape the code comes from (the product, or ``HTTP`` for the hooks' own).
+    :param code: the code as Zoho sent it.
+    :param http_status: the answer's HTTP status, or None when there was no answer.
+    :return: the row, or None for an unknown code sent without an error status.
+    """
     rule = _RULES.get((dialect, code))
     if rule is None and http_status is not None and http_status >= 400:
         rule = _RULES[(Dialect.HTTP, http_fallback_code(http_status))]
@@ -146,7 +167,13 @@ def rule_for(dialect: Dialect, code: str, http_status: int | None) -> ErrorRule 
 
 
 def classify(dialect: Dialect, code: str, http_status: int | None) -> Outcome:
-    """What to do about an error; an unknown code falls back on what its HTTP status says."""
+    """Tell what to do about an error; an unknown code falls back on what its HTTP status says.
+
+    :param dialect: the error shape the code comes from.
+    :param code: the code as Zoho sent it.
+    :param http_status: the answer's HTTP status, or None.
+    :return: the outcome; ``FAIL`` for a code the table does not know, sent without an error status.
+    """
     rule = rule_for(dialect, code, http_status)
     # Zoho answered 200 with an error body we do not know: retrying the same request cannot help.
     return Outcome.FAIL if rule is None else rule.outcome
@@ -161,7 +188,16 @@ def make_error(
     http_status: int | None = None,
     retry_after: float | None = None,
 ) -> ZohoError:
-    """Build the typed exception that the table assigns to ``code``, carrying the table's meaning."""
+    """Build the typed exception that the table assigns to ``code``, carrying the table's meaning.
+
+    :param dialect: the error shape the code comes from.
+    :param code: the code.
+    :param message: what Zoho (or the hook) said.
+    :param service: the Zoho service that answered, named in the message.
+    :param http_status: the answer's HTTP status, or None.
+    :param retry_after: seconds Zoho asked to wait, or None.
+    :return: a ``ZohoTransientError``, ``ZohoTokenInvalidError`` or ``ZohoFatalError``.
+    """
     rule = rule_for(dialect, code, http_status)
     exception_class = _EXCEPTION_FOR_OUTCOME[Outcome.FAIL if rule is None else rule.outcome]
     return exception_class(
@@ -193,10 +229,14 @@ def _zoho_code_and_message(dialect: Dialect, body: Any) -> tuple[str, str] | Non
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), never negative.
+    """Return the seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), never negative.
 
     ``inf`` or ``nan`` say nothing usable and count as no header; how long a large value may hold a poller
     is the poller's own cap, not this function's.
+
+    :param value: the header, or None.
+    :param now: the epoch time an HTTP date counts from; the current time when None.
+    :return: the seconds, or None when there is no usable header.
     """
     if not value:
         return None
@@ -222,10 +262,18 @@ def error_from_response(
     retry_after: str | None = None,
     body_text: str = "",
 ) -> ZohoError | None:
-    """The error a response carries, or ``None`` when it is a normal answer.
+    """Return the error a response carries, or ``None`` when it is a normal answer.
 
     Zoho sends some errors with HTTP 200 (OAuth errors, Creator's daily limit), so the body is inspected
     before the status. ``body`` is the decoded JSON, or ``None`` when the body was not JSON.
+
+    :param dialect: the error shape of the product that answered.
+    :param service: the Zoho service that answered.
+    :param http_status: the answer's HTTP status.
+    :param body: the decoded JSON, or None.
+    :param retry_after: the ``Retry-After`` header, or None.
+    :param body_text: the answer's (redacted) text, quoted when there is no Zoho code.
+    :return: the typed error, or None.
     """
     wait = parse_retry_after(retry_after)
     found = _zoho_code_and_message(dialect, body)
@@ -248,7 +296,13 @@ def error_from_response(
 
 
 def markdown_table() -> str:
-    """The README's error table, generated so that it cannot drift from ``ERROR_RULES``."""
+    """Render the docs' error table as markdown, generated so that it cannot drift from ``ERROR_RULES``.
+
+    The docs build renders it in docs/failures.md, "The error table"; ``python -m airflow_provider_zoho.errors``
+    prints it.
+
+    :return: the table, one row per rule.
+    """
     lines = ["| source | code | what it means | outcome |", "|---|---|---|---|"]
     lines += [
         f"| {rule.dialect.value} | `{rule.code}` | {rule.meaning} | {rule.outcome.value} |" for rule in ERROR_RULES

@@ -30,6 +30,11 @@ MAX_TOKEN_LIFETIME_SECONDS = 86_400.0
 
 @dataclass(frozen=True)
 class TokenRequest:
+    """A refresh-token grant to send: the accounts server's token URL and the form body.
+
+    The form is kept out of ``repr`` so that logging the request never shows a secret.
+    """
+
     url: str
     form: dict[str, str] = field(repr=False)  # holds the client secret and the refresh token
 
@@ -46,6 +51,12 @@ class Answer:
 
 @dataclass(frozen=True)
 class ApiRequest:
+    """A request to a Zoho API, before the token is added: where it goes and how its answer is read.
+
+    ``service`` names the host in messages and decides what a failure means; ``dialect`` is the shape of
+    the product's error bodies (see ``errors.ERROR_RULES``).
+    """
+
     url: str
     headers: dict[str, str]
     service: Service
@@ -53,6 +64,13 @@ class ApiRequest:
 
 
 def token_request(config: ZohoConnectionConfig) -> TokenRequest:
+    """Build the refresh-token grant for the connection's accounts server.
+
+    See docs/zoho-api.md, "OAuth (refresh-token grant)".
+
+    :param config: the connection, whose client and refresh token are sent.
+    :return: the request.
+    """
     # The credentials travel in the form body, never the query string, so no proxy or access log keeps them.
     return TokenRequest(
         url=config.base_url(Service.ACCOUNTS) + TOKEN_PATH,
@@ -66,9 +84,12 @@ def token_request(config: ZohoConnectionConfig) -> TokenRequest:
 
 
 def decode_json(text: str) -> Any:
-    """The decoded body, or ``None`` when it is not JSON (an HTML error page from a gateway, say).
+    """Decode a body, or return ``None`` when it is not JSON (an HTML error page from a gateway, say).
 
     JSON nested deeper than Python's recursion limit is "not JSON" too: no Zoho answer is that deep.
+
+    :param text: the answer's text.
+    :return: the decoded JSON, or None.
     """
     try:
         return json.loads(text)
@@ -77,7 +98,12 @@ def decode_json(text: str) -> Any:
 
 
 def answer_text(raw: bytes, redactor: Redactor) -> str:
-    """An answer's text with the connection's secrets removed, before anything is built from it."""
+    """Decode an answer's bytes and remove the connection's secrets, before anything is built from the text.
+
+    :param raw: the body as read (already bounded).
+    :param redactor: the secrets to remove: the connection's, and the token the request carried.
+    :return: the text; bytes that are not UTF-8 become U+FFFD.
+    """
     return redactor(raw.decode("utf-8", errors="replace"))
 
 
@@ -86,7 +112,7 @@ def _invalid_token_answer(service: Service, why: str) -> ZohoError:
 
 
 def _token_lifetime(body: Mapping[str, Any]) -> float | None:
-    """Seconds the token lives, or ``None`` for a value no sane cache could use (NaN, negative, a word)."""
+    """Return the seconds the token lives, or ``None`` for a value no sane cache could use (NaN, negative, a word)."""
     # A legacy variant reports seconds in ``expires_in_sec`` and milliseconds in ``expires_in``.
     given = body.get("expires_in_sec", body.get("expires_in", 3600))
     if isinstance(given, bool) or not isinstance(given, int | float):
@@ -96,11 +122,18 @@ def _token_lifetime(body: Mapping[str, Any]) -> float | None:
 
 
 def read_token_response(answer: Answer, *, now: float | None = None) -> AccessToken:
-    """Accounts answers errors with HTTP 200, so success is the presence of ``access_token``.
+    """Read the accounts server's answer to a token request as a token, or raise the error it holds.
 
+    Accounts answers errors with HTTP 200, so success is the presence of ``access_token``.
     A redirect is refused, never followed: it would carry the client secret and refresh token elsewhere.
     A token or lifetime the cache cannot use safely is an invalid answer (polled through), never a token
     that fails every request locally or, with a NaN or negative lifetime, asks for a new one on every poll.
+
+    :param answer: what the token request got back.
+    :param now: the epoch time the lifetime counts from; the current time when None.
+    :return: the token, its expiry and the API domain Zoho named.
+    :raises ZohoError: a redirect (``TOKEN_REDIRECT``), Zoho's error (``invalid_client``, ``Access
+        Denied``...) or an answer with no usable token (``INVALID_RESPONSE``).
     """
     if 300 <= answer.status < 400:
         raise redirect_refused(Service.ACCOUNTS, answer.location)
@@ -131,7 +164,12 @@ def read_token_response(answer: Answer, *, now: float | None = None) -> AccessTo
 
 
 def redirect_refused(service: Service, location: str | None) -> ZohoError:
-    """A token request answered with a redirect: following it would send the secrets to another host."""
+    """Build the error for a token request answered with a redirect: following it would send the secrets elsewhere.
+
+    :param service: the service the request went to (accounts).
+    :param location: the redirect's ``Location`` header; only its host is named.
+    :return: a ``TOKEN_REDIRECT`` error, which fails the task.
+    """
     host = urlsplit(location or "").hostname or "an unnamed place"
     return make_error(
         Dialect.HTTP,
@@ -143,14 +181,25 @@ def redirect_refused(service: Service, location: str | None) -> ZohoError:
 
 
 def invalid_answer(service: Service, why: str) -> ZohoError:
-    """An answer the hooks refused to read whole (too large, an encoding that was not asked for)."""
+    """Build the error for an answer the hooks refused to read (too large, an encoding not asked for, an odd body).
+
+    :param service: the service that answered.
+    :param why: what was refused, completing "refused ...".
+    :return: an ``INVALID_RESPONSE`` error, which a sensor polls through.
+    """
     return make_error(Dialect.HTTP, "INVALID_RESPONSE", f"refused {why}", service=service.value)
 
 
 def job_status_request(
     config: ZohoConnectionConfig, kind: JobKind, coordinates: Mapping[str, str | None]
 ) -> ApiRequest:
-    """The GET for a job's status; optional coordinates left out fall back on the connection's."""
+    """Build the GET for a job's status; optional coordinates left out fall back on the connection's.
+
+    :param config: the connection, whose host and defaults (``org_id``, ``environment``) are used.
+    :param kind: the job's kind, which knows the path and headers.
+    :param coordinates: the job's id and the names its path needs.
+    :return: the request.
+    """
     merged = dict(coordinates)
     for name in kind.optional_coordinates:
         merged[name] = coordinates.get(name) or config.defaults.get(name)
@@ -163,11 +212,22 @@ def job_status_request(
 
 
 def authorization(token: AccessToken) -> dict[str, str]:
+    """Return the ``Authorization`` header Zoho's APIs take: ``Zoho-oauthtoken <token>``, not ``Bearer``.
+
+    :param token: the access token.
+    :return: the header, to merge into a request's.
+    """
     return {"Authorization": f"Zoho-oauthtoken {token.value}"}
 
 
 def read_api_response(request: ApiRequest, answer: Answer) -> Any:
-    """The decoded body of a normal answer; raises the typed ``ZohoError`` the table assigns otherwise."""
+    """Return the decoded body of a normal answer; raise the typed ``ZohoError`` the table assigns otherwise.
+
+    :param request: the request answered, whose service and dialect read the answer.
+    :param answer: what came back.
+    :return: the decoded JSON.
+    :raises ZohoError: the answer is an error, with HTTP 200 or not, or not JSON.
+    """
     body = decode_json(answer.text)
     error = error_from_response(
         request.dialect,
@@ -186,7 +246,13 @@ def read_api_response(request: ApiRequest, answer: Answer) -> Any:
 
 
 def api_request(config: ZohoConnectionConfig, path: str, dialect: Dialect = Dialect.CRM) -> ApiRequest:
-    """A request to the API host of the connection (CRM, Bigin)."""
+    """Build a request to the API host of the connection (CRM, Bigin).
+
+    :param config: the connection.
+    :param path: the path on the API host.
+    :param dialect: how error answers are read.
+    :return: the request, asking for JSON.
+    """
     return ApiRequest(
         url=config.base_url(Service.API) + path,
         headers={"Accept": "application/json"},
@@ -213,18 +279,28 @@ def _required_text(body: Any, what: str, *path: str) -> str:
 
 
 def read_org_id(body: Any) -> str:
-    """The org's zgid from ``GET …/org``: ``org[0].zgid``."""
+    """Read the org's zgid from ``GET …/org``: ``org[0].zgid``.
+
+    :param body: the decoded answer.
+    :return: the zgid.
+    :raises ZohoError: ``INVALID_RESPONSE`` when the answer has none.
+    """
     org = _field(body, "org")
     return _required_text(org[0] if isinstance(org, list) and org else None, "the org's zgid", "zgid")
 
 
 def read_file_id(body: Any) -> str:
-    """The id of an uploaded file: ``details.file_id``."""
+    """Read the id of an uploaded file: ``details.file_id``.
+
+    :param body: the decoded answer to the upload.
+    :return: the file id, which the bulk write job then names.
+    :raises ZohoError: ``INVALID_RESPONSE`` when the answer has none.
+    """
     return _required_text(body, "the uploaded file's id", "details", "file_id")
 
 
 def _required_job_id(body: Any, *path: str) -> str:
-    """A job id from an answer, checked where it enters: it goes into URLs, logs and the task's state."""
+    """Read a job id from an answer, checked where it enters: it goes into URLs, logs and the task's state."""
     value = _required_text(body, "the new job's id", *path)
     if problem := job_id_problem(value):
         raise invalid_answer(Service.API, f"an answer whose job id ({'.'.join(path)}) {problem}")
@@ -232,7 +308,12 @@ def _required_job_id(body: Any, *path: str) -> str:
 
 
 def read_created_job_id(body: Any) -> str:
-    """The id of a created bulk write job: ``details.id``, Zoho's digits."""
+    """Read the id of a created bulk write job: ``details.id``, Zoho's digits.
+
+    :param body: the decoded answer to the creating POST.
+    :return: the job id.
+    :raises ZohoError: ``INVALID_RESPONSE`` when the answer has none, or one that is not a job id.
+    """
     return _required_job_id(body, "details", "id")
 
 
@@ -245,7 +326,19 @@ def bulk_write_body(
     field_mappings: list[dict[str, Any]] | None,
     ignore_empty: bool,
 ) -> dict[str, Any]:
-    """The JSON that creates one bulk write job from one uploaded file."""
+    """Build the JSON that creates one bulk write job from one uploaded file.
+
+    See docs/zoho-api.md, "CRM v8 and Bigin v2 bulk write".
+
+    :param operation: ``insert``, ``update`` or ``upsert``.
+    :param module: the module's API name (``Leads``, ``Contacts``...).
+    :param file_id: the uploaded file's id (``read_file_id``).
+    :param find_by: the unique field (or ``id``) that finds existing records, required by Zoho for an update
+        or upsert; None leaves it out.
+    :param field_mappings: Zoho's field mappings; None or empty leaves them out.
+    :param ignore_empty: a field whose cell is empty is left as it is instead of cleared.
+    :return: the body to POST.
+    """
     resource: dict[str, Any] = {"type": "data", "module": {"api_name": module}, "file_id": file_id}
     if find_by:
         resource["find_by"] = find_by
@@ -255,7 +348,11 @@ def bulk_write_body(
 
 
 def read_download_url(response: Any) -> str | None:
-    """A completed bulk write job's result link, ``result.download_url`` (absolute or host-relative)."""
+    """Read a completed bulk write job's result link, ``result.download_url`` (absolute or host-relative).
+
+    :param response: the job's status answer.
+    :return: the link, or None when the answer has none.
+    """
     url = _field(response, "result", "download_url")
     return url if isinstance(url, str) and url else None
 
@@ -305,7 +402,18 @@ def analytics_import_config(
     table_name: str | None,
     extra: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """CONFIG for an import: ``tableName`` for a new table, else ``importType`` (and ``matchingColumns``)."""
+    """Build CONFIG for an import: ``tableName`` for a new table, else ``importType`` (and ``matchingColumns``).
+
+    See docs/zoho-api.md, "Analytics v2 bulk import".
+
+    :param file_type: Zoho's ``fileType`` (``csv``, ``json``, ``xlsx``...).
+    :param on_error: what Zoho does with a row it cannot import (``ABORT``, ``SKIPROW``, ``SETCOLUMNEMPTY``).
+    :param import_type: ``APPEND``, ``TRUNCATEADD`` or ``UPDATEADD``, for an existing table.
+    :param matching_columns: the columns that match rows for ``UPDATEADD``.
+    :param table_name: the new table's name; when given, the import creates a table.
+    :param extra: further CONFIG keys, overridden by the ones above; ``autoIdentify`` defaults to true.
+    :return: CONFIG, to send with ``analytics_import_request``.
+    """
     config: dict[str, Any] = {**(extra or {}), "fileType": file_type, "onError": on_error}
     config.setdefault("autoIdentify", True)
     if table_name:
@@ -318,18 +426,34 @@ def analytics_import_config(
 
 
 def read_analytics_job_id(body: Any) -> str:
-    """The id of a created import job: ``data.jobId``, Zoho's digits."""
+    """Read the id of a created import job: ``data.jobId``, Zoho's digits.
+
+    :param body: the decoded answer to the import.
+    :return: the job id.
+    :raises ZohoError: ``INVALID_RESPONSE`` when the answer has none, or one that is not a job id.
+    """
     return _required_job_id(body, "data", "jobId")
 
 
 def read_batch_key(body: Any) -> str:
-    """The key the next batch of a batch import carries: ``data.batchKey`` (*unverified*: Zoho's page names
-    the CONFIG key, not where the answer holds it)."""
+    """Read the key the next batch of a batch import carries: ``data.batchKey``.
+
+    *Unverified*: Zoho's page names the CONFIG key, not where the answer holds it.
+
+    :param body: the decoded answer to the first batch.
+    :return: the batch key.
+    :raises ZohoError: ``INVALID_RESPONSE`` when the answer has none.
+    """
     return _required_text(body, "the batch key", "data", "batchKey")
 
 
 def read_optional_job_id(body: Any) -> str | None:
-    """``data.jobId`` when an answer has it (a batch import answers it with each batch or with the last)."""
+    """Read ``data.jobId`` when an answer has it (a batch import answers it with each batch or with the last).
+
+    :param body: the decoded answer to a batch.
+    :return: the job id, or None when the answer has none.
+    :raises ZohoError: ``INVALID_RESPONSE`` when the id there is not a job id.
+    """
     return None if _field(body, "data", "jobId") in (None, "") else _required_job_id(body, "data", "jobId")
 
 
@@ -373,14 +497,26 @@ CREATOR_UPLOAD_FORMS = (("bulk_insert_job", False), ("bulk_insert", True))
 
 
 def creator_action(action: str, style: str) -> tuple[str, dict[str, Any]]:
-    """``(method, body)`` that starts or aborts a job, in the docs' style or the OpenAPI file's (see above)."""
+    """Return the ``(method, body)`` that starts or aborts a job, in the docs' style or the OpenAPI file's.
+
+    See ``CREATOR_DOCS_STYLE`` above, and docs/zoho-api.md, "Creator v2.1 bulk insert".
+
+    :param action: ``Start`` or ``Abort`` (any case).
+    :param style: ``CREATOR_DOCS_STYLE`` or ``CREATOR_OPENAPI_STYLE``.
+    :return: the HTTP method and the JSON body.
+    """
     if style == CREATOR_OPENAPI_STYLE:
         return "PUT", {"action": action.lower()}
     return "PATCH", {"data": {"action": action.capitalize()}}
 
 
 def read_creator_job_id(body: Any) -> str:
-    """The id of a created bulk insert job: ``details.job_id`` (``data.job_id`` accepted too), Zoho's digits."""
+    """Read the id of a created bulk insert job: ``details.job_id`` (``data.job_id`` accepted too), Zoho's digits.
+
+    :param body: the decoded answer to the creating POST.
+    :return: the job id.
+    :raises ZohoError: ``INVALID_RESPONSE`` when the answer has none, or one that is not a job id.
+    """
     if _field(body, "details", "job_id") is None and _field(body, "data", "job_id") is not None:
         return _required_job_id(body, "data", "job_id")
     return _required_job_id(body, "details", "job_id")
@@ -401,7 +537,11 @@ def analytics_orgs_request(config: ZohoConnectionConfig) -> ApiRequest:
 
 
 def read_analytics_orgs(body: Any) -> list[str]:
-    """The ``orgId`` of each organization in a Get Org List answer (strings; none for an odd shape)."""
+    """Read the ``orgId`` of each organization in a Get Org List answer.
+
+    :param body: the decoded answer.
+    :return: the ids as strings; empty for an answer of another shape.
+    """
     data = body.get("data") if isinstance(body, dict) else None
     orgs = data.get("orgs") if isinstance(data, dict) else None
     return [str(org["orgId"]) for org in orgs or [] if isinstance(org, dict) and org.get("orgId") is not None]

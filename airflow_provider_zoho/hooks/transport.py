@@ -94,11 +94,11 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def token_destination(url: str) -> tuple[str, str, int] | None:
-    """Return ``(scheme, host, port)`` a request to ``url`` connects to, or ``None`` for a URL not to send a token to.
+    r"""Return ``(scheme, host, port)`` a request to ``url`` connects to, or ``None`` for a URL not to send a token to.
 
     Read twice, with ``urllib.parse`` (what this package checks) and with urllib3's ``parse_url`` (what
     ``requests`` connects with), and refused when the readings could differ at all: a backslash (WHATWG
-    parsers, urllib3 among them, read it as ``/``, so ``https://evil.example\\@zoho.com/`` goes to
+    parsers, urllib3 among them, read it as ``/``, so ``https://evil.example\@zoho.com/`` goes to
     ``evil.example``), userinfo, whitespace, control or non-ASCII characters, a scheme other than HTTP(S).
     Zoho's own links have none of these.
 

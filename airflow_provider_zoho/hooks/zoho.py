@@ -90,10 +90,21 @@ class ZohoHook(ZohoBaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Return the extra fields of the ``zoho`` connection form, for Airflow 2.11's UI.
+
+        Airflow 3.2+ builds the form from the provider info without asking the hook; both read the fields
+        declared once in ``connection_form``.
+
+        :return: one wtforms field per extra (refresh token, data center, org ids...), by name.
+        """
         return wtforms_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return how the connection form shows Airflow's standard fields: hidden, relabelled, with placeholders.
+
+        :return: ``hidden_fields``, ``relabeling`` and ``placeholders``, as ``BaseHook`` defines them.
+        """
         return hook_field_behaviour()
 
     #: The epoch time until which an operator's calls wait out transient trouble; None raises it at once.
@@ -105,6 +116,10 @@ class ZohoHook(ZohoBaseHook):
 
     @cached_property
     def config(self) -> ZohoConnectionConfig:
+        """Return the connection's checked settings, read once; its secrets are registered with the masker.
+
+        :raises ZohoConnectionError: the connection lacks a field or has one Zoho cannot accept.
+        """
         conn = self.get_connection(self.zoho_conn_id)
         config = self._config_from(conn, conn.extra_dejson)
         mask_secret(config.client_secret)
@@ -113,14 +128,17 @@ class ZohoHook(ZohoBaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
+        """Return this hook's ``requests`` session, kept so that its calls reuse pooled connections."""
         session = requests.Session()
         # Only what ``BoundedBody`` can inflate under its bound (requests would also offer br and zstd).
         session.headers["Accept-Encoding"] = ACCEPT_ENCODING
         return session
 
     def get_access_token(self) -> AccessToken:
-        """The shared token; one this process did not request itself (another process's, from the store) is
-        registered with Airflow's secrets masker here, as a requested one is when it arrives.
+        """Return the shared access token, requesting one only when none is fresh.
+
+        A token this process did not request itself (another process's, from the store) is registered with
+        Airflow's secrets masker here, as a requested one is when it arrives.
 
         :return: the token.
         """
@@ -131,8 +149,10 @@ class ZohoHook(ZohoBaseHook):
         return token
 
     def redact(self, text: str) -> str:
-        """``text`` without the connection's secrets or any access token this hook has carried: for what an
-        operator builds from downloaded bytes (a result file's rows) before they reach a log or XCom.
+        """Return ``text`` without the connection's secrets or any access token this hook has carried.
+
+        Used on what an operator builds from downloaded bytes (a result file's rows) before they reach a log
+        or XCom.
 
         :param text: the text to clean.
         :return: the text, each secret replaced with ``***``.
@@ -144,6 +164,7 @@ class ZohoHook(ZohoBaseHook):
 
     @cached_property
     def redactor(self) -> Redactor:
+        """Return the redactor of the connection's client secret and refresh token (no access token)."""
         return Redactor((self.config.client_secret, self.config.refresh_token))
 
     def _request_token(self) -> AccessToken:
@@ -169,7 +190,7 @@ class ZohoHook(ZohoBaseHook):
         time_allowed: float | None = None,
         **kwargs: Any,
     ) -> Answer:
-        """One request, never redirected; its answer bounded in bytes and by one deadline, its text redacted.
+        """Send one request, never redirected; its answer bounded in bytes and by one deadline, its text redacted.
 
         ``requests`` bounds each socket operation only, so a server sending a byte a second would hold a
         worker forever; the body is read here, chunk by chunk, each read given what is left of the deadline.
@@ -197,7 +218,7 @@ class ZohoHook(ZohoBaseHook):
         )
 
     def _get(self, url: str, service: Service, redactor: Redactor, headers: dict[str, str]) -> Answer:
-        """A GET that follows a few redirects itself, keeping Authorization only where the token may go.
+        """GET, following a few redirects itself and keeping Authorization only where the token may go.
 
         Followed here rather than by ``requests``, which reads each redirect's body whole and unbounded, and
         decides where the token goes by its own rule (``should_strip_auth``), which reads a URL differently
@@ -233,6 +254,15 @@ class ZohoHook(ZohoBaseHook):
         return self.with_token(call, patient=patient)
 
     def get_job_status(self, kind: JobKind, coordinates: Mapping[str, str | None]) -> JobStatus:
+        """Ask Zoho for a job's status once; an error names the job and the connection.
+
+        Not patient (see ``get_json``): a sensor or an operator's wait polls again anyway.
+
+        :param kind: the job's kind (its product and API).
+        :param coordinates: where the job is: its id, and the workspace, org, app or form its kind needs;
+            optional ones left out come from the connection.
+        :return: the job's state, read as its kind reads Zoho's answer.
+        """
         request = job_status_request(self.config, kind, coordinates)
         try:
             body = self.get_json(request, patient=False)
@@ -242,7 +272,7 @@ class ZohoHook(ZohoBaseHook):
 
     # -- creating jobs ----------------------------------------------------------------------------------------
     def with_token(self, call: Callable[[AccessToken], _T], *, patient: bool = True, creates: bool = False) -> _T:
-        """``call`` with the shared token; a rejected token is dropped and ``call`` made once more with a new one.
+        """Make ``call`` with the shared token; a rejected token is dropped and ``call`` made again with a new one.
 
         Safe for creating calls too: a request whose token was refused created nothing. With
         ``wait_out_until`` set (an operator sets its task's deadline), a refused token request, a 429, a 5xx
@@ -276,7 +306,7 @@ class ZohoHook(ZohoBaseHook):
         return call(self.get_access_token())
 
     def _wait_before_repeating(self, error: ZohoTransientError, attempt: int, creates: bool) -> float | None:
-        """Seconds to wait before making a call again after ``error``, or None to raise it now."""
+        """Return the seconds to wait before making a call again after ``error``, or None to raise it now."""
         if self.wait_out_until is None:
             return None
         token_refused = error.service == Service.ACCOUNTS.value
@@ -300,7 +330,7 @@ class ZohoHook(ZohoBaseHook):
         return wait if time.time() + wait < self.wait_out_until else None
 
     def send_json(self, method: str, request: ApiRequest, payload: Any, *, creates: bool = False) -> Any:
-        """A JSON request (a job's creation), never redirected; Zoho's error answers raise as ``get_json``'s.
+        """Send a JSON request (a job's creation), never redirected; Zoho's error answers raise as ``get_json``'s.
 
         :param method: the HTTP method.
         :param request: where to send it.
@@ -311,7 +341,7 @@ class ZohoHook(ZohoBaseHook):
         return self._send_api(method, request, {"Content-Type": "application/json"}, json.dumps(payload), creates)
 
     def send_empty(self, method: str, request: ApiRequest, *, creates: bool = False) -> Any:
-        """A request without a body (Creator's create), never redirected; errors raise as ``send_json``'s.
+        """Send a request without a body (Creator's create), never redirected; errors raise as ``send_json``'s.
 
         :param method: the HTTP method.
         :param request: where to send it.
@@ -332,7 +362,13 @@ class ZohoHook(ZohoBaseHook):
         return self.with_token(call, creates=creates)
 
     def get_org_id(self, org_path: str) -> str:
-        """The org's zgid for ``X-CRM-ORG``: the ``crm_org_id`` extra, else ``GET {api}{org_path}``, asked once."""
+        """Return the org's zgid for ``X-CRM-ORG``: the ``crm_org_id`` extra, else ``GET {api}{org_path}``.
+
+        The zgid of an org never changes, so the answer is kept per connection and URL for the process's life.
+
+        :param org_path: the org API's path on the API host (CRM's or Bigin's).
+        :return: the zgid, Zoho's digits.
+        """
         if self.config.crm_org_id:
             return self.config.crm_org_id
         request = api_request(self.config, org_path)
@@ -342,17 +378,25 @@ class ZohoHook(ZohoBaseHook):
         return _ORG_IDS[key]
 
     def upload_file(self, url: str, path: Path, headers: Mapping[str, str], content_type: str) -> Any:
-        """POST a file as the multipart field ``file``, streamed from disk; returns Zoho's decoded answer.
+        """POST a file as the multipart field ``file``, streamed from disk; return Zoho's decoded answer.
 
         ``MultipartEncoder`` reads the file as the socket takes it: ``requests``' own ``files=`` builds the
         whole multipart body in memory first, and a part can be 25 MB.
+
+        :param url: where to upload (CRM's or Bigin's upload URL).
+        :param path: the file.
+        :param headers: headers to send along (``feature``, ``X-CRM-ORG``).
+        :param content_type: the file's content type.
+        :return: Zoho's decoded answer.
         """
         request = ApiRequest(url, {"Accept": "application/json", **headers}, Service.API, Dialect.CRM)
         return self.upload(request, path, "file", content_type)
 
     def upload(self, request: ApiRequest, path: Path, field: str, content_type: str, *, creates: bool = False) -> Any:
-        """POST ``path`` as the multipart field ``field`` to ``request`` (its service, dialect and headers),
-        streamed from disk as ``upload_file`` does; returns Zoho's decoded answer.
+        """POST ``path`` as the multipart field ``field`` to ``request``, streamed from disk as ``upload_file`` does.
+
+        ``request`` gives the service, dialect and headers; the whole transfer may take the request timeout
+        plus the time the file's bytes take at ``MIN_TRANSFER_BYTES_PER_SECOND``.
 
         :param request: where to send it.
         :param path: the file.
@@ -376,7 +420,11 @@ class ZohoHook(ZohoBaseHook):
         return self.with_token(call, creates=creates)
 
     def may_send_token_to(self, url: str) -> bool:
-        """Whether ``url`` is a host this connection trusts with its access token (see ``token_may_go_to``)."""
+        """Tell whether ``url`` is a host this connection trusts with its access token (see ``token_may_go_to``).
+
+        :param url: the URL a request would go to (a result link, a redirect's target).
+        :return: True where the token may go.
+        """
         return token_may_go_to(url, self.config)
 
     def download(
@@ -390,7 +438,7 @@ class ZohoHook(ZohoBaseHook):
         headers: Mapping[str, str] | None = None,
         expect_zip: bool = False,
     ) -> int:
-        """GET a file Zoho links to into ``sink``, streamed, at most ``limit`` bytes; returns the bytes written.
+        """GET a file Zoho links to into ``sink``, streamed, at most ``limit`` bytes.
 
         The token goes only where ``may_send_token_to`` allows (anything else is refused here, whatever the
         caller checked), no redirect is followed (it would carry the token on), and the whole transfer has
@@ -398,6 +446,16 @@ class ZohoHook(ZohoBaseHook):
         ``headers`` go along (Creator's ``environment``). With ``expect_zip``, a body that is not a zip (an
         error Zoho sent with HTTP 200, or anything else) is read as an answer: its text redacted of the
         connection's secrets and the token the request carried before any message is built from it.
+
+        :param url: the link, from Zoho's answer.
+        :param sink: where the bytes go; emptied first, and again on each new attempt.
+        :param limit: the most bytes accepted; more raises an ``INVALID_RESPONSE`` error.
+        :param time_allowed: seconds the whole transfer may take.
+        :param dialect: how an error answer is read.
+        :param headers: headers to send along.
+        :param expect_zip: the file must be a zip.
+        :return: the number of bytes written to ``sink``.
+        :raises ValueError: ``url`` is not a host the token may go to.
         """
         if not self.may_send_token_to(url):
             raise ValueError(f"refusing to send the Zoho access token to {url.split('?')[0]!r}: not a Zoho host")
@@ -433,8 +491,9 @@ class ZohoHook(ZohoBaseHook):
         return self.with_token(call)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Refresh a token for real, so a wrong secret, refresh token or data center shows up here; with an
-        ``analytics_org_id``, also ask Analytics whether the token's user belongs to that organization.
+        """Refresh a token for real, so that a wrong secret, refresh token or data center shows up here.
+
+        With an ``analytics_org_id``, also ask Analytics whether the token's user belongs to that organization.
 
         A token request is one of the 10 Zoho grants per 10 minutes: a valid token the deployment already
         shares for these very credentials (its key is their digest) is reused instead, and said so.
@@ -501,7 +560,7 @@ def _raise_unless_zip(request: ApiRequest, sink: BinaryIO, redactor: Redactor) -
 
 @contextmanager
 def _as_zoho_errors(service: Service, url: str) -> Iterator[None]:
-    """Network trouble, an answer too large or in an unasked encoding, as the ``ZohoError`` the poll loops read."""
+    """Raise network trouble, an answer too large or in an unasked encoding as the ``ZohoError`` the poll loops read."""
     try:
         yield
     except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError) as error:
@@ -513,7 +572,7 @@ def _as_zoho_errors(service: Service, url: str) -> Iterator[None]:
 
 
 def _read_some(raw: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
-    """What has arrived of the body (at most a chunk), waiting no longer than the deadline allows."""
+    """Return what has arrived of the body (at most a chunk), waiting no longer than the deadline allows."""
     left = deadline - time.monotonic()
     if left <= 0:
         raise TimeoutError("the answer did not arrive within the request timeout")

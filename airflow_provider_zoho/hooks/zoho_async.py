@@ -69,14 +69,13 @@ class _Pool:
     proxies: dict[str, Proxy] = field(default_factory=dict)
 
     def proxy_for(self, url: str) -> Proxy:
-        """HTTPS_PROXY/HTTP_PROXY/ALL_PROXY and NO_PROXY for ``url``'s origin, read from the environment once
-        per origin and session, the way ``requests`` honours them on the sync path.
+        """Return the proxy for ``url``'s origin from HTTPS_PROXY/HTTP_PROXY/ALL_PROXY and NO_PROXY.
 
-        Not aiohttp's ``trust_env``: that reads them, and parses ``~/.netrc``, in a worker thread for every
-        request. Those two thread hand-offs per poll cost about 500 us of CPU per poll with 1,000 triggers
-        (4.3x the floor with them, 1.3x without, in ``benchmarks/triggerer_scale.py``). ``~/.netrc`` is
-        deliberately not read: a status GET carries its own Authorization header, and aiohttp refuses a
-        request that has both.
+        Read from the environment once per origin and session, the way ``requests`` honours them on the sync
+        path. Not aiohttp's ``trust_env``: that reads them, and parses ``~/.netrc``, in a worker thread for
+        every request, and those two thread hand-offs on every poll are a large share of a triggerer's CPU
+        when it polls many jobs (``make bench`` measures it). ``~/.netrc`` is deliberately not read: a status
+        GET carries its own Authorization header, and aiohttp refuses a request that has both.
         """
         scheme, _, rest = url.partition("://")
         origin = f"{scheme}://{rest.partition('/')[0]}"
@@ -95,7 +94,7 @@ _users: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.Weak
 
 
 def _pool() -> _Pool:
-    """The running loop's pool, created on first use.
+    """Return the running loop's pool, created on first use.
 
     Sockets are bounded per connection by the throttle's cap, not by the connector, so that waiting for a
     socket never eats into a request's deadline. Proxies from the environment: ``_Pool.proxy_for``.
@@ -143,8 +142,10 @@ async def shared_session_in_use() -> AsyncIterator[None]:
 
 
 class _Setup:
-    """What a hook builds from its connection once, not per request; shared by the hooks that looked the
-    connection up together (``_looked_up_together``)."""
+    """What a hook builds from its connection once, not per request.
+
+    Shared by the hooks that looked the connection up together (``_looked_up_together``).
+    """
 
     def __init__(self, config: ZohoConnectionConfig | None) -> None:
         self.config = config
@@ -158,13 +159,12 @@ _lookups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio
 
 
 async def _looked_up_together(conn_id: str, look_up: Callable[[], Awaitable[_Setup]]) -> _Setup:
-    """The connection's setup from the lookup of ``conn_id`` under way on this loop, or from a new one.
+    """Return the connection's setup from the lookup of ``conn_id`` under way on this loop, or from a new one.
 
     A triggerer starts its triggers in batches, often many on one connection: one lookup through Airflow
-    (its secrets backends, the supervisor; about 500 us of CPU each) serves them all, instead of one each.
-    With 1,000 triggers polled five times that saved about 90 us of CPU per poll (1.7x the floor without
-    it, 1.3x with it, in ``benchmarks/triggerer_scale.py``). Nothing is kept once it ends, so the next
-    trigger reads the connection as it is then.
+    (its secrets backends, the supervisor; each costs noticeable CPU) serves them all, instead of one each,
+    which is a visible saving per poll when many triggers share a connection (``make bench`` measures it).
+    Nothing is kept once it ends, so the next trigger reads the connection as it is then.
     """
     pending = _lookups.setdefault(asyncio.get_running_loop(), {})
     lookup = pending.get(conn_id)
@@ -187,12 +187,12 @@ class ZohoAsyncHook(ZohoBaseHook):
 
     @functools.cached_property
     def token_store(self) -> TokenStore | None:
-        """This machine's file store (the Variable layer is ``remote_tokens``, awaited on the loop)."""
+        """Return this machine's file store (the Variable layer is ``remote_tokens``, awaited on the loop)."""
         return shared_token_store(through_variables=False)
 
     @functools.cached_property
     def remote_tokens(self) -> AsyncVariableTokens | None:
-        """Other machines' tokens, through Airflow Variables (see ``token_sharing.AsyncVariableTokens``)."""
+        """Return other machines' tokens, through Airflow Variables (see ``token_sharing.AsyncVariableTokens``)."""
         return async_variable_tokens()
 
     def __init__(
@@ -202,6 +202,14 @@ class ZohoAsyncHook(ZohoBaseHook):
         token_cache: TokenCache = TOKEN_CACHE,
         throttle: Throttle = THROTTLE,
     ) -> None:
+        """Keep the connection's id; the connection itself is looked up on the loop, when first needed.
+
+        :param zoho_conn_id: the Airflow connection of type ``zoho`` to use.
+        :param token_cache: where this process keeps access tokens; the shared ``TOKEN_CACHE`` unless a
+            test isolates one.
+        :param throttle: the per-connection pauses and cap on requests in flight; the process's shared
+            ``THROTTLE`` unless a test isolates one.
+        """
         super().__init__(zoho_conn_id, token_cache=token_cache)
         self._throttle = throttle
         self._setup = _Setup(None)
@@ -209,6 +217,11 @@ class ZohoAsyncHook(ZohoBaseHook):
         self._status_requests: dict[tuple[str, tuple[tuple[str, str | None], ...]], ApiRequest] = {}
 
     async def get_config(self) -> ZohoConnectionConfig:
+        """Return the connection's checked settings, looked up once (together with the hooks on the same connection).
+
+        :return: the settings.
+        :raises ZohoConnectionError: the connection lacks a field or has one Zoho cannot accept.
+        """
         if self._setup.config is None:
             self._setup = await _looked_up_together(self.zoho_conn_id, self._look_up)
         assert self._setup.config is not None  # a lookup always yields a config, or raises
@@ -227,6 +240,14 @@ class ZohoAsyncHook(ZohoBaseHook):
             return await sync_to_async(BaseHook.get_connection)(self.zoho_conn_id)
 
     async def get_access_token(self) -> AccessToken:
+        """Return the shared access token; when none is fresh, one poller of the connection requests it.
+
+        The refresh is single-flight: the other pollers of the connection wait for it rather than each
+        spending one of Zoho's few token requests, and a token another process or machine shared is used
+        first.
+
+        :return: the token.
+        """
         config = await self.get_config()
         return await self._token_cache.aget(
             config.token_cache_key, self._request_token, self.token_store, self.remote_tokens
@@ -255,7 +276,7 @@ class ZohoAsyncHook(ZohoBaseHook):
         return token
 
     async def _send(self, method: str, url: str, service: Service, redactor: Redactor, **kwargs: Any) -> Answer:
-        """One request, its answer read whole but bounded in bytes and in time; the text redacted."""
+        """Send one request, its answer read whole but bounded in bytes and in time; the text redacted."""
         config = await self.get_config()
         try:
             # Queued behind the connection's cap first, so the deadline below counts only this request.
@@ -289,7 +310,11 @@ class ZohoAsyncHook(ZohoBaseHook):
             raise invalid_answer(service, str(error)) from None
 
     async def get_json(self, request: ApiRequest) -> Any:
-        """GET with the shared token; a rejected token is dropped and the call retried once with a new one."""
+        """GET with the shared token; a rejected token is dropped and the call retried once with a new one.
+
+        :param request: what to GET.
+        :return: Zoho's decoded answer.
+        """
         token = await self.get_access_token()
         try:
             return await self._get_json_with(request, token)
@@ -313,20 +338,31 @@ class ZohoAsyncHook(ZohoBaseHook):
         return body
 
     def _redactor_for(self, token: AccessToken) -> Redactor:
-        """The config's redactor plus the access token a request carries, built once per token and shared by
-        the hooks that looked the connection up together."""
+        """Return the config's redactor plus the access token a request carries.
+
+        Built once per token and shared by the hooks that looked the connection up together.
+        """
         setup = self._setup
         if setup.token_redactor is None or setup.token_redactor[0] != token.value:
             setup.token_redactor = (token.value, setup.redactor.with_secret(token.value))
         return setup.token_redactor[1]
 
     def throttle_remaining(self) -> float:
-        """Seconds this connection's pollers should still hold off after a 429 (0 when none)."""
+        """Return the seconds this connection's pollers should still hold off after a 429 (0 when none).
+
+        :return: the seconds left; 0 also before the connection has been looked up.
+        """
         config = self._setup.config
         return 0.0 if config is None else self._throttle.remaining(config.token_cache_key)
 
     async def get_job_status(self, kind: JobKind, coordinates: Mapping[str, str | None]) -> JobStatus:
-        """The job's status; the request is built on the first call and reused for every later poll."""
+        """Ask Zoho for a job's status once; the request is built on the first call and reused for every later poll.
+
+        :param kind: the job's kind (its product and API).
+        :param coordinates: where the job is: its id, and the workspace, org, app or form its kind needs;
+            optional ones left out come from the connection.
+        :return: the job's state, read as its kind reads Zoho's answer.
+        """
         memo_key = (kind.name, tuple(coordinates.items()))
         request = self._status_requests.get(memo_key)
         if request is None:
