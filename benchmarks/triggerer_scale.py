@@ -111,7 +111,7 @@ class PlannedJob:
     coordinates: dict[str, str | None] = field(default_factory=dict)  # includes job_id
 
 
-# -- the workload, shared with tests/test_scale.py and the other benchmarks ------------------------------
+# -- the workload, shared with tests/triggers/test_scale.py and the other benchmarks ------------------------------
 def clients(workload: Workload) -> list[Client]:
     """One OAuth client and refresh token per connection, so each connection has its own token budget."""
     return [Client(f"bench-client-{i}", f"bench-secret-{i}", f"bench-refresh-{i}") for i in range(workload.connections)]

@@ -1,7 +1,7 @@
 """Bad arguments fail when the DAG is parsed, bad rendered values and bad connections when the task runs.
 
 Complements tests/sensors/test_sensors.py (CRM job id, negative poll_interval, a Creator app name with '/', one
-rendered job id, a connection without refresh token), tests/test_jobs.py (``coordinate_problems``) and
+rendered job id, a connection without refresh token), tests/jobs/test_jobs.py (``coordinate_problems``) and
 tests/test_connection_config.py (``ZohoConnectionConfig.from_fields``): here every sensor class, every
 coordinate, templates rendered by Airflow itself, and broken connections through the sensors and the
 trigger, which must fail before a single request reaches Zoho.
