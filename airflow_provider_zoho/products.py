@@ -1,7 +1,7 @@
 """Each Zoho product this provider talks to, as one record: its paths, header names, scopes, busy codes and limits.
 
 A Zoho fact about a product is written here once and read by everything that needs it: the job kinds
-(``jobs.py``), the request builders (``hooks/exchange.py``), the operators, the connection's checks and the
+(``jobs/kinds.py``), the request builders (``hooks/exchange.py``), the operators, the connection's checks and the
 error table (a product's "busy, try later" codes are rows of ``errors.ERROR_RULES``). The facts and their
 sources are listed in the docs, ``docs/zoho-api.md``.
 """
@@ -144,7 +144,8 @@ BIGIN = ZohoProduct(
         "org": ("ZohoBigin.org.READ",),
     },
     limits=CRM.limits,
-    # Bigin's bulk write page: these modules are not supported.
+    # Bigin's bulk write page says these modules are not supported
+    # (https://www.bigin.com/developer/docs/apis/v2/bulk-write/overview.html; docs/zoho-api.md, "Creating jobs").
     refused_modules=frozenset({"Users", "Notes", "Tasks", "Events", "Calls", "Attachments"}),
 )
 

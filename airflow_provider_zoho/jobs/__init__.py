@@ -1,5 +1,7 @@
-"""Zoho bulk jobs as data: what a kind is (``kind``), the built-in kinds (``kinds``), what a status answer
-says (``status``) and the checks of a user's coordinates (``checks``).
+"""Zoho bulk jobs as data: their kinds, what a status answer says, and the checks of a user's coordinates.
+
+What a kind is lives in ``kind``, the built-in kinds in ``kinds``, the reading of a status answer and the
+trigger's event in ``status``, the checks in ``checks``; this package exports them all.
 
 A job kind of your own is a ``JobKind(...)`` built from the names exported here.
 """

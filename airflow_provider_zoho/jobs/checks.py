@@ -11,6 +11,11 @@ from airflow_provider_zoho.jobs.kind import JobKind
 
 
 def is_template(value: str) -> bool:
+    """Tell whether ``value`` is a Jinja template not rendered yet (it holds ``{{`` or ``{%``).
+
+    :param value: an argument's text.
+    :return: True for a template, whose value is known only once the task renders it.
+    """
     return "{{" in value or "{%" in value
 
 
@@ -21,10 +26,15 @@ _HEADER_VALUE = re.compile(r"[\x20-\x7e]+")
 
 
 def coordinate_problems(kind: JobKind, coordinates: Mapping[str, Any], *, rendered: bool = False) -> list[str]:
-    """What is wrong with a sensor's job coordinates, as messages that say how to fix it.
+    """Return what is wrong with a sensor's job coordinates, as messages that say how to fix it.
 
     Values that are not known yet (Jinja templates, XComArgs) are skipped at parse time; once ``rendered``,
     a value that is still a template or is not text or a whole number is a problem, not something to send.
+
+    :param kind: the kind whose coordinates these are.
+    :param coordinates: the values given, by coordinate name.
+    :param rendered: the templates have been rendered (``execute``), so every value is known.
+    :return: one message per problem; empty when there is none.
     """
     problems: list[str] = []
     for name in kind.coordinate_names:
@@ -49,7 +59,7 @@ def _unrendered(name: str, value: object) -> str:
 
 
 def _value_problem(kind: JobKind, name: str, given: str) -> str | None:
-    """The problem with one known coordinate value, if any; surrounding spaces are not sent, so not checked."""
+    """Return the problem with one known coordinate value, if any; surrounding spaces are not sent, so not checked."""
     value = given.strip()
     # Even a trailing newline is refused in a header value: it says the value came from somewhere unexpected.
     if name in kind.optional_coordinates and not _HEADER_VALUE.fullmatch(given.strip(" ")):
@@ -77,11 +87,14 @@ _JOB_ID = re.compile(rf"[0-9]{{1,{MAX_JOB_ID_DIGITS}}}")
 
 
 def job_id_problem(value: object) -> str | None:
-    """Why ``value`` cannot be a Zoho job id, or ``None`` when it can (digits, or a whole number).
+    """Return why ``value`` cannot be a Zoho job id, or ``None`` when it can (digits, or a whole number).
 
     An id goes into URL paths, log lines and the task's state: anything but digits could move a request to
     another path (``/../``), forge a log line (CR/LF) or, once used in a file name, write outside a folder.
     The value is shown with ``repr`` and cut short, so the message itself forges nothing.
+
+    :param value: a job id, as stored or given.
+    :return: the reason, or None.
     """
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**MAX_JOB_ID_DIGITS:
         return None
@@ -92,7 +105,15 @@ def job_id_problem(value: object) -> str | None:
 
 
 def check_positive_seconds(what: str, value: object) -> float:
-    """A duration given in seconds must be a finite positive number: 0, NaN or a string would busy-loop."""
+    """Return a duration in seconds as a float, checked to be a finite positive number.
+
+    0, NaN or a string would busy-loop a wait.
+
+    :param what: the argument's name, for the error.
+    :param value: the duration given.
+    :return: ``value`` as a float.
+    :raises ValueError: it is not a finite positive number (a bool is not one either).
+    """
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
     return float(value)

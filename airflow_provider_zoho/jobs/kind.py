@@ -19,7 +19,13 @@ from airflow_provider_zoho.products import Dialect, quoted_path
 
 
 def normalize_state(state: object) -> str:
-    """Zoho spells one state many ways (``IN PROGRESS``, ``INPROGRESS``, ``In-progress``, ``IN_PROGRESS``)."""
+    """Return ``state`` in the one spelling states are compared in: upper case, without spaces, ``_`` or ``-``.
+
+    Zoho spells one state many ways (``IN PROGRESS``, ``INPROGRESS``, ``In-progress``, ``IN_PROGRESS``).
+
+    :param state: a state as Zoho wrote it; any value, made text first.
+    :return: the normalised state.
+    """
     return _normalized(str(state))
 
 
@@ -34,15 +40,23 @@ def _normalized(text: str) -> str:
 
 
 def states(*names: str) -> frozenset[str]:
-    """A kind's set of states as Zoho spells them, normalised once for comparison."""
+    """Return a kind's set of states as Zoho spells them, normalised once for comparison.
+
+    :param names: the states, as Zoho's docs spell them.
+    :return: their normalised forms, for ``JobKind.succeeded``, ``failed`` or ``pending``.
+    """
     return frozenset(normalize_state(name) for name in names)
 
 
 def values_at(document: Any, path: str) -> list[Any]:
-    """Every value at a dotted path, where ``name[]`` steps into each element of a list.
+    """Return every value at a dotted path, where ``name[]`` steps into each element of a list.
 
     ``values_at(body, "resource[].file.status")`` gives one status per resource. Missing keys and values
     of the wrong shape yield nothing rather than raising: a partial answer is treated as "state unknown".
+
+    :param document: a decoded JSON answer.
+    :param path: the dotted path, such as ``data.jobInfo.viewId``.
+    :return: the values found, in document order; empty when there are none.
     """
     current: list[Any] = [document]
     for key, is_list in _steps(path):
@@ -61,7 +75,7 @@ def values_at(document: Any, path: str) -> list[Any]:
 
 @functools.cache  # the paths are a kind's own, a handful: parsed once, not on every poll
 def _steps(path: str) -> tuple[tuple[str, bool], ...]:
-    """A dotted path as (key, steps into a list) pairs."""
+    """Split a dotted path into (key, steps into a list) pairs."""
     return tuple((step[:-2], True) if step.endswith("[]") else (step, False) for step in path.split("."))
 
 
@@ -100,15 +114,21 @@ class JobKind:
     landed_counts: tuple[str, ...] = ()
     total_count: str | None = None
     # Where a count is read when its ``counts`` path holds nothing: Zoho's sources disagree on where some
-    # fields live (Creator's ``record_details`` inside ``data`` in the docs, beside it in the OpenAPI file).
+    # fields live (Creator's ``record_details`` inside ``data`` in the docs, beside it in the OpenAPI file;
+    # docs/zoho-api.md, "Job status lifecycles").
     count_fallbacks: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Refuse a kind that contradicts itself, now rather than at the first poll of one of its jobs.
+
+        :raises ValueError: naming every problem (see ``_kind_problems``).
+        """
         if problems := _kind_problems(self):
             raise ValueError(f"JobKind {self.name!r}: " + "; ".join(problems))
 
     @property
     def optional_coordinates(self) -> tuple[str, ...]:
+        """The coordinates sent as headers (``headers``' values): a sensor may leave them out."""
         return tuple(self.headers.values())
 
     @property
@@ -134,16 +154,32 @@ class JobKind:
         return quoted_path(self.path, {name: coordinates[name] for name in self.path_coordinates}, self.label)
 
     def request_headers(self, coordinates: Mapping[str, str | None]) -> dict[str, str]:
+        """Return the headers a status request carries: each optional coordinate given, in its header.
+
+        :param coordinates: the job's coordinates.
+        :return: header name to value; a coordinate that is None or empty sends no header.
+        """
         return {header: str(value) for header, name in self.headers.items() if (value := coordinates.get(name))}
 
     def not_landed(self, counts: Mapping[str, int]) -> int | None:
-        """Records of a finished job that did not land, or ``None`` when its answer lacks the counts."""
+        """Return the records of a finished job that did not land, or ``None`` when its answer lacks the counts.
+
+        Those are ``total_count`` minus the ``landed_counts``, never below 0.
+
+        :param counts: the job's counts (``JobStatus.counts``), or their sum over several jobs.
+        :return: the records that did not land, or None (also for a kind without ``total_count``).
+        """
         if self.total_count is None or self.total_count not in counts:
             return None
         return max(0, counts[self.total_count] - sum(counts.get(name, 0) for name in self.landed_counts))
 
     def job_id_of(self, coordinates: Mapping[str, object]) -> str:
-        """The job's own id among its coordinates, as Zoho knows it (for logs, events and the summary)."""
+        """Return the job's own id among its coordinates, as Zoho knows it (for logs, events and the summary).
+
+        :param coordinates: the job's coordinates.
+        :return: the value of ``id_coordinate``, as text.
+        :raises ValueError: the coordinates lack it.
+        """
         value = coordinates.get(self.id_coordinate)
         if value is None:
             raise ValueError(f"{self.label}: no {self.id_coordinate} among the coordinates {sorted(coordinates)}")
@@ -151,7 +187,7 @@ class JobKind:
 
 
 def _kind_problems(kind: JobKind) -> list[str]:
-    """What makes a kind unusable, found when it is created rather than at the first poll of a job."""
+    """Return what makes a kind unusable, found when it is created rather than at the first poll of a job."""
     problems: list[str] = []
     if not re.fullmatch(r"[a-z][a-z0-9_]*", kind.name):
         problems.append("name must be a lowercase identifier such as 'crm_bulk_read'")

@@ -112,9 +112,13 @@ JOB_KINDS: Mapping[str, JobKind] = {
 
 
 def get_job_kind(reference: str) -> JobKind:
-    """The kind a trigger names: a built-in kind's name, or ``"module:attribute"`` for any importable kind.
+    """Return the kind a trigger names: a built-in kind's name, or ``"module:attribute"`` for any importable kind.
 
     Trigger rows written before kinds could be imported hold the bare built-in names; they still work.
+
+    :param reference: the name, as ``ZohoJobTrigger`` stores it.
+    :return: the kind.
+    :raises ValueError: an unknown name, a reference that cannot be imported, or one naming no ``JobKind``.
     """
     if ":" not in reference:
         try:
@@ -136,10 +140,13 @@ def get_job_kind(reference: str) -> JobKind:
 
 @functools.cache  # asked once per module, not for every sensor of every DAG parse
 def importable_elsewhere(module_name: str) -> bool:
-    """Whether another process, such as a triggerer, could import the module by this name.
+    """Tell whether another process, such as a triggerer, could import the module by this name.
 
     Asks the import system's finders rather than ``sys.modules``: Airflow loads a DAG file under a made-up
     module name that is in this process's ``sys.modules`` and nowhere else.
+
+    :param module_name: the module's dotted name.
+    :return: True when a finder locates it.
     """
     parent = sys.modules.get(module_name.rpartition(".")[0]) if "." in module_name else None
     path = getattr(parent, "__path__", None)

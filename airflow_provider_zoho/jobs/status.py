@@ -14,11 +14,16 @@ from airflow_provider_zoho.jobs.kind import JobKind, normalize_state, values_at
 class ProgressLog(Protocol):
     """The part of a logger that both Airflow's structlog loggers and ``logging.Logger`` have."""
 
-    def info(self, msg: str, /, *args: Any) -> Any: ...
-    def warning(self, msg: str, /, *args: Any) -> Any: ...
+    def info(self, msg: str, /, *args: Any) -> Any:
+        """Log ``msg % args`` at the info level."""
+
+    def warning(self, msg: str, /, *args: Any) -> Any:
+        """Log ``msg % args`` at the warning level."""
 
 
 class Phase(StrEnum):
+    """Where a job stands, whatever its kind calls its states; a state the kind does not know is pending."""
+
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -39,7 +44,10 @@ class JobStatus:
     failure_message: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        """The JSON-safe value the sensors return, and so push to XCom."""
+        """Return the JSON-safe value the sensors return, and so push to XCom.
+
+        :return: ``job_id``, ``kind``, ``state``, ``counts`` and ``response`` (the kind's part of Zoho's answer).
+        """
         return {
             "job_id": self.job_id,
             "kind": self.kind.name,
@@ -49,7 +57,10 @@ class JobStatus:
         }
 
     def log_progress(self, log: ProgressLog) -> None:
-        """Log a still-running job; a state Zoho added since this was written is kept polling, but said."""
+        """Log a still-running job; a state Zoho added since this was written is kept polling, but said.
+
+        :param log: the task's or the trigger's logger.
+        """
         if self.recognized:
             log.info("%s", self.describe())
         else:
@@ -58,7 +69,10 @@ class JobStatus:
             )
 
     def describe(self) -> str:
-        """One line for the task log that keeps Zoho's own code and message."""
+        """Return one line for the task log that keeps Zoho's own code and message.
+
+        :return: the kind, the id and the state, then Zoho's error or the state's note, then the counts.
+        """
         parts = [f"{self.kind.label} {self.job_id} is {self.state or 'in an unknown state'}"]
         if self.failure_code or self.failure_message:
             parts.append(f"Zoho error {self.failure_code or '?'}: {self.failure_message or 'no message'}")
@@ -75,8 +89,11 @@ def _first(document: Any, path: str | None) -> Any:
 
 
 def _count(value: Any) -> int | None:
-    """A count as Zoho writes it (a number or digits), or ``None``; one no job has (5,000 digits) is left
-    out rather than raising from ``int()`` or ``str()``, which refuse numbers past 4,300 digits."""
+    """Return a count as Zoho writes it (a number or digits), or ``None``.
+
+    One no job has (5,000 digits) is left out rather than raising from ``int()`` or ``str()``, which refuse
+    numbers past 4,300 digits.
+    """
     if isinstance(value, int) and not isinstance(value, bool):
         return value if abs(value) < 10**18 else None
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value):
@@ -98,7 +115,13 @@ def _counts(kind: JobKind, body: Any) -> dict[str, int]:
 
 
 def read_job_status(kind: JobKind, job_id: str, body: Any) -> JobStatus:
-    """Classify a decoded status answer; never raises on an odd shape (an unknown state stays pending)."""
+    """Classify a decoded status answer; never raises on an odd shape (an unknown state stays pending).
+
+    :param kind: the job's kind, which says where the state and the counts are.
+    :param job_id: the job's id, for the status.
+    :param body: the decoded answer.
+    :return: what the answer says about the job.
+    """
     job_state = _first(body, kind.state_fields[0])
     all_states = [value for path in kind.state_fields for value in values_at(body, path)]
     failing = next((value for value in all_states if normalize_state(value) in kind.failed), None)

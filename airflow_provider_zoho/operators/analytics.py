@@ -60,6 +60,13 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
     :param file_type: Zoho's ``fileType``, when the extension does not say it.
     :param batch_size: bytes per file above which a CSV goes through the batch import API, in parts of at
         most this size (Zoho's limit, 100 MB, is the default; tests use less).
+    :param zoho_conn_id: see ``ZohoJobOperator``.
+    :param wait_for_completion: see ``ZohoJobOperator``.
+    :param deferrable: see ``ZohoJobOperator``.
+    :param poll_interval: see ``ZohoJobOperator``.
+    :param timeout: see ``ZohoJobOperator``.
+    :param max_failed_records: see ``ZohoJobOperator`` and below.
+    :param reattach_on_retry: see ``ZohoJobOperator``.
 
     ``max_failed_records`` counts rows not imported (``totalRowCount - successRowCount``): a job that ends
     1004 (completed) may still have skipped rows (``SKIPROW``). See ``ZohoJobOperator`` for waiting and
@@ -95,6 +102,11 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         batch_size: int = ANALYTICS.limits["file_bytes"],
         **kwargs: Any,
     ) -> None:
+        """Keep the arguments and check those known at parse time; each is described in the class docstring.
+
+        :raises ValueError: an argument that is not a template is wrong (no file or workspace, an id that is
+            not digits, both or neither of ``view_id`` and ``table_name``, a ``config`` key the operator sets...).
+        """
         super().__init__(**kwargs)
         self.workspace_id = workspace_id
         self.file = file
@@ -111,7 +123,7 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
             raise ValueError(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
 
     def _problems(self, *, rendered: bool) -> list[str]:
-        """What is wrong with the arguments; at parse time a template is not known yet and is skipped."""
+        """Return what is wrong with the arguments; at parse time a template is not known yet and is skipped."""
 
         def known(*values: Any) -> bool:
             return rendered or not any((isinstance(v, str) and is_template(v)) or hasattr(v, "resolve") for v in values)
@@ -179,16 +191,27 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         return (self.file_type or Path(self.file.split("?")[0]).suffix.lstrip(".")).lower()
 
     def check_rendered(self) -> None:
+        """Fail the task on a wrong rendered argument: the parse-time checks, now with every template known."""
         if problems := self._problems(rendered=True):
             raise AirflowFailException(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
 
     def job_coordinates(self, job_id: str) -> dict[str, str | None]:
+        """Return the coordinates a status poll of ``job_id`` needs: the workspace, and the org header's value.
+
+        :param job_id: the task's job id.
+        :return: the coordinates of ``ANALYTICS_IMPORT``; ``org_id`` None leaves the connection's.
+        """
         return {"workspace_id": str(self.workspace_id), "job_id": job_id, "org_id": self.org_id}
 
     # -- creating ---------------------------------------------------------------------------------------------
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
-        """Check the file, upload it (or its batches) and create the job; 8134 (the org's 5 import jobs run) is
-        waited out."""
+        """Check the file, upload it (or its batches) and create the job.
+
+        Zoho's 8134 (the org already runs its 5 import jobs) is waited out until the task's deadline.
+
+        :param context: the task's context.
+        :param state: the task's jobs, replaced by the new job and remembered once it exists.
+        """
         size = check_source_file(self.task_id, self.file)
         org_id = self.org_id or self.hook.config.analytics_org_id
         if not org_id:
@@ -276,6 +299,11 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
 
     # -- results ----------------------------------------------------------------------------------------------
     def summary_counts(self, counts: dict[str, int]) -> dict[str, int]:
+        """Return Zoho's row counts plus ``failed_rows``: the rows of ``total_rows`` not imported.
+
+        :param counts: the job's counts.
+        :return: ``total_rows``, ``success_rows``, ``warnings`` and ``failed_rows``.
+        """
         total, success = counts.get("total_rows", 0), counts.get("success_rows", 0)
         return {
             "total_rows": total,
@@ -285,8 +313,13 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         }
 
     def summary_extras(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
-        """The table's view id (the new one, for ``table_name``) and Zoho's ``importErrors`` text, logged and
-        cut short (it may be megabytes: the summary is an XCom)."""
+        """Return the table's view id (the new one, for ``table_name``) and Zoho's ``importErrors`` text.
+
+        The errors are logged and cut short (they may be megabytes: the summary is an XCom).
+
+        :param jobs: the job's summary (one job per task).
+        :return: ``view_id`` and ``import_errors``.
+        """
         response = jobs[0].get("response") if jobs else None
         errors = next(iter(values_at(response, "jobInfo.importErrors")), "") or ""
         view = next(iter(values_at(response, "jobInfo.viewId")), None) or self.view_id
@@ -303,7 +336,15 @@ def _names(columns: Any) -> bool:
 
 
 def csv_batches(rows: CsvRows, workdir: Path, max_bytes: int) -> Iterator[Path]:
-    """Parts of a CSV of at most about ``max_bytes`` bytes each (a record is never cut), each with the header."""
+    """Yield parts of a CSV of at most about ``max_bytes`` bytes each (a record is never cut), each with the header.
+
+    A part holds at least one record, so a record longer than ``max_bytes`` makes a part of its own.
+
+    :param rows: the CSV, its header read; each part repeats that header.
+    :param workdir: where the parts are written (``batch-000.csv``...).
+    :param max_bytes: the size a part is kept under, header included.
+    :return: an iterator of the parts' paths, in order; each is written before it is yielded.
+    """
     records = iter(rows)
     line = io.StringIO()
     encoder = csv.writer(line, delimiter=rows.delimiter)
@@ -334,7 +375,7 @@ def csv_batches(rows: CsvRows, workdir: Path, max_bytes: int) -> Iterator[Path]:
 
 
 def _lookahead(items: Iterator[Path]) -> Iterator[tuple[Path, bool]]:
-    """Each item with whether it is the last (a batch says so in its CONFIG)."""
+    """Yield each item with whether it is the last (a batch says so in its CONFIG)."""
     current = next(items, None)
     while current is not None:
         following = next(items, None)
@@ -344,7 +385,12 @@ def _lookahead(items: Iterator[Path]) -> Iterator[tuple[Path, bool]]:
 
 @contextlib.contextmanager
 def local_copy(file: str, work: Path) -> Iterator[Path]:
-    """A local path to upload from: the file itself, or a streamed copy of an ObjectStoragePath URI."""
+    """Yield a local path to upload from: the file itself, or a streamed copy of an ObjectStoragePath URI.
+
+    :param file: a local path, or a URI (anything with ``://``) that ``ObjectStoragePath`` opens.
+    :param work: the folder a URI's copy is written to, named after the URI's last segment.
+    :return: a context manager giving the path.
+    """
     if "://" not in file:
         yield Path(file)
         return

@@ -89,6 +89,14 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         reattach_on_retry: bool = True,
         **kwargs: Any,
     ) -> None:
+        """Check the waiting arguments and keep them; each is described in the class docstring.
+
+        ``reattach_on_retry`` is also the SDK mixin's ``durable`` where the mixin takes it (Airflow 3.3+).
+        Everything else in ``kwargs`` goes to ``BaseOperator``.
+
+        :raises ValueError: ``poll_interval`` or ``timeout`` is not a positive number of seconds, or
+            ``max_failed_records`` is not a whole number >= 0 or None.
+        """
         if DURABLE_SUPPORTED:
             kwargs["durable"] = reattach_on_retry
         super().__init__(**kwargs)
@@ -120,33 +128,60 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
 
     @property
     def hook(self) -> ZohoHook:
-        """The sync hook, waiting out a refused token request, a 429, a 5xx or a network failure in every
-        call until the task's deadline, as the trigger does (a status poll excepted: the wait polls again)."""
+        """Return the sync hook, set to wait out trouble until the task's deadline.
+
+        Every call waits out a refused token request, a 429, a 5xx or a network failure until the task's
+        deadline, as the trigger does (a status poll excepted: the wait polls again).
+
+        :return: the ``ZohoHook`` of ``zoho_conn_id`` (one per operator), its ``wait_out_until`` the task's
+            deadline, or None before ``execute`` has set one.
+        """
         hook = self._zoho_hook
         hook.wait_out_until = self._end_time or None
         return hook
 
     # -- what a subclass provides ---------------------------------------------------------------------------
     def check_rendered(self) -> None:
-        """Raise ``AirflowFailException`` for a rendered value no retry can fix (templates are rendered now)."""
+        """Raise ``AirflowFailException`` for a rendered value no retry can fix (templates are rendered now).
+
+        Nothing by default; a subclass checks the arguments it renders.
+        """
 
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
         """Create the jobs ``state`` lacks, calling ``remember(context, state)`` after each one exists.
 
         ``state["job_ids"]`` holds one entry per part (None: to create); ``state["first_rows"]`` the input
         line of each part's first record; ``state["complete"]`` turns True once every part has a job.
+
+        :param context: the task's context.
+        :param state: the task's jobs so far, updated in place.
         """
         raise NotImplementedError
 
     def job_coordinates(self, job_id: str) -> dict[str, str | None]:
+        """Return the coordinates a status poll of ``job_id`` needs (by default the id alone).
+
+        :param job_id: one of this task's job ids.
+        :return: the ``job_kind``'s coordinates, as a sensor of that kind would take them.
+        """
         return {"job_id": job_id}
 
     def failed_rows(self, context: Context, state: Mapping[str, Any], jobs: list[dict[str, Any]]) -> FailedRows:
-        """The records that did not land, read from the jobs' results (none by default: counts only)."""
+        """Return the records that did not land, read from the jobs' results (none by default: counts only).
+
+        :param context: the task's context.
+        :param state: the task's jobs, as stored.
+        :param jobs: each job's summary, in the order of ``state["job_ids"]``.
+        :return: the failed rows kept for the summary, their total and their error codes.
+        """
         return FailedRows()
 
     def summary_extras(self, jobs: list[dict[str, Any]]) -> dict[str, Any]:
-        """Keys a kind adds to the summary (Analytics: the new table's view id, the import errors)."""
+        """Return the keys a kind adds to the summary (Analytics: the new table's view id, the import errors).
+
+        :param jobs: each job's summary.
+        :return: the extra keys; none by default.
+        """
         return {}
 
     def cancel_jobs(self, job_ids: list[str], why: str) -> None:
@@ -154,19 +189,30 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
 
         Nothing by default: CRM, Bigin and Analytics document no cancel, so their jobs run on (and a retry
         reattaches to them). Creator overrides it with its Abort action.
+
+        :param job_ids: the jobs to cancel.
+        :param why: the reason, for the log.
         """
 
     def on_kill(self) -> None:
+        """Cancel this try's jobs still running (see ``cancel_jobs``), as Airflow kills the task."""
         if self._waiting_on:
             self.cancel_jobs(list(self._waiting_on), "the task was killed")
 
     def until_deadline(self, call: Callable[[], _T], codes: Collection[str], what: str) -> _T:
-        """``call()``, made again every ``poll_interval`` while Zoho answers one of ``codes`` ("busy, try
-        later": Analytics' 8134, Creator's 11110), until the task's deadline; then the task fails (retryable).
+        """Make ``call()``, again every ``poll_interval`` while Zoho answers "busy, try later", until the deadline.
+
+        The "busy" answers are ``codes`` (Analytics' 8134, Creator's 11110); one still coming at the task's
+        deadline fails the task (retryable). Any other error is raised as it is.
 
         While the summary is being built (the jobs have ended, their results are read), a deferrable task
         waits in the triggerer instead of holding a worker slot: it defers on a timer and builds the summary
         again when it resumes.
+
+        :param call: the request to make.
+        :param codes: Zoho's error codes that mean "busy, try later".
+        :param what: what the call does, for the log and the error.
+        :return: what ``call()`` returned.
         """
         while True:
             try:
@@ -202,13 +248,14 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
     def resume_summary(
         self, context: Context, event: Any, state: dict[str, Any], jobs: list[dict[str, Any]], end_time: float
     ) -> Any:
-        """Back from a timer while the results were not ready: build the summary again (its reads retried).
+        """Build the summary again, back from a timer while the results were not ready (its reads retried).
 
         :param context: the task's context.
         :param event: the timer's event (unused: the timer only says the wait is over).
         :param state: the task's jobs, as stored.
         :param jobs: each job's summary, in the order of ``state["job_ids"]``.
         :param end_time: the task's absolute deadline, which the deferral does not reset.
+        :return: the task's summary.
         """
         self._end_time = end_time
         with permanent_errors_fail_at_once():
@@ -216,6 +263,14 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
 
     # -- execute --------------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
+        """Create the jobs and wait for them, or only create them when ``wait_for_completion`` is False.
+
+        An error no retry can fix fails the task without its retries (see ``permanent_errors_fail_at_once``).
+
+        :param context: the task's context.
+        :return: the summary (kind, job ids, summed counts, failed records, each job's answer); without
+            waiting, only ``kind``, ``job_ids`` and ``state`` None.
+        """
         with permanent_errors_fail_at_once():
             return self._execute(context)
 
@@ -234,6 +289,9 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
 
         The store first: a kill between Zoho's create answer and the store's write is the one window in which
         a retry creates the same work again, so nothing else may stand in it.
+
+        :param context: the task's context.
+        :param state: the task's jobs so far.
         """
         store = context.get("task_state_store")
         if store is not None and self.reattach_on_retry:
@@ -247,9 +305,12 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         return {"job_ids": [], "first_rows": [], "complete": False}
 
     def _state_from_xcom(self, context: Context) -> dict[str, Any] | None:
-        """The job ids this try pushed before deferring, for a resume that lost the deferral's kwargs where no
-        ``task_state_store`` exists (``airflow dags test`` on Airflow 2.11). Each part's first input line is not
-        among them: failed rows of a split file are then numbered within their part."""
+        """Return the job ids this try pushed to XCom before deferring, or None.
+
+        For a resume that lost the deferral's kwargs where no ``task_state_store`` exists (``airflow dags
+        test`` on Airflow 2.11). Each part's first input line is not among them: failed rows of a split file
+        are then numbered within their part.
+        """
         ti = context.get("ti")
         ids = ti.xcom_pull(task_ids=self.task_id, key=JOB_IDS_KEY, map_indexes=ti.map_index) if ti else None
         return _as_state(ids) if ids else None
@@ -261,12 +322,25 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
 
     # -- ResumableJobMixin ------------------------------------------------------------------------------------
     def submit_job(self, context: Context) -> Any:
+        """Create the task's jobs from nothing: the mixin's fresh start (no ids stored, or all failed).
+
+        :param context: the task's context.
+        :return: the state the mixin stores under ``external_id_key`` (``create_jobs`` stored it already).
+        """
         state = self._new_state()
         self.create_jobs(context, state)
         return state
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
-        """The whole task's state from the stored ids: COMPLETED, FAILED (nothing worth keeping) or RESUMING."""
+        """Return the whole task's state from the stored ids: COMPLETED, FAILED (nothing worth keeping) or RESUMING.
+
+        Polls each stored job once. On RESUMING, the failed parts are marked to be created anew and the state
+        is kept for ``poll_until_complete``.
+
+        :param external_id: what ``task_state_store`` holds under ``external_id_key``.
+        :param context: the task's context.
+        :return: ``COMPLETED``, ``FAILED`` or ``RESUMING``.
+        """
         state = _as_state(external_id)
         phases = [self._poll_once(job_id).phase if job_id else None for job_id in state["job_ids"]]
         self.log.info("Found Zoho jobs %s from an earlier try: %s", state["job_ids"], [str(p) for p in phases])
@@ -284,9 +358,19 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         return RESUMING
 
     def is_job_active(self, status: str) -> bool:
+        """Tell the mixin whether to reattach: some stored job runs on, or parts are still to create.
+
+        :param status: what ``get_job_status`` returned.
+        :return: True for ``RESUMING``.
+        """
         return status == RESUMING
 
     def is_job_succeeded(self, status: str) -> bool:
+        """Tell the mixin whether every stored job completed, so that only the summary is left to build.
+
+        :param status: what ``get_job_status`` returned.
+        :return: True for ``COMPLETED``.
+        """
         return status == COMPLETED
 
     def poll_until_complete(self, external_id: Any, context: Context) -> Any:
@@ -294,6 +378,10 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
 
         Returns it (not None as the mixin's signature says): the mixin returns this method's value when it
         reattaches to running jobs and calls ``get_job_result`` only on a fresh start, which reads it back.
+
+        :param external_id: the stored state (ignored after a ``get_job_status`` that decided to resume).
+        :param context: the task's context.
+        :return: the task's summary.
         """
         state = getattr(self, "_resumed", None) or _as_state(external_id)
         if not state["complete"] or None in state["job_ids"]:
@@ -303,13 +391,19 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         return self._result
 
     def get_job_result(self, external_id: Any, context: Context) -> Any:
+        """Return the summary ``poll_until_complete`` built, or build it for jobs that all completed already.
+
+        :param external_id: the stored state.
+        :param context: the task's context.
+        :return: the task's summary.
+        """
         if self._result is not None:
             return self._result
         return self._wait(context, _as_state(external_id), {})  # all completed already: one poll each
 
     # -- waiting ----------------------------------------------------------------------------------------------
     def _poll_once(self, job_id: str) -> JobStatus:
-        """One status read with the sensors' error table; transient trouble reads as still running."""
+        """Read one job's status with the sensors' error table; transient trouble reads as still running."""
         coordinates = self.job_coordinates(job_id)
         try:
             return self.hook.get_job_status(self.job_kind, coordinates)
@@ -363,11 +457,18 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         done: dict[str, dict[str, Any]] | None = None,
         end_time: float | None = None,
     ) -> Any:
-        """One job ended in the triggerer: record it and go on with the next (deferring again if it runs).
+        """Record a job that ended in the triggerer and go on with the next (deferring again if it runs).
 
         ``airflow dags test`` of Airflow 3.3.2 resumes a task with the trigger's event alone, dropping the
         deferral's other kwargs (a triggerer keeps them): the jobs then come from ``task_state_store``, the
         jobs already done are polled once more, and the deadline restarts.
+
+        :param context: the task's context.
+        :param event: the trigger's event (``jobs.JobEvent``).
+        :param state: the task's jobs, as the deferral passed them.
+        :param done: the summary of each job already ended, by job id.
+        :param end_time: the task's absolute deadline.
+        :return: the task's summary once every job has ended.
         """
         with permanent_errors_fail_at_once():
             return self._resume(context, event, state, done, end_time)
@@ -447,15 +548,22 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         return summary
 
     def summary_counts(self, counts: dict[str, int]) -> dict[str, int]:
-        """The summed counts as the summary shows them (a subclass may derive more)."""
+        """Return the summed counts as the summary shows them (a subclass may derive more).
+
+        :param counts: each count of the kind, summed over the jobs.
+        :return: the summary's ``counts``.
+        """
         return counts
 
 
 @contextlib.contextmanager
 def permanent_errors_fail_at_once() -> Iterator[None]:
-    """What no retry can fix fails the task without its retries (which would spend Zoho's token budget):
-    wrong credentials (``invalid_client``, ``invalid_code``), a missing scope, no permission, an unknown
-    ``data_center``. Transient trouble still raises as it is: a retry may succeed."""
+    """Fail the task without its retries on what no retry can fix, as retries would spend Zoho's token budget.
+
+    Such errors are wrong credentials (``invalid_client``, ``invalid_code``), a missing scope, no permission,
+    an unknown ``data_center``: a ``ZohoFatalError`` or ``ZohoConnectionError`` becomes an
+    ``AirflowFailException``. Transient trouble still raises as it is: a retry may succeed.
+    """
     try:
         yield
     except (ZohoFatalError, ZohoConnectionError) as error:
@@ -463,8 +571,9 @@ def permanent_errors_fail_at_once() -> Iterator[None]:
 
 
 def _as_state(stored: Any) -> dict[str, Any]:
-    """The stored form, checked where it enters: a bare list of ids (as a mixin user might write it) is a
-    complete set of jobs.
+    """Return the stored form, checked where it enters.
+
+    A bare list of ids (as a mixin user might write it) is a complete set of jobs.
 
     What ``task_state_store`` or XCom holds is checked like an answer: each id must be Zoho's digits (it goes
     into URLs and log lines), ``complete`` a real boolean (the text ``"false"`` is not False), each first row a

@@ -75,6 +75,16 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
     :param overwrite: replace a file already at ``failed_records_path``; by default one there fails the
         task before anything is uploaded (a retry that finds the file a finished earlier try wrote fails too:
         template the path with ``{{ ti.try_number }}``, or pass True).
+    :param max_records_per_job: the most records one part (and so one job) holds; Zoho's limit per job,
+        25,000, by default.
+    :param max_zip_bytes: the size each part's zip is kept under; Zoho's limit per upload, 25 MB, by default.
+    :param zoho_conn_id: see ``ZohoJobOperator``.
+    :param wait_for_completion: see ``ZohoJobOperator``.
+    :param deferrable: see ``ZohoJobOperator``.
+    :param poll_interval: see ``ZohoJobOperator``.
+    :param timeout: see ``ZohoJobOperator``.
+    :param max_failed_records: see ``ZohoJobOperator``; here the records Zoho skipped or left unprocessed.
+    :param reattach_on_retry: see ``ZohoJobOperator``.
 
     A file over 25,000 records (or whose zip would pass 25 MB) is split into parts, one job per part,
     created in order; the task waits for all of them and sums their counts. See ``ZohoJobOperator`` for
@@ -100,6 +110,11 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         max_zip_bytes: int = MAX_ZIP_BYTES,
         **kwargs: Any,
     ) -> None:
+        """Keep the arguments and check those known at parse time; each is described in the class docstring.
+
+        :raises ValueError: an argument that is not a template is wrong (no module or file, an operation Zoho
+            does not take, update or upsert without ``find_by``, malformed ``field_mappings``...).
+        """
         super().__init__(**kwargs)
         self.module = module
         self.file = file
@@ -115,7 +130,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
             raise ValueError(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
 
     def _problems(self, *, rendered: bool) -> list[str]:
-        """What is wrong with the arguments; at parse time a template is not known yet and is skipped."""
+        """Return what is wrong with the arguments; at parse time a template is not known yet and is skipped."""
 
         def known(value: Any) -> bool:
             return rendered or (not (isinstance(value, str) and is_template(value)) and not hasattr(value, "resolve"))
@@ -150,13 +165,20 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         return problems
 
     def check_rendered(self) -> None:
+        """Fail the task on a wrong rendered argument: the parse-time checks, now with every template known."""
         if problems := self._problems(rendered=True):
             raise AirflowFailException(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
 
     # -- creating ---------------------------------------------------------------------------------------------
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
-        """Check the whole file, then split, upload and create part by part: a problem anywhere in the file,
-        or a failed_records_path that would be refused, fails the task before any request."""
+        """Check the whole file, then split, upload and create part by part.
+
+        A problem anywhere in the file, or a ``failed_records_path`` that would be refused, fails the task
+        before any request. A part that already has a job (created by an earlier try) is skipped.
+
+        :param context: the task's context.
+        :param state: the task's jobs so far, updated in place and remembered after each new job.
+        """
         check_source_file(self.task_id, self.file)
         if self.failed_records_path and (problem := _target_problem(self.failed_records_path, self.overwrite)):
             raise AirflowFailException(f"{self.task_id}: {problem}; nothing was uploaded")
@@ -220,6 +242,11 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
 
     # -- results ----------------------------------------------------------------------------------------------
     def summary_counts(self, counts: dict[str, int]) -> dict[str, int]:
+        """Return Zoho's counts plus ``unprocessed``: the records of ``total`` neither added, updated nor skipped.
+
+        :param counts: the jobs' counts, summed.
+        :return: ``added``, ``updated``, ``skipped``, ``unprocessed`` and ``total``.
+        """
         landed = counts.get("added", 0) + counts.get("updated", 0) + counts.get("skipped", 0)
         return {
             "added": counts.get("added", 0),
@@ -234,6 +261,11 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
 
         A result that cannot be read fails the task naming the job, its counts and ``max_failed_records``; a
         ``failed_records_path`` written so far is removed, so that a retry does not find it in its way.
+
+        :param context: the task's context.
+        :param state: the task's jobs; ``first_rows`` numbers each part's rows as lines of the input file.
+        :param jobs: each job's summary, its answer holding the result's ``download_url``.
+        :return: the failed rows kept for the summary, their total and their error codes.
         """
         failed = FailedRows()
         writer = _FailedRowsFile(self.failed_records_path, self.overwrite) if self.failed_records_path else None
@@ -292,7 +324,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
 
 
 def _target_problem(path: str, overwrite: bool) -> str | None:
-    """Why ``failed_records_path`` may not be written: a symlink (a local path), or a file there already."""
+    """Return why ``failed_records_path`` may not be written: a symlink (a local path), or a file there already."""
     target = source_path(path)
     where = f"failed_records_path {path!r}"
     if isinstance(target, Path) and target.is_symlink():
@@ -304,8 +336,11 @@ def _target_problem(path: str, overwrite: bool) -> str | None:
 
 @contextlib.contextmanager
 def _open_target(path: str, overwrite: bool) -> Iterator[IO[bytes]]:
-    """``path`` opened for writing, refused as ``_target_problem`` says; a local one is opened so that a
-    symlink or a file planted after the check is refused too (``O_NOFOLLOW``, ``O_EXCL``)."""
+    """Open ``path`` for writing, refused as ``_target_problem`` says.
+
+    A local one is opened so that a symlink or a file planted after the check is refused too (``O_NOFOLLOW``,
+    ``O_EXCL``).
+    """
     if problem := _target_problem(path, overwrite):
         raise AirflowFailException(problem)
     target = source_path(path)
@@ -323,7 +358,7 @@ def _open_target(path: str, overwrite: bool) -> Iterator[IO[bytes]]:
 
 
 def _cell(value: Any) -> str:
-    """A value as the failed-records file writes it: text a spreadsheet would run as a formula gets a ``'``."""
+    """Return a value as the failed-records file writes it: text a spreadsheet would run as a formula gets a ``'``."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
@@ -348,8 +383,10 @@ class _FailedRowsFile:
         self._stack.close()
 
     def discard_on_error(self, kind: type[BaseException] | None, *_: object) -> None:
-        """An exit callback: after an error, remove the file (closed first), as one cut short by a failure is
-        no list of what failed."""
+        """Remove the file (closed first) after an error: one cut short by a failure is no list of what failed.
+
+        An exit callback for an ``ExitStack``: it does nothing when ``kind`` is None (no error).
+        """
         if kind is not None:
             source_path(self.path).unlink(missing_ok=True)
 

@@ -64,6 +64,13 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
     :param file: the CSV (or a zip holding one CSV), a local path or any ObjectStoragePath URI, at most
         100 MB; its header row holds the fields' link names (``Name.first_name`` for composite fields).
     :param environment: ``development`` or ``stage``; default the connection's ``creator_environment``.
+    :param zoho_conn_id: see ``ZohoJobOperator``.
+    :param wait_for_completion: see ``ZohoJobOperator``.
+    :param deferrable: see ``ZohoJobOperator``.
+    :param poll_interval: see ``ZohoJobOperator``.
+    :param timeout: see ``ZohoJobOperator``.
+    :param max_failed_records: see ``ZohoJobOperator``; here the records that failed or were left unprocessed.
+    :param reattach_on_retry: see ``ZohoJobOperator``.
 
     ``max_failed_records`` counts failed plus unprocessed records. On completion with failures the
     failure result (``…/result?filter=failure``) is downloaded (again while Zoho answers 11110, "still being
@@ -84,6 +91,10 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
         environment: str | None = None,
         **kwargs: Any,
     ) -> None:
+        """Keep the arguments and check those known at parse time; each is described in the class docstring.
+
+        :raises ValueError: a link name, the environment or the file, when not a template, is wrong.
+        """
         super().__init__(**kwargs)
         self.account_owner_name = account_owner_name
         self.app_link_name = app_link_name
@@ -111,10 +122,16 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
         }
 
     def check_rendered(self) -> None:
+        """Fail the task on a wrong rendered argument: the parse-time checks, now with every template known."""
         if problems := self._problems(rendered=True):
             raise AirflowFailException(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
 
     def job_coordinates(self, job_id: str) -> dict[str, str | None]:
+        """Return the coordinates a status poll of ``job_id`` needs: the form's link names and the environment.
+
+        :param job_id: the task's job id.
+        :return: the coordinates of ``CREATOR_BULK_INSERT``.
+        """
         return {**self._names(), "job_id": job_id}
 
     def _request(self, call: str, job_id: str | None = None, query: Mapping[str, str] | None = None) -> ApiRequest:
@@ -129,8 +146,14 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
 
     # -- creating ---------------------------------------------------------------------------------------------
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
-        """Check the file, then create, upload and start; a job an earlier try created but never started is
-        aborted first (it would hold the form's one active slot)."""
+        """Check the file, then create, upload and start the job.
+
+        A job an earlier try created but never started is aborted first (it would hold the form's one active
+        slot).
+
+        :param context: the task's context.
+        :param state: the task's jobs so far, replaced by the new job and remembered once it exists.
+        """
         size = check_source_file(self.task_id, self.file)
         if size == 0 or size > CREATOR.limits["file_bytes"]:
             raise AirflowFailException(
@@ -199,7 +222,13 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
         _first_form_that_works([call(style) for style in styles])
 
     def cancel_jobs(self, job_ids: list[str], why: str) -> None:
-        """Abort each job (Creator's Abort action), saying so in the log; never raises (``on_kill`` calls it)."""
+        """Abort each job (Creator's Abort action), saying so in the log; never raises (``on_kill`` calls it).
+
+        A job that had already ended (Zoho's 11080, 11090, 11100) is logged as such, not as an error.
+
+        :param job_ids: the jobs to abort.
+        :param why: the reason, for the log.
+        """
         for job_id in job_ids:
             self.log.warning("Aborting %s %s: %s", self.job_kind.label, job_id, why)
             try:
@@ -216,7 +245,16 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
 
     # -- results ----------------------------------------------------------------------------------------------
     def failed_rows(self, context: Context, state: Mapping[str, Any], jobs: list[dict[str, Any]]) -> FailedRows:
-        """Download each job's failure result when it has failed records, log and keep its rows."""
+        """Download each job's failure result when it has failed records, log and keep its rows.
+
+        The download is asked again while Zoho answers 11110 (the result is still being generated), until the
+        task's deadline.
+
+        :param context: the task's context.
+        :param state: the task's jobs.
+        :param jobs: each job's summary.
+        :return: the failed rows kept for the summary, their total and their reasons.
+        """
         failed = FailedRows()
         for job in jobs:
             if not job.get("counts", {}).get("failed"):
@@ -250,7 +288,10 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
 
 
 def _first_form_that_works(calls: list[Callable[[], Any]]) -> Any:
-    """The first call Zoho does not refuse as "no such URL or method"; the last refusal if all are."""
+    """Return the answer of the first call Zoho does not refuse as "no such URL or method".
+
+    Any other error is raised at once; when every call is refused so, the last refusal is raised.
+    """
     for index, call in enumerate(calls):
         try:
             return call()
@@ -264,8 +305,10 @@ def _first_form_that_works(calls: list[Callable[[], Any]]) -> Any:
 def _read_failure_file(
     path: Path, job: Mapping[str, Any], what: str, threshold: int | None
 ) -> Iterator[dict[str, Any]]:
-    """The failure result's rows, compacted as the summary keeps them: ``errors`` from its reason column, the
-    input columns as they are (one named ``row``, ``status`` or ``errors`` kept as ``"row (2)"``...).
+    """Yield the failure result's rows, compacted as the summary keeps them.
+
+    ``errors`` comes from its reason column, the input columns are kept as they are (one named ``row``,
+    ``status`` or ``errors`` kept as ``"row (2)"``...).
 
     ``row`` is None: Creator's failure file does not say which input line a record came from. A file that
     cannot be read (see ``result_rows``), or holds more rows than the job had records, raises the task's

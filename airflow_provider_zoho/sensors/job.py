@@ -70,6 +70,9 @@ class ZohoJobSensor(BaseSensorOperator):
     :param coordinates: the job's coordinates as one mapping, for a subclass that writes its own
         ``__init__``; leave it out to pass them as keyword arguments.
 
+    The other keyword arguments go to ``BaseSensorOperator`` (``timeout``, ``poke_interval``, ``mode``,
+    ``soft_fail``, ``exponential_backoff``, ``max_wait``...); the backoff settings hold in the triggerer too.
+
     A job in a failure state and every Zoho error no retry can change (wrong scope, unknown job, revoked
     refresh token...) fail the task at once with Zoho's code and message, without retries. Throttling,
     server errors and network trouble are polled through until ``timeout``. ``soft_fail`` turns both
@@ -116,6 +119,15 @@ class ZohoJobSensor(BaseSensorOperator):
         poke_before_defer: bool = True,
         **kwargs: Any,
     ) -> None:
+        """Check the coordinates and the waiting arguments, and keep them; see the class docstring.
+
+        Coordinates not given in ``coordinates`` are taken out of ``kwargs`` by name. A value that is a
+        template is checked once rendered, in ``execute``.
+
+        :raises TypeError: no ``job_kind``, a coordinate the kind does not have, or a path coordinate missing.
+        :raises ValueError: a wrong known value, an option this Airflow lacks (``end_from_trigger`` before
+            2.10), or deferrable mode with a kind the triggerer could not import.
+        """
         kind = getattr(self, "job_kind", None)
         if kind is None:
             raise TypeError(f"{type(self).__name__} has no job_kind: subclass ZohoJobSensor with one")
@@ -168,6 +180,10 @@ class ZohoJobSensor(BaseSensorOperator):
 
     @property
     def coordinates(self) -> dict[str, str | None]:
+        """Return the job's coordinates as they are sent: text, without surrounding spaces.
+
+        :return: each coordinate of the kind by name; an optional one not given is None.
+        """
         return {name: None if value is None else str(value).strip() for name, value in self._raw_coordinates().items()}
 
     def _raise_for_bad_coordinates(self, error_class: type[Exception], *, rendered: bool = False) -> None:
@@ -176,7 +192,7 @@ class ZohoJobSensor(BaseSensorOperator):
             raise error_class(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
 
     def _check_the_triggerer_can_find_the_kind(self) -> None:
-        """A deferred task whose trigger cannot load its kind would fail in the triggerer: say so now."""
+        """Refuse now a kind the trigger could not load: the deferred task would fail in the triggerer."""
         reference = self.job_kind_reference
         module = reference.partition(":")[0]
         if ":" in reference and ("<locals>" in reference or not importable_elsewhere(module)):
@@ -191,9 +207,21 @@ class ZohoJobSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> ZohoHook:
+        """Return the sync hook of ``zoho_conn_id``, made once per sensor.
+
+        :return: the ``ZohoHook`` that pokes.
+        """
         return ZohoHook(self.zoho_conn_id)
 
     def execute(self, context: Context) -> Any:
+        """Wait for the job: poke or reschedule as ``BaseSensorOperator`` does, or defer to ``ZohoJobTrigger``.
+
+        In deferrable mode the job is polled once here first unless ``poke_before_defer`` is False; the
+        deadline is ``timeout`` from the start of this call, and the trigger keeps it.
+
+        :param context: the task's context.
+        :return: the job's summary (``JobStatus.summary()``), pushed to XCom.
+        """
         # The deadline counts from now, not from after the first poll below, which can itself be slow.
         started = time.time()
         # Templates are rendered now: a bad value can no longer be skipped over, and no retry would fix it.
@@ -233,6 +261,13 @@ class ZohoJobSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
+        """Poll the job once; transient trouble (throttling, 5xx, network) reads as "not yet".
+
+        :param context: the task's context.
+        :return: a ``PokeReturnValue`` with the job's summary once it completed, else False.
+        :raises AirflowFailException: the job failed, too many records did not land, or Zoho refused in a way
+            no retry can change.
+        """
         try:
             job = self.hook.get_job_status(self.job_kind, self.coordinates)
         except ZohoTransientError as error:
@@ -266,7 +301,13 @@ class ZohoJobSensor(BaseSensorOperator):
         return False
 
     def execute_complete(self, context: Context, event: Any) -> Any:
-        """Turn the trigger's event into the same outcome poke mode would have had."""
+        """Turn the trigger's event into the same outcome poke mode would have had.
+
+        :param context: the task's context.
+        :param event: the trigger's event (``jobs.JobEvent``).
+        :return: the job's summary, when it completed.
+        :raises AirflowSensorTimeout: the deadline passed first (a skip with ``soft_fail``).
+        """
         try:
             status, outcome = checked_event(event)
         except ValueError as error:
@@ -309,7 +350,7 @@ def _seconds(value: timedelta | float | None) -> float | None:
 
 
 def _coordinate_constructor(owner: type[ZohoJobSensor], kind: JobKind) -> Callable[..., None]:
-    """An ``__init__`` whose signature names the kind's coordinates, for a subclass that only sets its kind.
+    """Build an ``__init__`` whose signature names the kind's coordinates, for a subclass that only sets its kind.
 
     Airflow reads that signature: to fill arguments from ``default_args``, to name a missing one, and to
     accept ``partial(...).expand(job_id=[...])``. The body only passes everything on; the base class

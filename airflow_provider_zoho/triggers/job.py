@@ -49,11 +49,19 @@ PROGRESS_LOG_SECONDS = 300.0
 def pending_poll_interval(
     poll_interval: float, pending_answers: int, *, exponential: bool, max_wait: float | None
 ) -> float:
-    """Seconds until the next look at a job that has answered "still running" ``pending_answers`` times.
+    """Return the seconds until the next look at a job that has answered "still running" ``pending_answers`` times.
 
     With ``exponential`` the interval doubles with each such answer, from ``poll_interval``, up to
     ``max_wait``: as poke mode's ``exponential_backoff`` does, so a two-hour job polled from every 30 s
-    costs about 16 of Zoho's API calls instead of 240, and its end is seen within ``max_wait``.
+    with a ``max_wait`` of 10 minutes costs about 16 of Zoho's API calls instead of 240, and its end is seen
+    within ``max_wait``.
+
+    :param poll_interval: the seconds between polls without backoff, and the first wait with it.
+    :param pending_answers: the "still running" answers so far, counting the sensor's poll before deferring
+        (so 1 for the first wait).
+    :param exponential: double the interval with each such answer.
+    :param max_wait: the longest interval, or None for no cap but the deadline.
+    :return: the seconds to wait.
     """
     if not exponential:
         return poll_interval
@@ -85,6 +93,20 @@ class ZohoJobTrigger(BaseTrigger):
     stored as given. Arguments this version does not know (a row a newer version wrote, read after a
     downgrade or by an older triggerer of a mixed fleet) are ignored with a warning rather than stranding
     the deferred task.
+
+    :param kind: the job kind, a built-in kind's name or ``"module:attribute"``.
+    :param coordinates: the job's coordinates, as the kind's sensor takes them.
+    :param end_time: the absolute deadline, in epoch seconds.
+    :param zoho_conn_id: the ``zoho`` connection.
+    :param poll_interval: seconds between polls, and the first step of the backoff after transient trouble.
+    :param max_backoff: the longest wait after transient trouble or a throttle pause, whatever Zoho asks for.
+    :param end_from_trigger: end the task from the triggerer instead of resuming it on a worker.
+    :param soft_fail: with ``end_from_trigger``, skip the task instead of failing it.
+    :param do_xcom_push: with ``end_from_trigger``, push the summary as the ``return_value`` XCom.
+    :param exponential_backoff: double the interval with each "still running" answer, as poke mode does.
+    :param max_wait: with ``exponential_backoff``, the longest interval between polls.
+    :param logged_state: the job state the sensor logged just before deferring.
+    :param first_poll_now: poll at once instead of one interval after the deferral.
     """
 
     def __init__(
@@ -105,6 +127,12 @@ class ZohoJobTrigger(BaseTrigger):
         first_poll_now: bool = False,
         **unknown: Any,
     ) -> None:
+        """Check the arguments and resolve the kind; see the class docstring for each.
+
+        :param unknown: arguments a newer version wrote; ignored with a warning.
+        :raises ValueError: an unknown kind, bad coordinates (a '..' link name), a duration that is not a
+            positive number of seconds, or ``end_from_trigger`` on an Airflow before 2.10.
+        """
         super().__init__()
         if unknown:
             self.log.warning(
@@ -134,12 +162,20 @@ class ZohoJobTrigger(BaseTrigger):
         self.first_poll_now = bool(first_poll_now)
 
     def __repr__(self) -> str:
+        """Return the kind, the job id and the connection: what tells one trigger from another in a log."""
         return (
             f"{type(self).__name__}(kind={self.kind.name!r}, job_id={self._job_id!r}, "
             f"zoho_conn_id={self.zoho_conn_id!r})"
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the trigger's class path and arguments, as Airflow stores them in the database.
+
+        Optional arguments are written only when set, so the stored form of a default trigger stays what
+        older versions wrote and read.
+
+        :return: the class path and its keyword arguments.
+        """
         kwargs: dict[str, Any] = {
             "kind": self._kind_reference,
             "coordinates": self.coordinates,
@@ -160,15 +196,20 @@ class ZohoJobTrigger(BaseTrigger):
 
     @property
     def description(self) -> str:
+        """Return the job waited for, as log lines and messages name it (``Zoho CRM bulk write job 123``)."""
         return f"{self.kind.label} {self._job_id}"
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait for the job and yield one event: the job's outcome, or the task's end with ``end_from_trigger``.
+
+        :return: an async iterator of that one event; its payload is a ``jobs.JobEvent``.
+        """
         async with shared_session_in_use():
             event = await self.wait_for_job(ZohoAsyncHook(self.zoho_conn_id))
         yield await self._task_end_event(event) if self.end_from_trigger else TriggerEvent(dict(event))
 
     async def _task_end_event(self, event: JobEvent) -> TriggerEvent:
-        """The event that ends the task from here; the message goes to the log, as execute_complete's would."""
+        """Return the event that ends the task from here; the message goes to the log, as execute_complete's would."""
         if event["status"] == EventStatus.SUCCESS:
             self.log.info("%s", event["message"])
             xcoms = {"return_value": event["summary"]} if self.do_xcom_push else None
@@ -179,7 +220,11 @@ class ZohoJobTrigger(BaseTrigger):
         return TaskFailedEvent()
 
     async def wait_for_job(self, hook: ZohoAsyncHook) -> JobEvent:
-        """Poll until the job ends, Zoho refuses for good, or the deadline passes."""
+        """Poll until the job ends, Zoho refuses for good, or the deadline passes.
+
+        :param hook: the async hook to poll with.
+        :return: the event of how the wait ended (``finished_event``, ``error_event`` or ``timeout_event``).
+        """
         try:
             # Reading the connection now, not after the first interval, tells the hook which connection's
             # throttle pause to honour from the start, and fails a bad connection at once.
@@ -216,8 +261,10 @@ class ZohoJobTrigger(BaseTrigger):
             await self._pause(hook, self._interval_after(pending_answers))
 
     def _log_progress(self, job: JobStatus, logged: tuple[str | None, float] | None) -> tuple[str | None, float]:
-        """Log a still-running job if its state changed or ``PROGRESS_LOG_SECONDS`` passed since the last
-        line; returns the state last logged, and when."""
+        """Log a still-running job if its state changed or ``PROGRESS_LOG_SECONDS`` passed since the last line.
+
+        Returns the state last logged, and when (on the monotonic clock).
+        """
         now = time.monotonic()
         if logged is not None and logged[0] == job.state and now - logged[1] < PROGRESS_LOG_SECONDS:
             return logged
@@ -234,7 +281,7 @@ class ZohoJobTrigger(BaseTrigger):
         return error_event(error)
 
     async def _poll(self, hook: ZohoAsyncHook) -> JobStatus:
-        """One status read; transient trouble is retried with exponential backoff until the deadline.
+        """Read the job's status once; transient trouble is retried with exponential backoff until the deadline.
 
         Each wait is the largest of the backoff (``poll_interval`` doubled per attempt, plus up to
         ``POLL_JITTER`` of an interval), Zoho's ``Retry-After`` and the connection's shared throttle pause,
@@ -243,7 +290,8 @@ class ZohoJobTrigger(BaseTrigger):
 
         Written out rather than built from tenacity's ``AsyncRetrying``: that object, its wait strategy and
         its per-attempt bookkeeping were made on every poll and cost more CPU than the poll's HTTP request
-        in a profile of 1,000 triggers (see ``benchmarks/triggerer_scale.py``). Same policy, same log line.
+        in a profile of a triggerer with many triggers (see ``benchmarks/triggerer_scale.py``). Same policy,
+        same log line.
         """
         attempt = 0
         last_error: ZohoTransientError | None = None
@@ -268,7 +316,7 @@ class ZohoJobTrigger(BaseTrigger):
                 await self._sleep(hook, delay)
 
     def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter after failed attempt number ``attempt`` (1 for the first)."""
+        """Return the exponential backoff, with jitter, after failed attempt number ``attempt`` (1 for the first)."""
         jitter = random.uniform(0, self.poll_interval * POLL_JITTER)
         # The exponent is bounded so a long outage cannot overflow the float; max_backoff caps it far earlier.
         wait = self.poll_interval * 2.0 ** min(attempt - 1, 32) + jitter
