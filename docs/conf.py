@@ -58,7 +58,6 @@ nitpick_ignore_regex = [
 # References in this package's own docstrings that name no documented object, each to be fixed in the
 # docstring (qualified, or made plain literals), then removed from here. Nothing else of ours is ignored.
 nitpick_ignore = [
-    ("py:class", "ZohoAsyncHook"),  # ZohoJobTrigger's docstring: `:class:`ZohoAsyncHook`` (not qualified)
     ("py:mod", "airflow_provider_zoho.testing.emulator"),  # airflow_provider_zoho.testing's docstring
     ("py:mod", "airflow_provider_zoho.testing.kinds"),  # airflow_provider_zoho.testing's docstring
 ]

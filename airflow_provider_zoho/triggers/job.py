@@ -71,7 +71,7 @@ def pending_poll_interval(
 
 
 class ZohoJobTrigger(BaseTrigger):
-    """Polls a Zoho bulk job with :class:`ZohoAsyncHook` until it ends, then yields one event.
+    """Polls a Zoho bulk job with :class:`~airflow_provider_zoho.hooks.ZohoAsyncHook` until it ends, then yields one event.
 
     Its serialized form holds the connection id, the job kind and coordinates, and timing only, so it can be
     stored in the database and resumed by any triggerer. ``end_time`` is an absolute wall-clock deadline
