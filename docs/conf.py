@@ -55,9 +55,3 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(airflow|pendulum|aiohttp|requests|urllib3|typing|collections|datetime|enum|pathlib)(\..*)?"),
     (r"py:.*", r"(str|int|float|bool|bytes|dict|list|tuple|set|frozenset|object|None|Any|Exception)"),
 ]
-# References in this package's own docstrings that name no documented object, each to be fixed in the
-# docstring (qualified, or made plain literals), then removed from here. Nothing else of ours is ignored.
-nitpick_ignore = [
-    ("py:mod", "airflow_provider_zoho.testing.emulator"),  # airflow_provider_zoho.testing's docstring
-    ("py:mod", "airflow_provider_zoho.testing.kinds"),  # airflow_provider_zoho.testing's docstring
-]

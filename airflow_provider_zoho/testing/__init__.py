@@ -2,8 +2,8 @@
 
 Import cost is kept low on purpose (aiohttp only, no airflow, nothing else from this package), because
 the pytest plugin imports it in every test session.  The emulator is an independent model of Zoho: see
-:mod:`airflow_provider_zoho.testing.emulator`; its names (``EMULATED_KINDS``, ``EmulatedProduct``...)
-say so, so they are never mistaken for the provider's.  :mod:`airflow_provider_zoho.testing.kinds` holds
+``airflow_provider_zoho.testing.emulator``; its names (``EMULATED_KINDS``, ``EmulatedProduct``...)
+say so, so they are never mistaken for the provider's.  ``airflow_provider_zoho.testing.kinds`` holds
 the per-kind facts this repository's tests and benchmark share.
 """
 

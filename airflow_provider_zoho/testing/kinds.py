@@ -4,7 +4,7 @@ A test that runs "for every kind" needs to know, per kind, what to send (sample 
 class, which states to script) and what Zoho answers (where the state and an error code are in a body,
 which code a bad token or a 429 gets...).  Those facts used to be copied into a dozen hand-kept tables,
 so a new kind could join the package with no test at all.  Now a kind needs one :class:`KindFacts` row
-here, and ``tests/test_kind_facts.py`` fails until every kind in ``airflow_provider_zoho.jobs.JOB_KINDS``
+here, and ``tests/testing/test_kind_facts.py`` fails until every kind in ``airflow_provider_zoho.jobs.JOB_KINDS``
 has a row and an emulated product.
 
 The Zoho facts are written from ``docs/zoho-api.md`` and the Zoho pages it cites, not derived from the emulator's
