@@ -54,4 +54,6 @@ nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(airflow|pendulum|aiohttp|requests|urllib3|typing|collections|datetime|enum|pathlib)(\..*)?"),
     (r"py:.*", r"(str|int|float|bool|bytes|dict|list|tuple|set|frozenset|object|None|Any|Exception)"),
+    # Airflow's exceptions, named bare in ``:raises:`` fields (AirflowFailException, AirflowSensorTimeout...).
+    (r"py:exc", r"Airflow\w+"),
 ]
