@@ -5,11 +5,13 @@ class keeps the job ids where a retry finds them, waits with the sensors' machin
 call in poke mode, the same ``ZohoJobTrigger`` when deferrable, the same absolute deadline and error
 table), sums the jobs' counts and fails the task when too many records did not land.
 
-Retry without duplicates follows Airflow's ``ResumableJobMixin`` contract (Airflow 3.3+): the job ids go to
-the task's ``task_state_store`` under ``zoho_job_ids`` as soon as each job exists, before any wait; a retry
-that finds them polls them: still running (or parts still to create) -> wait again, all completed ->
-the summary, all failed -> create anew. On older Airflow the compat stand-in has no store: a retry
-creates new jobs.
+Retry without duplicates follows Airflow's ``ResumableJobMixin`` (Airflow 3.3+): the task's job ids, a plain
+list, go to its ``task_state_store`` under ``zoho_job_ids`` as soon as each job exists, before any wait (with
+this operator's own record of the parts, ``zoho_job_parts``: each part's first input line, whether every part
+has a job). A retry that finds them asks Zoho for their state (``get_job_status``, Zoho's own state of the job
+that decides): still running -> wait again, completed -> the summary, failed -> ``submit_job`` creates anew
+the parts that failed, and only those. On older Airflow the compat stand-in has no store: a retry creates
+new jobs.
 """
 
 from __future__ import annotations
@@ -45,15 +47,17 @@ from airflow_provider_zoho.jobs import (
     check_positive_seconds,
     checked_event,
     job_id_problem,
+    normalize_state,
 )
 from airflow_provider_zoho.operators.results import FailedRows, summary_jobs
 from airflow_provider_zoho.triggers.job import ZohoJobTrigger
 
 # The SDK's mixin takes ``durable``; the stand-in below Airflow 3.3 warns when it is given at all.
 DURABLE_SUPPORTED = ResumableJobMixin.__module__.startswith("airflow.sdk")
+# The mixin's ``external_id_key``: the plain list of the task's job ids, one per part (None: to create).
 JOB_IDS_KEY = "zoho_job_ids"
-# What the reattach decision tells the mixin (Zoho's own states are per job; these are per task).
-RESUMING, COMPLETED, FAILED = "RESUMING", "COMPLETED", "FAILED"
+# This operator's own record beside it: each part's first input line, and whether every part has a job.
+JOB_PARTS_KEY = "zoho_job_parts"
 _T = TypeVar("_T")
 
 
@@ -117,6 +121,10 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         self.max_failed_records = max_failed_records
         self.reattach_on_retry = reattach_on_retry
         self._result: dict[str, Any] | None = None
+        # What ``get_job_status`` found (the state, each stored job's status), for the mixin's next call.
+        self._found: tuple[dict[str, Any], list[JobStatus | None]] | None = None
+        # The state ``submit_job`` created jobs into, for the ``poll_until_complete`` that follows.
+        self._state: dict[str, Any] | None = None
         self._end_time = 0.0
         self._waiting_on: list[str] = []  # the jobs of this try still running, for ``on_kill``
         # The state and job summaries while their results are read, so a "not ready yet" wait can defer.
@@ -282,7 +290,10 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
             if not state["complete"]:
                 self.create_jobs(context, state)
             return {"kind": self.job_kind.name, "job_ids": state["job_ids"], "state": None}
-        return self.execute_resumable(context)
+        returned = self.execute_resumable(context)
+        # Reattached to running jobs, the mixin returns what ``poll_until_complete`` returns (None, as its
+        # signature says): the summary that method built is the task's result either way.
+        return self._result if self._result is not None else returned
 
     def remember(self, context: Context, state: dict[str, Any]) -> None:
         """Write the ids to ``task_state_store`` (where a retry looks), then push them to XCom, before any wait.
@@ -295,7 +306,10 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         """
         store = context.get("task_state_store")
         if store is not None and self.reattach_on_retry:
-            store.set(self.external_id_key, dict(state))
+            # The ids first: should the task die between the two writes, the parts record is the older one,
+            # which says no more than that parts remain to create (the ids tell which exist already).
+            store.set(self.external_id_key, list(state["job_ids"]))
+            store.set(JOB_PARTS_KEY, {"first_rows": list(state["first_rows"]), "complete": state["complete"]})
         ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key=JOB_IDS_KEY, value=[job_id for job_id in state["job_ids"] if job_id])
@@ -318,88 +332,118 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
     def _stored_state(self, context: Context) -> dict[str, Any] | None:
         store = context.get("task_state_store")
         stored = store.get(self.external_id_key) if store is not None and self.reattach_on_retry else None
-        return _as_state(stored) if stored else None
+        return self._with_parts(stored, context) if stored else None
+
+    def _with_parts(self, job_ids: Any, context: Context) -> dict[str, Any]:
+        """Return the task's state from the stored ids and this operator's parts record beside them."""
+        store = context.get("task_state_store")
+        return _as_state(job_ids, store.get(JOB_PARTS_KEY) if store is not None else None)
 
     # -- ResumableJobMixin ------------------------------------------------------------------------------------
     def submit_job(self, context: Context) -> Any:
-        """Create the task's jobs from nothing: the mixin's fresh start (no ids stored, or all failed).
+        """Create the task's jobs: all of them on a fresh start, else the parts whose stored job failed.
+
+        The mixin calls this when no ids are stored, or when ``get_job_status`` found a stored job failed. The
+        decision of what to keep is this operator's: a part whose job completed or still runs keeps it (a
+        split file's other parts are not loaded twice); only the failed parts get a new job.
 
         :param context: the task's context.
-        :return: the state the mixin stores under ``external_id_key`` (``create_jobs`` stored it already).
+        :return: the job ids, one per part (``create_jobs`` stored them as each job came to exist).
         """
-        state = self._new_state()
+        found, self._found = self._found, None
+        if found is None:
+            state = self._new_state()
+        else:
+            state, jobs = found
+            state["job_ids"] = [
+                None if job is not None and job.phase is Phase.FAILED else job_id
+                for job_id, job in zip(state["job_ids"], jobs, strict=True)
+            ]
+            self.log.info(
+                "Creating anew the parts whose job failed: %s", [n for n, i in enumerate(state["job_ids"]) if i is None]
+            )
+            state["complete"] = False
         self.create_jobs(context, state)
-        return state
+        self._state = state
+        return list(state["job_ids"])
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
-        """Return the whole task's state from the stored ids: COMPLETED, FAILED (nothing worth keeping) or RESUMING.
+        """Return Zoho's own state of the stored job that decides the task: a failed one, else a running one.
 
-        Polls each stored job once. On RESUMING, the failed parts are marked to be created anew and the state
-        is kept for ``poll_until_complete``.
+        Polls each stored job once. When none failed or runs, the state is a completed job's; parts without
+        a job yet (the last try stopped while creating them) count as running, since creating them is part
+        of the wait.
 
-        :param external_id: what ``task_state_store`` holds under ``external_id_key``.
+        :param external_id: the job ids ``task_state_store`` holds under ``zoho_job_ids``.
         :param context: the task's context.
-        :return: ``COMPLETED``, ``FAILED`` or ``RESUMING``.
+        :return: the state as Zoho spells it (``IN PROGRESS``, ``COMPLETED``, ``1004``...); empty when no stored
+            job answered with one.
         """
-        state = _as_state(external_id)
-        phases = [self._poll_once(job_id).phase if job_id else None for job_id in state["job_ids"]]
-        self.log.info("Found Zoho jobs %s from an earlier try: %s", state["job_ids"], [str(p) for p in phases])
+        state = self._with_parts(external_id, context)
+        jobs = [self._poll_once(job_id) if job_id else None for job_id in state["job_ids"]]
+        self._found = (state, jobs)
+        self.log.info(
+            "Found Zoho jobs %s from an earlier try: %s", state["job_ids"], [job and job.state for job in jobs]
+        )
         if (ti := context.get("ti")) is not None:
             ti.xcom_push(key=JOB_IDS_KEY, value=[job_id for job_id in state["job_ids"] if job_id])
-        if state["complete"] and phases and all(phase is Phase.SUCCEEDED for phase in phases):
-            return COMPLETED
-        if all(phase in (Phase.FAILED, None) for phase in phases):
-            return FAILED
-        # Failed parts are created anew beside the live ones (see ``poll_until_complete``).
-        state["job_ids"] = [
-            None if phase is Phase.FAILED else job_id for job_id, phase in zip(state["job_ids"], phases, strict=True)
-        ]
-        self._resumed = state
-        return RESUMING
+        polled = [job for job in jobs if job is not None]
+        deciding = next((job for job in polled if job.phase is Phase.FAILED), None)
+        if deciding is None and (not state["complete"] or None in state["job_ids"]):
+            return ""  # parts to create: a state no finished job has, so the mixin reattaches
+        deciding = deciding or next((job for job in polled if job.phase is Phase.PENDING), None)
+        deciding = deciding or next(iter(polled), None)
+        return "" if deciding is None else deciding.state or ""
 
     def is_job_active(self, status: str) -> bool:
-        """Tell the mixin whether to reattach: some stored job runs on, or parts are still to create.
+        """Tell the mixin to reattach: Zoho's state is neither a success nor a failure of this kind.
 
-        :param status: what ``get_job_status`` returned.
-        :return: True for ``RESUMING``.
+        A state this code does not know counts as running, as the sensors treat it.
+
+        :param status: Zoho's state, from ``get_job_status``.
+        :return: True while the job runs.
         """
-        return status == RESUMING
+        state = normalize_state(status)
+        return state not in self.job_kind.succeeded and state not in self.job_kind.failed
 
     def is_job_succeeded(self, status: str) -> bool:
-        """Tell the mixin whether every stored job completed, so that only the summary is left to build.
+        """Tell the mixin the stored jobs completed, so that only the summary is left to build.
 
-        :param status: what ``get_job_status`` returned.
-        :return: True for ``COMPLETED``.
+        :param status: Zoho's state, from ``get_job_status``.
+        :return: True for one of the kind's success states.
         """
-        return status == COMPLETED
+        return normalize_state(status) in self.job_kind.succeeded
 
-    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
-        """Create what is missing, wait for every job, and return the summary.
+    def poll_until_complete(self, external_id: Any, context: Context) -> None:
+        """Create the parts still without a job, then wait for every job and build the summary.
 
-        Returns it (not None as the mixin's signature says): the mixin returns this method's value when it
-        reattaches to running jobs and calls ``get_job_result`` only on a fresh start, which reads it back.
+        :param external_id: the job ids (as ``submit_job`` returned them, or as stored).
+        :param context: the task's context.
+        """
+        self._result = self._complete_and_wait(external_id, context)
 
-        :param external_id: the stored state (ignored after a ``get_job_status`` that decided to resume).
+    def get_job_result(self, external_id: Any, context: Context) -> Any:
+        """Return the summary: built by ``poll_until_complete``, or now for stored jobs that all completed.
+
+        :param external_id: the job ids.
         :param context: the task's context.
         :return: the task's summary.
         """
-        state = getattr(self, "_resumed", None) or _as_state(external_id)
+        if self._result is None:
+            self._result = self._complete_and_wait(external_id, context)
+        return self._result
+
+    def _complete_and_wait(self, job_ids: Any, context: Context) -> dict[str, Any]:
+        """Create what the task still lacks (a part without a job), wait for every job, build the summary."""
+        state = self._state
+        if state is None:
+            found, self._found = self._found, None
+            state = found[0] if found is not None else self._with_parts(job_ids, context)
+        self._state = None
         if not state["complete"] or None in state["job_ids"]:
             state["complete"] = False
             self.create_jobs(context, state)
-        self._result = self._wait(context, state, {})
-        return self._result
-
-    def get_job_result(self, external_id: Any, context: Context) -> Any:
-        """Return the summary ``poll_until_complete`` built, or build it for jobs that all completed already.
-
-        :param external_id: the stored state.
-        :param context: the task's context.
-        :return: the task's summary.
-        """
-        if self._result is not None:
-            return self._result
-        return self._wait(context, _as_state(external_id), {})  # all completed already: one poll each
+        return self._wait(context, state, {})
 
     # -- waiting ----------------------------------------------------------------------------------------------
     def _poll_once(self, job_id: str) -> JobStatus:
@@ -570,42 +614,48 @@ def permanent_errors_fail_at_once() -> Iterator[None]:
         raise AirflowFailException(f"{error} (no retry can fix this)") from error
 
 
-def _as_state(stored: Any) -> dict[str, Any]:
-    """Return the stored form, checked where it enters.
+def _as_state(stored: Any, parts: Any = None) -> dict[str, Any]:
+    """Return the task's state from what a try stored, checked where it enters.
 
-    A bare list of ids (as a mixin user might write it) is a complete set of jobs.
+    ``stored`` is the plain id list under ``zoho_job_ids`` (None: a part to create), with ``parts`` this
+    operator's record beside it; a list without that record (as a mixin user might write it, or the XCom
+    fallback) is a complete set of jobs. The dict version 0.1.0 stored under ``zoho_job_ids`` (ids, first
+    rows and completeness together: a task in flight across an upgrade), and the deferral's kwargs, are read
+    too.
 
     What ``task_state_store`` or XCom holds is checked like an answer: each id must be Zoho's digits (it goes
     into URLs and log lines), ``complete`` a real boolean (the text ``"false"`` is not False), each first row a
     line number. A corrupt entry fails the task naming it: a new job would duplicate the stored one's work.
     """
-    state: dict[str, Any]
-    if isinstance(stored, list):
-        state = {"job_ids": stored, "first_rows": [2] * len(stored), "complete": True}
-    elif isinstance(stored, dict) and isinstance(stored.get("job_ids"), list):
-        state = {
-            "job_ids": stored["job_ids"],
-            "first_rows": stored.get("first_rows") or [2] * len(stored["job_ids"]),
-            "complete": stored.get("complete", False),
-        }
-    else:
+    if isinstance(stored, dict) and isinstance(stored.get("job_ids"), list):
+        stored, parts = stored["job_ids"], {key: stored[key] for key in ("first_rows", "complete") if key in stored}
+        parts.setdefault("complete", False)
+    if not isinstance(stored, list):
         raise _corrupt_state(f"it is not what this operator writes: {_shown(stored)}")
+    if parts is None:
+        parts = {"complete": None not in stored}
+    if not isinstance(parts, dict):
+        raise _corrupt_state(f"{JOB_PARTS_KEY} is not what this operator writes: {_shown(parts)}")
     problems = [
         f"job_ids[{n}]: {problem}"
-        for n, job_id in enumerate(state["job_ids"])
-        if (job_id is not None or isinstance(stored, list)) and (problem := job_id_problem(job_id))
+        for n, job_id in enumerate(stored)
+        if job_id is not None and (problem := job_id_problem(job_id))
     ]
-    if not isinstance(state["complete"], bool):
-        problems.append(f"complete must be true or false, got {_shown(state['complete'])}")
-    rows = state["first_rows"]
+    complete = parts.get("complete", False)
+    if not isinstance(complete, bool):
+        problems.append(f"complete must be true or false, got {_shown(complete)}")
+    rows = parts.get("first_rows") or []
     if not isinstance(rows, list) or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 2 for r in rows):
         problems.append(f"first_rows must be input line numbers (2 or more), got {_shown(rows)}")
     if problems:
         raise _corrupt_state("; ".join(problems))
+    # A part whose first line is not recorded (the task stopped between the two writes) numbers its failed
+    # rows within the part.
+    rows = [*rows[: len(stored)], *[2] * (len(stored) - len(rows))]
     return {
-        "job_ids": [None if job_id is None else str(job_id) for job_id in state["job_ids"]],
-        "first_rows": list(rows),
-        "complete": state["complete"],
+        "job_ids": [None if job_id is None else str(job_id) for job_id in stored],
+        "first_rows": rows,
+        "complete": complete,
     }
 
 

@@ -233,7 +233,7 @@ class ZohoJobSensor(BaseSensorOperator):
             try:
                 done = self.poke(context)
             except AirflowFailException as error:
-                self._fail(str(error))
+                self._fail_or_skip(str(error))
             if isinstance(done, PokeReturnValue):
                 return done.xcom_value
         end_time = started + float(self.timeout)
@@ -275,14 +275,14 @@ class ZohoJobSensor(BaseSensorOperator):
             self.log.warning("%s %s: %s; poking again", self.job_kind.label, job_id, error)
             return False
         except (ZohoError, ZohoConnectionError) as error:
-            self._raise_failure(str(error))
+            self._fail_in_poke(str(error))
         return self._outcome(job)
 
-    def _raise_failure(self, message: str) -> NoReturn:
-        """Fail with ``message`` said once: no chained copy of it, and no log line repeating it.
+    def _fail_in_poke(self, message: str) -> NoReturn:
+        """Fail a poke with ``message`` said once: no chained copy of it, and no log line repeating it.
 
-        With ``soft_fail`` or ``never_fail`` Airflow's sensor replaces the message when it skips the
-        task, so only then is it logged here first.
+        Raised inside ``poke``, where Airflow's sensor turns it into a skip under ``soft_fail`` or
+        ``never_fail`` and replaces the message: only then is it logged here first.
         """
         if self.soft_fail or self.never_fail:
             self.log.error("%s", message)
@@ -294,7 +294,7 @@ class ZohoJobSensor(BaseSensorOperator):
             self._check_landed(job.counts)
             return PokeReturnValue(is_done=True, xcom_value=job.summary())
         if job.phase is Phase.FAILED:
-            self._raise_failure(job.describe())
+            self._fail_in_poke(job.describe())
         job.log_progress(self.log)
         # Handed to the trigger when this poke precedes a deferral, so it does not log the same state again.
         self._logged_state = job.state
@@ -317,14 +317,14 @@ class ZohoJobSensor(BaseSensorOperator):
             try:
                 self._check_landed((outcome["summary"] or {}).get("counts") or {})
             except AirflowFailException as error:
-                self._fail(str(error))
+                self._fail_or_skip(str(error))
             return outcome["summary"]
         # Not logged first: each exception below carries the message, and Airflow logs it once.
         if status is EventStatus.TIMEOUT:
             if self.soft_fail:
                 raise AirflowSkipException(outcome["message"])
             raise AirflowSensorTimeout(outcome["message"])
-        self._fail(outcome["message"])
+        self._fail_or_skip(outcome["message"])
 
     def _check_landed(self, counts: Mapping[str, int]) -> None:
         """Fail a completed job when more records than ``max_failed_records`` did not land."""
@@ -336,9 +336,13 @@ class ZohoJobSensor(BaseSensorOperator):
                 f"{self.job_kind.label} completed, but {not_landed} record(s) did not land, more than "
                 f"max_failed_records={self.max_failed_records}: counts {dict(counts)}"
             )
-            self._raise_failure(message)
+            self._fail_in_poke(message)
 
-    def _fail(self, message: str) -> NoReturn:
+    def _fail_or_skip(self, message: str) -> NoReturn:
+        """Fail outside ``poke`` (deferred, or before deferring), or skip as ``soft_fail``/``never_fail`` ask.
+
+        Outside ``poke`` Airflow's sensor does not turn a failure into a skip, so this does it itself.
+        """
         if self.soft_fail or self.never_fail:
             flag = "soft_fail" if self.soft_fail else "never_fail"
             raise AirflowSkipException(f"Skipping due to {flag}: {message}") from None

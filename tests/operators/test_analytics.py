@@ -66,7 +66,7 @@ def test_imports_into_a_table_and_returns_the_summary(
     assert summary["view_id"] == f"{job.job_id}0"
     assert summary["import_errors"] == ""
     assert ("zoho_job_ids", [job.job_id]) in ctx["ti"].pushed
-    assert ctx["task_state_store"].values["zoho_job_ids"]["job_ids"] == [job.job_id]
+    assert ctx["task_state_store"].values["zoho_job_ids"] == [job.job_id]
 
 
 def test_a_new_table_is_created_by_name_and_its_view_id_returned(zoho_conn: ZohoEmulator, tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ def test_a_retry_reattaches_without_a_second_create(zoho_conn: ZohoEmulator, tmp
         make(file=source, deferrable=True).execute(context(store))  # type: ignore[arg-type]
     summary = run(make(file=source), context(store))
     assert len(creates(zoho_conn)) == 1
-    assert summary["job_ids"] == store.values["zoho_job_ids"]["job_ids"]
+    assert summary["job_ids"] == store.values["zoho_job_ids"]
     again = run(make(file=source), context(store))  # and once more, the job completed
     assert len(creates(zoho_conn)) == 1
     assert again["counts"] == summary["counts"]

@@ -63,10 +63,9 @@ def test_creates_uploads_starts_and_waits(zoho_conn: ZohoEmulator, tmp_path: Pat
     assert summary["job_ids"] == [job.job_id]
     assert summary["counts"] == {"total": 3, "success": 3, "failed": 0, "unprocessed": 0}
     assert summary["failed_records"] == []
-    assert ctx["task_state_store"].values["zoho_job_ids"] == {
-        "job_ids": [job.job_id],
-        "first_rows": [2],
-        "complete": True,
+    assert ctx["task_state_store"].values == {
+        "zoho_job_ids": [job.job_id],
+        "zoho_job_parts": {"first_rows": [2], "complete": True},
     }
 
 
@@ -192,7 +191,7 @@ def test_a_retry_reattaches_without_a_second_create(zoho_conn: ZohoEmulator, tmp
         make(file=source, deferrable=True).execute(context(store))  # type: ignore[arg-type]
     summary = run(make(file=source), context(store))
     assert len(zoho_conn.creator_inserts.created) == 1
-    assert summary["job_ids"] == store.values["zoho_job_ids"]["job_ids"]
+    assert summary["job_ids"] == store.values["zoho_job_ids"]
     assert summary["state"] == "COMPLETED"
 
 
