@@ -111,6 +111,9 @@ CRM = ZohoProduct(
         "upload": "/crm/v8/upload",
         "bulk_write": _CRM_WRITE,
         "bulk_write_job": _CRM_WRITE + "/{job_id}",
+        # The metadata a load is checked against before anything is spent (``?module=`` for the fields).
+        "modules": "/crm/v8/settings/modules",
+        "fields": "/crm/v8/settings/fields",
     },
     # An upload names its org and says what the file is for.
     headers={"org": "X-CRM-ORG", "feature": "feature"},
@@ -119,6 +122,8 @@ CRM = ZohoProduct(
         "bulk_write": ("ZohoCRM.bulk.CREATE", "ZohoCRM.modules.{module}.ALL"),
         "upload": ("ZohoFiles.files.ALL",),
         "org": ("ZohoCRM.org.READ",),
+        "modules": ("ZohoCRM.settings.modules.READ",),
+        "fields": ("ZohoCRM.settings.fields.READ",),
     },
     limits={"records_per_job": 25_000, "zip_bytes": 25 * 1024 * 1024},
 )
@@ -135,6 +140,8 @@ BIGIN = ZohoProduct(
         "upload": "/bigin/v2/upload",
         "bulk_write": _BIGIN_WRITE,
         "bulk_write_job": _BIGIN_WRITE + "/{job_id}",
+        "modules": "/bigin/v2/settings/modules",
+        "fields": "/bigin/v2/settings/fields",
     },
     headers=CRM.headers,
     header_values=CRM.header_values,
@@ -142,6 +149,8 @@ BIGIN = ZohoProduct(
         "bulk_write": ("ZohoBigin.bulk.CREATE", "ZohoBigin.modules.{module}.ALL"),
         "upload": ("ZohoFiles.files.ALL",),
         "org": ("ZohoBigin.org.READ",),
+        "modules": ("ZohoBigin.settings.modules.READ",),
+        "fields": ("ZohoBigin.settings.fields.READ",),
     },
     limits=CRM.limits,
     # Bigin's bulk write page says these modules are not supported
@@ -162,9 +171,19 @@ ANALYTICS = ZohoProduct(
         "import_new_table_batch": _WORKSPACE + "/data/batch",
         "import_job": _WORKSPACE + "/importjobs/{job_id}",
         "orgs": "/restapi/v2/orgs",
+        # Metadata, as Zoho's AnalyticsClient reads it: the workspaces, a workspace's views, one view's details.
+        "workspaces": "/restapi/v2/workspaces",
+        "views": "/restapi/v2/workspaces/{workspace_id}/views",
+        "view": "/restapi/v2/views/{view_id}",
     },
     headers={"org": "ZANALYTICS-ORGID"},
-    scopes={"import": ("ZohoAnalytics.data.create",), "orgs": ("ZohoAnalytics.metadata.read",)},
+    scopes={
+        "import": ("ZohoAnalytics.data.create",),
+        "orgs": ("ZohoAnalytics.metadata.read",),
+        "workspaces": ("ZohoAnalytics.metadata.read",),
+        "views": ("ZohoAnalytics.metadata.read",),
+        "view": ("ZohoAnalytics.metadata.read",),
+    },
     busy_codes={
         "8134": "the org already runs 5 import jobs: waited out until one ends",
         "8132": "the org already runs 5 export jobs: waited out until one ends",
@@ -183,12 +202,19 @@ CREATOR = ZohoProduct(
         "bulk_insert": _CREATOR_INSERT,
         "bulk_insert_job": _CREATOR_INSERT + "/{job_id}",
         "bulk_insert_result": _CREATOR_INSERT + "/{job_id}/result",
+        "applications": "/creator/v2.1/meta/applications",
+        "forms": "/creator/v2.1/meta/{account_owner_name}/{app_link_name}/forms",
+        "form_fields": "/creator/v2.1/meta/{account_owner_name}/{app_link_name}/form/{form_link_name}/fields",
     },
     headers={"environment": "environment"},
     scopes={
         "bulk_insert": ("ZohoCreator.bulk.CREATE",),
         "start_abort": ("ZohoCreator.bulk.UPDATE",),
         "status_result": ("ZohoCreator.bulk.READ",),
+        # Unverified: Zoho's metadata pages name these scopes for the applications and form calls.
+        "applications": ("ZohoCreator.meta.application.READ",),
+        "forms": ("ZohoCreator.meta.form.READ",),
+        "form_fields": ("ZohoCreator.meta.form.READ",),
     },
     busy_codes={"11110": "the job's result file is still being generated: asked again until it is ready"},
     limits={"file_bytes": 100 * 1024 * 1024},

@@ -96,6 +96,6 @@ def test_paths_quote_each_value_into_one_segment() -> None:
 
 
 def test_scopes_are_listed_once_per_product() -> None:
-    assert CREATOR.scope_list() == ("ZohoCreator.bulk.CREATE", "ZohoCreator.bulk.UPDATE", "ZohoCreator.bulk.READ")
+    assert CREATOR.scope_list()[:3] == ("ZohoCreator.bulk.CREATE", "ZohoCreator.bulk.UPDATE", "ZohoCreator.bulk.READ")
     assert CRM.scope_list()[:2] == ("ZohoCRM.bulk.CREATE", "ZohoCRM.modules.{module}.ALL")
     assert len(set(CRM.scope_list())) == len(CRM.scope_list())

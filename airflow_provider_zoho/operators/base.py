@@ -75,6 +75,9 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         the task fails; ``None`` never fails on them.
     :param reattach_on_retry: keep the job ids in ``task_state_store`` (Airflow 3.3+) so that a retry
         waits for the jobs the last try created instead of creating them again.
+    :param preflight: before the first upload, check the input against the product's metadata APIs (the
+        module, table or form exists, the file's columns are its fields, mandatory fields are mapped) and fail
+        at once on a problem; a metadata API that cannot be read never blocks the load. False skips it.
     """
 
     job_kind: ClassVar[JobKind]
@@ -91,6 +94,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         max_failed_records: int | None = 0,
         reattach_on_retry: bool = True,
+        preflight: bool = True,
         **kwargs: Any,
     ) -> None:
         """Check the waiting arguments and keep them; each is described in the class docstring.
@@ -120,6 +124,8 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         self.timeout = timeout
         self.max_failed_records = max_failed_records
         self.reattach_on_retry = reattach_on_retry
+        self.preflight = preflight
+        self._preflight_done = False
         self._result: dict[str, Any] | None = None
         # What ``get_job_status`` found (the state, each stored job's status), for the mixin's next call.
         self._found: tuple[dict[str, Any], list[JobStatus | None]] | None = None
@@ -165,6 +171,17 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         :param state: the task's jobs so far, updated in place.
         """
         raise NotImplementedError
+
+    def preflight_problems(self, context: Context) -> list[str]:
+        """Return what Zoho's metadata says is wrong with the task's input, before anything is spent.
+
+        A subclass asks its product's metadata APIs (the module, table or form exists; the file's columns are
+        its fields; every mandatory field is mapped) and says what to fix. None by default.
+
+        :param context: the task's context.
+        :return: one message per problem; empty when the input looks right.
+        """
+        return []
 
     def job_coordinates(self, job_id: str) -> dict[str, str | None]:
         """Return the coordinates a status poll of ``job_id`` needs (by default the id alone).
@@ -269,6 +286,37 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         with permanent_errors_fail_at_once():
             return self._summary(context, _as_state(state), jobs)
 
+    def _create(self, context: Context, state: dict[str, Any]) -> None:
+        """Check the input against Zoho's metadata once per task, then create the jobs ``state`` lacks."""
+        if self.preflight and not self._preflight_done:
+            self._preflight_done = True
+            self._check_before_spending(context)
+        self.create_jobs(context, state)
+
+    def _check_before_spending(self, context: Context) -> None:
+        """Fail the task on what the metadata says is wrong; a metadata API Zoho refuses never blocks a load.
+
+        A bulk write costs Zoho API credits and a Creator job holds the form's one active slot, so a typo in a
+        module or a column fails here, before any upload. When the metadata cannot be read (a token without
+        its scope, Zoho busy), the load goes on and Zoho's own answers say what is wrong.
+        """
+        try:
+            problems = self.preflight_problems(context)
+        except ZohoError as error:
+            self.log.warning(
+                "%s: could not check the input against Zoho's metadata (%s); going on: Zoho's own answers will "
+                "say what is wrong (preflight=False skips the check)",
+                self.task_id,
+                error,
+            )
+            return
+        if problems:
+            message = (
+                f"{self.task_id}: " + "; ".join(problems) + "; nothing was uploaded (preflight=False skips this check)"
+            )
+            self.log.error("%s", message)
+            raise AirflowFailException(message)
+
     # -- execute --------------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
         """Create the jobs and wait for them, or only create them when ``wait_for_completion`` is False.
@@ -288,7 +336,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         if not self.wait_for_completion:
             state = self._stored_state(context) or self._new_state()
             if not state["complete"]:
-                self.create_jobs(context, state)
+                self._create(context, state)
             return {"kind": self.job_kind.name, "job_ids": state["job_ids"], "state": None}
         returned = self.execute_resumable(context)
         # Reattached to running jobs, the mixin returns what ``poll_until_complete`` returns (None, as its
@@ -363,7 +411,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
                 "Creating anew the parts whose job failed: %s", [n for n, i in enumerate(state["job_ids"]) if i is None]
             )
             state["complete"] = False
-        self.create_jobs(context, state)
+        self._create(context, state)
         self._state = state
         return list(state["job_ids"])
 
@@ -442,7 +490,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         self._state = None
         if not state["complete"] or None in state["job_ids"]:
             state["complete"] = False
-            self.create_jobs(context, state)
+            self._create(context, state)
         return self._wait(context, state, {})
 
     # -- waiting ----------------------------------------------------------------------------------------------
