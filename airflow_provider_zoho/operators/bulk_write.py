@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, ClassVar
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 from airflow_provider_zoho.compat import AirflowException, AirflowFailException, Context
 from airflow_provider_zoho.exceptions import ZohoError
@@ -38,6 +38,7 @@ from airflow_provider_zoho.operators.csv_parts import (
     source_path,
     split_csv,
 )
+from airflow_provider_zoho.operators.preflight import unknown_names
 from airflow_provider_zoho.operators.results import (
     LOGGED_FAILED_ROWS,
     FailedRows,
@@ -168,6 +169,52 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         """Fail the task on a wrong rendered argument: the parse-time checks, now with every template known."""
         if problems := self._problems(rendered=True):
             raise AirflowFailException(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
+
+    # -- checking before spending -----------------------------------------------------------------------------
+    def preflight_problems(self, context: Context) -> list[str]:
+        """Check the module and the file's fields against the org's metadata (Zoho's settings APIs).
+
+        A bulk write costs API credits whatever its outcome: the module must exist, every column (or
+        ``field_mappings`` entry) must name one of its fields, an insert or upsert must carry every mandatory
+        field, and ``find_by`` must be ``id`` or a unique field.
+
+        :param context: the task's context.
+        :return: one message per problem.
+        """
+        check_source_file(self.task_id, self.file)  # a missing file fails as the load would, not here raw
+        hook = self.hook
+        modules = _named(
+            hook.get_json(api_request(hook.config, self.product.paths["modules"]), patient=False), "modules"
+        )
+        if self.module not in modules:
+            return unknown_names([self.module], modules, f"module of this {self.product.label} org")
+        query = "?" + urlencode({"module": self.module})
+        request = api_request(hook.config, self.product.paths["fields"] + query)
+        fields = _named(hook.get_json(request, patient=False), "fields")
+        try:
+            names = self._field_names()
+        except CsvProblem:
+            return []  # the whole-file check that follows says what is wrong with the file
+        problems = unknown_names([name for name in names if name != "id"], fields, f"field of module {self.module}")
+        if self.operation in ("insert", "upsert"):
+            mandatory = [name for name, field in fields.items() if field.get("system_mandatory") is True]
+            problems += [
+                f"mandatory field {name!r} of {self.module} is not in the file (an {self.operation} needs it)"
+                for name in mandatory
+                if name not in names
+            ]
+        if self.find_by and self.find_by != "id" and self.find_by in fields and not fields[self.find_by].get("unique"):
+            problems.append(
+                f"find_by {self.find_by!r} is not a unique field of {self.module}: use 'id' or a unique field"
+            )
+        return problems
+
+    def _field_names(self) -> list[str]:
+        """Return the fields the load writes: the mappings' API names, else the CSV's header."""
+        if self.field_mappings:
+            return [str(mapping["api_name"]) for mapping in self.field_mappings]
+        with open_text(self.file) as source:
+            return CsvRows(source, max_columns=None).header
 
     # -- creating ---------------------------------------------------------------------------------------------
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
@@ -321,6 +368,16 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         with target.open("w+b") as sink:
             hook.download(url, sink, MAX_RESULT_BYTES, time_allowed=max(60.0, float(self.timeout)), expect_zip=True)
         return target
+
+
+def _named(body: Any, key: str) -> dict[str, dict[str, Any]]:
+    """Return the entries of a settings answer (``{"modules": [...]}``, ``{"fields": [...]}``) by API name."""
+    entries = body.get(key) if isinstance(body, dict) else None
+    return {
+        entry["api_name"]: entry
+        for entry in entries or []
+        if isinstance(entry, dict) and isinstance(entry.get("api_name"), str)
+    }
 
 
 def _target_problem(path: str, overwrite: bool) -> str | None:
