@@ -4,6 +4,11 @@ One file, one job: into an existing table (``view_id``) or a new one (``table_na
 size (100 MB, Zoho's limit per file) goes through the batch import API: parts of at most that size, each
 with the header, sent under one batch key; the last one creates the job. Facts: ``docs/zoho-api.md``,
 "Creating jobs".
+
+Before the first upload (``preflight``), the workspace's metadata (Zoho's metadata API, as its
+AnalyticsClient reads it: https://www.zoho.com/analytics/api/v2/metadata-api/get-views.html and
+https://www.zoho.com/analytics/api/v2/metadata-api/get-view-details.html) is asked whether the table exists
+(or, for ``table_name``, that no table has that name) and whether a CSV's header names its columns.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ import csv
 import io
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_zoho.compat import AirflowFailException, Context
 from airflow_provider_zoho.exceptions import bounded
 from airflow_provider_zoho.hooks.exchange import (
+    ApiRequest,
     analytics_import_config,
     analytics_import_request,
     read_analytics_job_id,
@@ -29,6 +35,7 @@ from airflow_provider_zoho.hooks.exchange import (
 from airflow_provider_zoho.jobs import ANALYTICS_IMPORT, is_template, values_at
 from airflow_provider_zoho.operators.base import ZohoJobOperator
 from airflow_provider_zoho.operators.csv_parts import CsvProblem, CsvRows, check_source_file, open_text, source_path
+from airflow_provider_zoho.operators.preflight import unknown_names
 from airflow_provider_zoho.operators.results import MAX_ERROR_CODE_CHARS
 from airflow_provider_zoho.products import ANALYTICS
 
@@ -52,12 +59,13 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
     :param view_id: the table to import into; or
     :param table_name: the name of a new table to create (exactly one of ``view_id`` and ``table_name``).
     :param import_type: ``APPEND``, ``TRUNCATEADD`` (**deletes every row of the table first**) or ``UPDATEADD``
-        (needs ``matching_columns``). For an existing table only.
-    :param on_error: ``ABORT`` (the job fails on a bad row), ``SKIPROW`` or ``SETCOLUMNEMPTY``.
+        (needs ``matching_columns``). For an existing table only. In any case (``"append"``, as Zoho's own
+        samples write it): it is sent upper case.
+    :param on_error: ``ABORT`` (the job fails on a bad row), ``SKIPROW`` or ``SETCOLUMNEMPTY``, in any case.
     :param matching_columns: the columns that find the row an ``UPDATEADD`` updates.
     :param config: any other CONFIG keys (``dateFormat``, ``skipTop``, ``autoIdentify``...), passed as they are.
     :param org_id: the ``ZANALYTICS-ORGID`` header; default the connection's ``analytics_org_id``.
-    :param file_type: Zoho's ``fileType``, when the extension does not say it.
+    :param file_type: Zoho's ``fileType``, when the extension does not say it (in any case; sent lower case).
     :param batch_size: bytes per file above which a CSV goes through the batch import API, in parts of at
         most this size (Zoho's limit, 100 MB, is the default; tests use less).
     :param zoho_conn_id: see ``ZohoJobOperator``.
@@ -67,6 +75,8 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
     :param timeout: see ``ZohoJobOperator``.
     :param max_failed_records: see ``ZohoJobOperator`` and below.
     :param reattach_on_retry: see ``ZohoJobOperator``.
+    :param preflight: see ``ZohoJobOperator``: the workspace has table ``view_id`` (or no table named
+        ``table_name``), and a CSV's header names columns of that table.
 
     ``max_failed_records`` counts rows not imported (``totalRowCount - successRowCount``): a job that ends
     1004 (completed) may still have skipped rows (``SKIPROW``). See ``ZohoJobOperator`` for waiting and
@@ -112,12 +122,12 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         self.file = file
         self.view_id = view_id
         self.table_name = table_name
-        self.import_type = import_type
-        self.on_error = on_error
+        self.import_type = _folded(import_type, str.upper)
+        self.on_error = _folded(on_error, str.upper)
         self.matching_columns = matching_columns
         self.config = config
         self.org_id = org_id
-        self.file_type = file_type
+        self.file_type = _folded(file_type, str.lower)
         self.batch_size = batch_size
         if problems := self._problems(rendered=False):
             raise ValueError(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
@@ -192,6 +202,7 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
 
     def check_rendered(self) -> None:
         """Fail the task on a wrong rendered argument: the parse-time checks, now with every template known."""
+        self.import_type = _folded(self.import_type, str.upper)
         if problems := self._problems(rendered=True):
             raise AirflowFailException(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
 
@@ -202,6 +213,68 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         :return: the coordinates of ``ANALYTICS_IMPORT``; ``org_id`` None leaves the connection's.
         """
         return {"workspace_id": str(self.workspace_id), "job_id": job_id, "org_id": self.org_id}
+
+    # -- checking before spending -----------------------------------------------------------------------------
+    def preflight_problems(self, context: Context) -> list[str]:
+        """Check the table and the CSV's header against the workspace's metadata (Zoho's metadata API).
+
+        ``view_id`` must be a table of the workspace (a ``table_name`` must name none yet: Zoho refuses a taken
+        name with 7111), and a CSV into an existing table must name its columns in the header.
+
+        :param context: the task's context.
+        :return: one message per problem.
+        :raises ZohoError: a metadata call Zoho refused (the base class only warns about it).
+        """
+        check_source_file(self.task_id, self.file)  # a missing file fails as the load would, not here raw
+        org_id = self.org_id or self.hook.config.analytics_org_id
+        if not org_id:
+            return []  # create_jobs says what is missing
+        workspace = str(self.workspace_id)
+        hook = self.hook
+        request = self._metadata_request("views", org_id, workspace_id=workspace)
+        views = self._metadata(hook.get_json(request, patient=False))
+        listed = views.get("views")
+        tables = {
+            str(view.get("viewId")): str(view.get("viewName"))
+            for view in (listed if isinstance(listed, list) else [])
+            if isinstance(view, dict) and str(view.get("viewType", "Table")).casefold() == "table"
+        }
+        if self.table_name:
+            taken = [name for name in tables.values() if name.casefold() == str(self.table_name).casefold()]
+            return [f"workspace {workspace} already has a table named {taken[0]!r}: pass its view_id"] if taken else []
+        view_id = str(self.view_id)
+        if view_id not in tables:
+            names = ", ".join(f"{name} ({vid})" for vid, name in sorted(tables.items())[:20]) or "none"
+            return [f"workspace {workspace} has no table {view_id}; its tables: {names}"]
+        if self._file_type() != "csv":
+            return []
+        request = self._metadata_request("view", org_id, view_id=view_id)
+        details = self._metadata(hook.get_json(request, patient=False))
+        view = details.get("views")
+        raw = view.get("columns") if isinstance(view, dict) else None
+        columns = [str(c["columnName"]) for c in raw or [] if isinstance(c, dict) and "columnName" in c]
+        if not columns:
+            return []  # nothing to compare the header with
+        try:
+            with open_text(self.file) as source:
+                header = CsvRows(source, max_columns=None).header
+        except CsvProblem:
+            return []  # the load's own checks say what is wrong with the file
+        return unknown_names(header, columns, f"column of table {tables[view_id]!r} ({view_id})")
+
+    def _metadata_request(self, call: str, org_id: str, **values: str) -> ApiRequest:
+        config = self.hook.config
+        return ApiRequest(
+            url=config.base_url(ANALYTICS.service) + ANALYTICS.path(call, **values),
+            headers={"Accept": "application/json", **ANALYTICS.header("org", org_id)},
+            service=ANALYTICS.service,
+            dialect=ANALYTICS.dialect,
+        )
+
+    @staticmethod
+    def _metadata(body: Any) -> dict[str, Any]:
+        data = body.get("data") if isinstance(body, dict) else None
+        return data if isinstance(data, dict) else {}
 
     # -- creating ---------------------------------------------------------------------------------------------
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
@@ -322,13 +395,19 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         """
         response = jobs[0].get("response") if jobs else None
         errors = next(iter(values_at(response, "jobInfo.importErrors")), "") or ""
-        view = next(iter(values_at(response, "jobInfo.viewId")), None) or self.view_id
+        # The user's own table when one was given; a new table's id is the job's (Zoho names it at 1004).
+        view = self.view_id or next(iter(values_at(response, "jobInfo.viewId")), None)
         if errors:
             self.log.warning("Zoho's import errors: %s", bounded(str(errors), LOGGED_IMPORT_ERROR_CHARS))
         return {
             "view_id": None if view is None else bounded(str(view), MAX_ERROR_CODE_CHARS),
             "import_errors": bounded(str(errors)),
         }
+
+
+def _folded(value: Any, fold: Callable[[str], str]) -> Any:
+    """Return a string argument in Zoho's case (``fold``); a template (rendered later) or a non-string as it is."""
+    return fold(value) if isinstance(value, str) and not is_template(value) else value
 
 
 def _names(columns: Any) -> bool:

@@ -295,7 +295,7 @@ _ANALYTICS_COUNTS = {
     "1004": {"totalRowCount": 100, "successRowCount": 100, "warnings": 0},
     "1003": {"totalRowCount": 100, "successRowCount": 40, "warnings": 0},
 }
-# The column details of the doc sample; the emulator does not model table schemas.
+# The column details of the doc sample, for a job added without the columns of a file it imported.
 _ANALYTICS_COLUMNS = {
     "Date": "Date",
     "Region": "Plain Text",
@@ -311,6 +311,18 @@ _ANALYTICS_ERRORS: dict[CodeT, ErrorInfo] = {
     # The summary constants of 7103, 7387, 8504, 7005, 7232 are *unverified* (only codes are documented).
     7103: ErrorInfo(404, "WORKSPACE_NOT_EXIST", "The workspace id mentioned in the API does not exist."),
     7387: ErrorInfo(400, "WORKSPACE_NOT_IN_ORG", "Workspaces does not belongs to current organization."),
+    # Metadata and bulk API codes (https://zoho.com/analytics/api/v2/metadata-api/error-codes.html and
+    # https://www.zoho.com/analytics/api/v2/bulk-api/error-codes.html); their summaries and HTTP statuses are
+    # *unverified*, and so is 7203 (an empty file), which neither page lists.
+    7104: ErrorInfo(404, "VIEW_NOT_EXIST", "The view id specified in the API does not exist."),
+    7111: ErrorInfo(400, "TABLE_ALREADY_EXIST", "A table with the same name already exist."),
+    7138: ErrorInfo(404, "VIEW_NOT_EXIST", "The view id mentioned in the API URL does not exist."),
+    7203: ErrorInfo(400, "EMPTY_FILE", "The file is empty: there is no data to import."),
+    7235: ErrorInfo(
+        400, "COLUMN_NOT_MATCHED", "Not even a single column name provided in source file matches with the table."
+    ),
+    7248: ErrorInfo(400, "NOT_MULTIPART", 'The file content is not "multipart/form-data" format.'),
+    7249: ErrorInfo(400, "FILE_NOT_IMPORTABLE", 'The file cannot be imported: its content is not the "fileType".'),
     8137: ErrorInfo(400, "IMPORT_JOB_NOT_FOUND", "Import job not found."),
     8138: ErrorInfo(403, "IMPORT_JOB_ACCESS_DENIED", "Only the user who created the import job can access it."),
     8134: ErrorInfo(400, "ASYNC_IMPORT_LIMIT_EXCEEDED", "Maximum 5 simultaneous import jobs are allowed."),
@@ -331,17 +343,22 @@ def _analytics_render(job: JobSpec, written: str, canonical: str) -> JSON:
     data: JSON = {"jobId": job.job_id, "jobCode": canonical, "jobStatus": _ANALYTICS_STATUS_TEXT[canonical]}
     if canonical in _ANALYTICS_COUNTS:
         failed = canonical == "1003"
+        # A job the import endpoints created says what it imported: the file's columns, "updated" with no
+        # viewId for an existing table, "created" with the new table's viewId. A job added by a test without
+        # those details keeps the doc sample's (a new table, its columns).
+        columns = job.details.get("columns", _ANALYTICS_COLUMNS)
         summary: JSON = {
             "importType": job.details.get("import_type", "APPEND"),
-            "totalColumnCount": len(_ANALYTICS_COLUMNS),
-            "selectedColumnCount": len(_ANALYTICS_COLUMNS),
+            "totalColumnCount": len(columns),
+            "selectedColumnCount": len(columns),
             **_merge_counts(_ANALYTICS_COUNTS[canonical], job),
-            "importOperation": "created",
+            "importOperation": job.details.get("import_operation", "created"),
         }
-        info: JSON = {
-            "viewId": f"{job.job_id}0",
+        view_id = job.details.get("view_id", f"{job.job_id}0")
+        info: JSON = {} if view_id is None else {"viewId": view_id}
+        info |= {
             "importSummary": summary,
-            "columnDetails": dict(_ANALYTICS_COLUMNS),
+            "columnDetails": dict(columns),
             "importErrors": job.details.get(
                 "import_errors", "<b>Row 41</b>: value does not match the column data type." if failed else ""
             ),

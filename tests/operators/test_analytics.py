@@ -63,7 +63,7 @@ def test_imports_into_a_table_and_returns_the_summary(
     assert summary["job_ids"] == [job.job_id]
     assert summary["state"] == "COMPLETED"
     assert summary["counts"] == {"total_rows": 3, "success_rows": 3, "warnings": 0, "failed_rows": 0}
-    assert summary["view_id"] == f"{job.job_id}0"
+    assert summary["view_id"] == VIEW  # the user's own table, not an id the job made up
     assert summary["import_errors"] == ""
     assert ("zoho_job_ids", [job.job_id]) in ctx["ti"].pushed
     assert ctx["task_state_store"].values["zoho_job_ids"] == [job.job_id]
@@ -80,7 +80,9 @@ def test_a_new_table_is_created_by_name_and_its_view_id_returned(zoho_conn: Zoho
     assert config["tableName"] == "Sales 2024"
     assert config["dateFormat"] == "yyyy-MM-dd"
     assert "importType" not in config
-    assert summary["view_id"] == f"{summary['job_ids'][0]}0"
+    [job] = zoho_conn.analytics_imports.created.values()
+    assert job.new_view_id is not None
+    assert summary["view_id"] == job.new_view_id  # the table the job created, as Zoho's jobInfo names it
 
 
 def test_updateadd_sends_the_matching_columns(zoho_conn: ZohoEmulator, tmp_path: Path) -> None:
