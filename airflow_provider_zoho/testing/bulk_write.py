@@ -5,12 +5,18 @@ what the status answer says (module, operation, file, counts, result link) comes
 asked for. Which rows land is scripted (``Outcomes``): rows skipped by line with Zoho's record-level codes,
 rows left unprocessed, and mandatory columns whose empty value skips a row, so a test or demo decides.
 
+Creates are checked against the org's account (``crm_account.Account``: modules, fields, records) as Zoho
+checks them: the module, the mapped fields, the column indexes, the mandatory fields; records keep their ids,
+so an update by ``id`` or an upsert by a unique field finds what an insert created.  The account also answers
+Zoho's metadata APIs (``settings/modules``, ``settings/fields``), routed here.
+
 Facts: ``docs/zoho-api.md``, "Creating jobs" ("CRM v8 and Bigin v2 bulk write"), from
 https://www.zoho.com/crm/developer/docs/api/v8/bulk-write/upload-file.html,
 https://www.zoho.com/crm/developer/docs/api/v8/bulk-write/create-job.html,
 https://www.zoho.com/crm/developer/docs/api/v8/bulk-write/limitations.html and
-https://www.bigin.com/developer/docs/apis/v2/bulk-write/overview.html.  Anything marked *unverified* is a
-plausible guess.
+https://www.bigin.com/developer/docs/apis/v2/bulk-write/overview.html; the create's 400 variants from the
+OpenAPI files of Zoho's ``zoho/crm-oas`` repository (v8.0, bulk write ``createBulkWriteJob``).  Anything marked
+*unverified* is a plausible guess.
 """
 
 from __future__ import annotations
@@ -28,11 +34,21 @@ from typing import Any
 
 from aiohttp import web
 
+from airflow_provider_zoho.testing.crm_account import Account, Module
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec
 from airflow_provider_zoho.testing.incoming import access_token, multipart_parts
 from airflow_provider_zoho.testing.store import JobTable
 
-__all__ = ["ORG_ZGID", "WRITE_APIS", "BulkWrites", "CreatedJob", "Outcomes", "Upload", "WriteApi"]
+__all__ = [
+    "CRM_MODULES_ADMIN_PATH",
+    "ORG_ZGID",
+    "WRITE_APIS",
+    "BulkWrites",
+    "CreatedJob",
+    "Outcomes",
+    "Upload",
+    "WriteApi",
+]
 
 ORG_ZGID = "6196138"
 MAX_ZIP_BYTES = 25 * 1024 * 1024
@@ -41,6 +57,8 @@ MAX_COLUMNS = 200
 OPERATIONS = ("insert", "update", "upsert")
 DEFAULT_SCRIPT = ("IN PROGRESS", "COMPLETED")
 RESULT_COLUMNS = ("STATUS", "RECORD_ID", "ERRORS")
+# Under the emulator's admin prefix (server.ADMIN_PREFIX, not imported: server imports this module).
+CRM_MODULES_ADMIN_PATH = "/__emulator__/crm_modules"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +70,9 @@ class WriteApi:
     :param upload_path: the file upload (``POST``, a zip).
     :param create_path: the job create (``POST``, JSON).
     :param download_prefix: where result zips are served, below the download base.
+    :param settings_prefix: the metadata APIs' prefix (``{prefix}/modules``, ``{prefix}/fields``).
+    :param account: the account's product its modules belong to (``crm``, ``bigin``).
+    :param module_object: the create's ``module`` must be ``{"api_name": ...}`` (CRM v8), not a plain string.
     """
 
     kind: str
@@ -59,6 +80,9 @@ class WriteApi:
     upload_path: str
     create_path: str
     download_prefix: str
+    settings_prefix: str
+    account: str
+    module_object: bool
 
     @property
     def product(self) -> EmulatedProduct:
@@ -67,9 +91,27 @@ class WriteApi:
 
 
 WRITE_APIS: tuple[WriteApi, ...] = (
-    WriteApi("crm_bulk_write", "/crm/v8/org", "/crm/v8/upload", "/crm/bulk/v8/write", f"/v8/crm/org{ORG_ZGID}"),
     WriteApi(
-        "bigin_bulk_write", "/bigin/v2/org", "/bigin/v2/upload", "/bigin/bulk/v2/write", f"/v2/bigin/org{ORG_ZGID}"
+        "crm_bulk_write",
+        "/crm/v8/org",
+        "/crm/v8/upload",
+        "/crm/bulk/v8/write",
+        f"/v8/crm/org{ORG_ZGID}",
+        "/crm/v8/settings",
+        "crm",
+        # crm-oas v8.0 createBulkWriteJob: resource[].module is an object with a required api_name.
+        module_object=True,
+    ),
+    WriteApi(
+        "bigin_bulk_write",
+        "/bigin/v2/org",
+        "/bigin/v2/upload",
+        "/bigin/bulk/v2/write",
+        f"/v2/bigin/org{ORG_ZGID}",
+        "/bigin/v2/settings",
+        "bigin",
+        # *unverified*: Bigin's v2 samples show both forms; the emulator takes both.
+        module_object=False,
     ),
 )
 
@@ -80,17 +122,18 @@ class Outcomes:
 
     ``skipped`` maps a row (its line in the uploaded file, the header being line 1) to Zoho's ``ERRORS``
     value (``"DUPLICATE_DATA-Email"``); ``unprocessed`` rows are left untouched; a row whose column in
-    ``mandatory`` is empty is skipped with ``MANDATORY_NOT_FOUND-<column>``.
+    ``mandatory`` is empty is skipped with ``MANDATORY_NOT_FOUND-<column>``; by default (None) those columns
+    are the module's ``system_mandatory`` fields the job maps, as Zoho does.
 
     :param skipped: rows to skip, by line, with their ``ERRORS`` value.
     :param unprocessed: rows to leave unprocessed, by line.
-    :param mandatory: columns whose empty value skips a row.
+    :param mandatory: columns whose empty value skips a row; None: the module's mapped mandatory fields.
     :param script: the states the jobs' status GETs walk through, as CRM spells them.
     """
 
     skipped: Mapping[int, str] = field(default_factory=dict)
     unprocessed: frozenset[int] = frozenset()
-    mandatory: tuple[str, ...] = ()
+    mandatory: tuple[str, ...] | None = None
     script: tuple[str, ...] = DEFAULT_SCRIPT
 
     @classmethod
@@ -109,7 +152,7 @@ class Outcomes:
         return cls(
             skipped={int(line): str(errors) for line, errors in dict(payload.get("skipped") or {}).items()},
             unprocessed=frozenset(int(line) for line in payload.get("unprocessed") or ()),
-            mandatory=tuple(str(name) for name in payload.get("mandatory") or ()),
+            mandatory=None if payload.get("mandatory") is None else tuple(str(name) for name in payload["mandatory"]),
             script=tuple(str(step) for step in payload.get("script") or DEFAULT_SCRIPT),
         )
 
@@ -181,7 +224,7 @@ class BulkWrites:
         self.download_base = ""  # set once the emulator listens
         self.uploads: dict[str, Upload] = {}
         self.created: dict[str, CreatedJob] = {}
-        self._records: dict[tuple[str, str, str], str] = {}  # (kind, module, find_by value) -> record id
+        self.account = Account()  # modules, fields and the records written, per product
 
     def add_routes(self, app: web.Application) -> None:
         """Route CRM's and Bigin's org, upload, create and result-download paths to this object.
@@ -193,6 +236,49 @@ class BulkWrites:
             app.router.add_post(api.upload_path, self._bind(self.upload, api))
             app.router.add_post(api.create_path, self._bind(self.create, api))
             app.router.add_get(api.download_prefix + "/bulk-write/{job_id}/{name}", self._bind(self.download, api))
+            app.router.add_get(api.settings_prefix + "/modules", self._bind(self.settings_modules, api))
+            app.router.add_get(api.settings_prefix + "/fields", self._bind(self.settings_fields, api))
+        app.router.add_post(CRM_MODULES_ADMIN_PATH, self.admin_crm_modules)
+
+    async def admin_crm_modules(self, request: web.Request) -> web.Response:
+        """Serve ``POST /__emulator__/crm_modules``: declare modules of the CRM or Bigin org.
+
+        :param request: the POST; its JSON body is :meth:`Account.declare_from_json`'s form,
+            ``{"product": "crm", "modules": [{"api_name": "Vendors", "fields": [...]}]}``.
+        :return: ``{"ok": true, "modules": [...]}``, or HTTP 400 with ``{"ok": false, "error": ...}``.
+        """
+        try:
+            declared = self.account.declare_from_json(await request.json())
+        except (ValueError, TypeError, KeyError) as exc:
+            return web.json_response({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, status=400)
+        return web.json_response({"ok": True, "modules": declared})
+
+    async def settings_modules(self, api: WriteApi, _request: web.Request) -> web.StreamResponse:
+        """Serve ``GET .../settings/modules``: the org's modules (module-meta.html's shape).
+
+        :param api: the product's endpoints.
+        :param _request: the GET.
+        :return: ``{"modules": [...]}``.
+        """
+        return web.json_response(self.account.modules_json(api.account))
+
+    async def settings_fields(self, api: WriteApi, request: web.Request) -> web.StreamResponse:
+        """Serve ``GET .../settings/fields?module=...``: a module's fields (field-meta.html's shape).
+
+        :param api: the product's endpoints.
+        :param request: the GET.
+        :return: ``{"fields": [...]}``; without ``module`` Zoho's ``REQUIRED_PARAM_MISSING``, for a module the
+            org lacks ``INVALID_MODULE`` (both HTTP 400, crm-oas v8.0 fields ``getFields``).
+        """
+        name = request.query.get("module", "")
+        if not name:
+            return _detailed(
+                api, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing", param_name="module"
+            )
+        body = self.account.fields_json(api.account, name)
+        if body is None:
+            return _detailed(api, "INVALID_MODULE", "the module name given seems to be invalid", param_name="module")
+        return web.json_response(body)
 
     def _bind(
         self, handler: Callable[[WriteApi, web.Request], Awaitable[web.StreamResponse]], api: WriteApi
@@ -256,46 +342,53 @@ class BulkWrites:
         )
 
     async def create(self, api: WriteApi, request: web.Request) -> web.StreamResponse:
-        """Serve a job create: check the body against the upload, decide each row, register the job.
+        """Serve a job create: check the body against the upload and the org's module, decide each row.
 
         :param api: the product's endpoints.
         :param request: the JSON POST.
         :return: 201 with the job id, or Zoho's 400 for what is wrong.
         """
+        # crm-oas v8.0 createBulkWriteJob: the request body is application/json; JSON sent under another type
+        # (text/plain...) is REQUEST_BODY_NOT_SUPPORTED.
+        if request.content_type != "application/json":
+            return _detailed(api, "REQUEST_BODY_NOT_SUPPORTED", "the request body must be sent as application/json")
         try:
             body = await request.json()
         except ValueError:
             return _error(api, "INVALID_REQUEST", 400, "the body is not JSON")
-        problem = _create_problem(body, self.uploads, api)
+        problem = self._create_problem(body, api)
         if problem is not None:
-            return _error(api, problem[0], 400, problem[1])
+            return problem
         resource = body["resource"][0]
-        upload = self.uploads[resource["file_id"]]
-        module = _api_name(resource["module"]) or ""
+        upload = self.uploads[str(resource["file_id"])]
+        module = self.account.module(api.account, _api_name(resource["module"]) or "")
+        assert module is not None  # _create_problem checked it
         reader = csv.reader(io.StringIO(upload.csv_text))
         header = next(reader, [])
-        mapped = _mapped_columns(header, resource.get("field_mappings"))
         records = list(reader)
         if len(records) > MAX_RECORDS or len(header) > MAX_COLUMNS:
             return _error(api, "INVALID_DATA", 400, "a CSV holds at most 25,000 records and 200 columns")
+        mappings = resource.get("field_mappings")
+        problem = _mapping_problem(api, module, header, mappings, body["operation"])
+        if problem is not None:
+            return problem
+        mapped = _mapped_columns(header, mappings)
         job_id = self._next_id(111_111_000_000_000_000)
-        rows = tuple(
-            self._outcome(api, body["operation"], module, resource.get("find_by"), mapped, n, r)
-            for n, r in enumerate(records, 2)
-        )
+        write = _Write(api.account, module, body["operation"], resource.get("find_by"), resource.get("ignore_empty"))
+        rows = tuple(self._outcome(write, mapped, n, r) for n, r in enumerate(records, 2))
         counts = {
             f"{status}_count": sum(1 for row in rows if row[-3] == status) for status in ("added", "updated", "skipped")
         }
         counts["total_count"] = len(rows)
         details = {
-            "module": module,
+            "module": module.api_name,
             "operation": body["operation"],
             "file_name": upload.csv_name,
             "download_url": f"{self.download_base}{api.download_prefix}/bulk-write/{job_id}/{job_id}.zip",
         }
         spec = JobSpec(api.kind, job_id, self.outcomes.script, {}, counts, None, None, time.time(), details)
         with self.lock:
-            self.created[job_id] = CreatedJob(api.kind, job_id, body, tuple(name for name, _ in mapped[:3]), rows)
+            self.created[job_id] = CreatedJob(api.kind, job_id, body, tuple(m.api_name for m in mapped[:3]), rows)
         self._jobs.add_job(spec, api.product)
         created_by = {"id": "111111000000035795", "name": "Patricia Boyle"}
         return web.json_response(
@@ -308,35 +401,79 @@ class BulkWrites:
             status=201,
         )
 
-    def _outcome(
-        self,
-        api: WriteApi,
-        operation: str,
-        module: str,
-        find_by: str | None,
-        mapped: list[tuple[str, int]],
-        line: int,
-        record: list[str],
-    ) -> tuple[str, ...]:
-        values = {name: record[index] if index < len(record) else "" for name, index in mapped}
-        first = tuple(values[name] for name, _ in mapped[:3])
+    def _create_problem(self, body: Any, api: WriteApi) -> web.Response | None:
+        """Zoho's 400 for a create body it refuses before reading the file, or None (crm-oas v8.0 variants)."""
+        if not isinstance(body, dict) or "operation" not in body or not isinstance(body.get("resource"), list):
+            return _detailed(api, "MISSING_REQUIRED_KEY", "operation and resource are required", json_path="$")
+        if body["operation"] not in OPERATIONS:
+            return _error(api, "INVALID_DATA", 400, f"operation must be one of {', '.join(OPERATIONS)}")
+        if len(body["resource"]) != 1 or not isinstance(body["resource"][0], dict):
+            return _error(api, "INVALID_DATA", 400, "the emulator takes one resource per job")
+        resource = body["resource"][0]
+        if resource.get("type") != "data" or "module" not in resource:
+            return _detailed(
+                api,
+                "MISSING_REQUIRED_KEY",
+                "resource needs type 'data' and module {api_name}",
+                json_path="$.resource[0]",
+            )
+        if api.module_object and not isinstance(resource["module"], dict):
+            # crm-oas v8.0: resource[].module is an object {api_name}; a plain string is a value of the wrong
+            # type, INVALID_DATA ("one of the supplied values is invalid or has an unsupported type").
+            return _detailed(
+                api, "INVALID_DATA", "module must be an object {api_name}", json_path="$.resource[0].module"
+            )
+        name = _api_name(resource["module"])
+        if name is None:
+            return _detailed(api, "MISSING_REQUIRED_KEY", "module needs api_name", json_path="$.resource[0].module")
+        module = self.account.module(api.account, name)
+        if module is None:
+            # crm-oas v8.0: MODULE_NOT_AVAILABLE, "the supplied module API name does not match any module".
+            return _detailed(api, "MODULE_NOT_AVAILABLE", f"the module {name} is not available", api_name=name)
+        upload = self.uploads.get(str(resource.get("file_id")))
+        if upload is None or upload.kind != api.kind:
+            return _error(api, "INVALID_FILE_ID", 400, "no uploaded file with this file_id")
+        find_by = resource.get("find_by")
+        if body["operation"] in ("update", "upsert") and not find_by:
+            # crm-oas v8.0: MANDATORY_NOT_FOUND, "Required key find_by is not available".
+            return _error(api, "MANDATORY_NOT_FOUND", 400, "Required key find_by is not available")
+        if find_by and find_by != "id" and not getattr(module.field(str(find_by)), "unique", False):
+            # docs/zoho-api.md "Creating jobs": find_by is a unique field's API name, or id (code *unverified*).
+            return _detailed(
+                api, "INVALID_DATA", f"find_by {find_by} is not id or a unique field of {name}", api_name=str(find_by)
+            )
+        return None
+
+    def _outcome(self, write: _Write, mapped: list[_Mapping], line: int, record: list[str]) -> tuple[str, ...]:
+        values = {m.api_name: m.value(record) for m in mapped}
+        first = tuple(values[m.api_name] for m in mapped[:3])
         outcomes = self.outcomes
         if line in outcomes.unprocessed:
             return (*first, "unprocessed", "", "")
         if line in outcomes.skipped:
             return (*first, "skipped", "", outcomes.skipped[line])
-        if empty := [name for name in outcomes.mandatory if not values.get(name, "").strip()]:
+        # A record lacking a system_mandatory field is skipped with MANDATORY_NOT_FOUND-<field> (Zoho's
+        # download-result page); by default the module's mandatory fields the job maps, else the scripted ones.
+        mandatory = (
+            [name for name in write.module.mandatory if name in values]
+            if outcomes.mandatory is None
+            else outcomes.mandatory
+        )
+        if empty := [name for name in mandatory if not values.get(name, "").strip()]:
             return (*first, "skipped", "", ":".join(f"MANDATORY_NOT_FOUND-{name}" for name in empty))
-        key = (api.kind, module, values.get(find_by or "", "")) if find_by else None
-        with self.lock:
-            existing = self._records.get(key) if key else None
-            if operation == "insert" or existing is None:
-                if operation == "update":
-                    return (*first, "skipped", "", f"RESOURCE_NOT_FOUND-{find_by}")
-                record_id = str(4_150_868_000_000_000_000 + next(self._ids))
-                if key:
-                    self._records[key] = record_id
-                return (*first, "added", record_id, "")
+        fields = {name: value for name, value in values.items() if name != "id"}
+        account, product, module = self.account, write.product, write.module.api_name
+        with account.lock:
+            existing = (
+                account.find(product, module, write.find_by, values.get(write.find_by, "")) if write.find_by else None
+            )
+            if write.operation == "update" and existing is None:
+                return (*first, "skipped", "", f"RESOURCE_NOT_FOUND-{write.find_by}")
+            if write.operation == "insert" or existing is None:
+                return (*first, "added", account.insert(product, module, fields), "")
+            if write.ignore_empty:  # create-job.html: ignore_empty keeps a field whose cell is empty
+                fields = {name: value for name, value in fields.items() if value}
+            account.update(product, module, existing, fields)
         return (*first, "updated", existing, "")
 
     async def download(self, api: WriteApi, request: web.Request) -> web.StreamResponse:
@@ -344,7 +481,8 @@ class BulkWrites:
 
         :param api: the product's endpoints.
         :param request: the GET of the result link.
-        :return: the zip, or ``RESOURCE_NOT_FOUND`` for a job this product did not create.
+        :return: the zip, named ``<job_id>.zip`` in ``Content-Disposition`` (where Zoho's CRM SDK 8.0 reads the
+            file's name), or ``RESOURCE_NOT_FOUND`` for a job this product did not create.
         """
         created = self.created.get(request.match_info["job_id"])
         if created is None or created.kind != api.kind:
@@ -356,7 +494,34 @@ class BulkWrites:
         data = io.BytesIO()
         with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(f"{created.job_id}.csv", text.getvalue())
-        return web.Response(body=data.getvalue(), content_type="application/zip")
+        disposition = f'attachment; filename="{created.job_id}.zip"'
+        return web.Response(
+            body=data.getvalue(), content_type="application/zip", headers={"Content-Disposition": disposition}
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """What a job writes: the account's product, the module, the operation and how it matches records."""
+
+    product: str
+    module: Module
+    operation: str
+    find_by: str | None
+    ignore_empty: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Mapping:
+    """A field a job fills: from a CSV column (``index``), else its ``default_value``."""
+
+    api_name: str
+    index: int | None
+    default: str
+
+    def value(self, record: list[str]) -> str:
+        cell = record[self.index] if self.index is not None and self.index < len(record) else ""
+        return cell if cell else self.default
 
 
 def _api_name(module: Any) -> str | None:
@@ -364,27 +529,87 @@ def _api_name(module: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _create_problem(body: Any, uploads: Mapping[str, Upload], api: WriteApi) -> tuple[str, str] | None:
-    """Zoho's 400 code for a create body it refuses, or None."""
-    if not isinstance(body, dict) or "operation" not in body or not isinstance(body.get("resource"), list):
-        return "MISSING_REQUIRED_KEY", "operation and resource are required"
-    if body["operation"] not in OPERATIONS:
-        return "INVALID_DATA", f"operation must be one of {', '.join(OPERATIONS)}"
-    if len(body["resource"]) != 1 or not isinstance(body["resource"][0], dict):
-        return "INVALID_DATA", "the emulator takes one resource per job"
-    resource = body["resource"][0]
-    if resource.get("type") != "data" or not _api_name(resource.get("module")):
-        return "MISSING_REQUIRED_KEY", "resource needs type 'data' and module {api_name}"
-    upload = uploads.get(str(resource.get("file_id")))
-    if upload is None or upload.kind != api.kind:
-        return "INVALID_FILE_ID", "no uploaded file with this file_id"
-    if body["operation"] in ("update", "upsert") and not resource.get("find_by"):
-        return "MANDATORY_NOT_FOUND", "find_by is required for update and upsert"
+def _detailed(api: WriteApi, code: str, message: str, **details: Any) -> web.Response:
+    """Zoho's CRM error body with ``details`` filled (``json_path``, ``api_name``...), HTTP 400."""
+    body = {"code": code, "details": details, "message": message, "status": "error"}
+    return _json(Answer(400, body))
+
+
+def _known_field(module: Module, name: str) -> bool:
+    """Tell whether ``name`` is a field of the module, the record ``id``, or a lookup's field (``A.B``)."""
+    if name == "id" or module.field(name) is not None:
+        return True
+    lookup, _, _rest = name.partition(".")
+    field = module.field(lookup)
+    return bool(_rest) and field is not None and field.lookup is not None
+
+
+def _mapping_problem(
+    api: WriteApi, module: Module, header: list[str], mappings: Any, operation: str
+) -> web.Response | None:
+    """Zoho's 400 for field mappings (or, without them, a CSV header) its module refuses, or None."""
+    path = "$.resource[0].field_mappings"
+    if mappings is None:
+        names = header
+    else:
+        if not isinstance(mappings, list):
+            return _detailed(api, "INVALID_DATA", "field_mappings must be a list", json_path=path)
+        names = []
+        for n, mapping in enumerate(mappings):
+            if not isinstance(mapping, dict) or not isinstance(mapping.get("api_name"), str):
+                # crm-oas v8.0: field_mappings[].api_name is required: MISSING_REQUIRED_KEY with its json_path.
+                return _detailed(
+                    api, "MISSING_REQUIRED_KEY", "a mapping needs api_name", json_path=f"{path}[{n}].api_name"
+                )
+            if "index" not in mapping and mapping.get("default_value") is None:
+                # crm-oas v8.0: field_mappings[].index is required (Zoho's create-job page also lets a
+                # default_value stand alone, which the emulator accepts).
+                return _detailed(
+                    api,
+                    "MISSING_REQUIRED_KEY",
+                    "a mapping needs index (the CSV column)",
+                    json_path=f"{path}[{n}].index",
+                )
+            if "index" in mapping:
+                index = mapping["index"]
+                if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(header):
+                    # The index must name a column of the file; crm-oas v8.0 lists no dedicated code for it,
+                    # so INVALID_DATA ("one of the supplied values is invalid") with the index (*unverified*).
+                    return _detailed(
+                        api,
+                        "INVALID_DATA",
+                        f"column index {index!r} is not in the file ({len(header)} columns)",
+                        json_path=f"{path}[{n}].index",
+                        index=index,
+                    )
+            names.append(mapping["api_name"])
+    for name in names:
+        if not _known_field(module, name):
+            # A field the module lacks: INVALID_DATA with the field's api_name (crm-oas v8.0 has no
+            # INVALID_FIELD variant for this create; the details' key is *unverified*).
+            return _detailed(api, "INVALID_DATA", f"{name} is not a field of {module.api_name}", api_name=name)
+    missing = [name for name in module.mandatory if name not in names]
+    if operation in ("insert", "upsert") and missing:
+        # crm-oas v8.0: MANDATORY_FIELDS_NOT_MAPPED, "one or more mandatory fields on the target module were
+        # not mapped"; docs/zoho-api.md: an insert must include all required fields (limitations.html).
+        return _detailed(
+            api,
+            "MANDATORY_FIELDS_NOT_MAPPED",
+            f"mandatory fields not mapped: {', '.join(missing)}",
+            api_names=missing,
+        )
     return None
 
 
-def _mapped_columns(header: list[str], mappings: Iterable[Any] | None) -> list[tuple[str, int]]:
-    """(field API name, CSV column index) in mapping order; without mappings, the header names as they are."""
+def _mapped_columns(header: list[str], mappings: Iterable[Any] | None) -> list[_Mapping]:
+    """Return the fields a job fills, in mapping order; without mappings, the header names as they are."""
     if not mappings:
-        return [(name, index) for index, name in enumerate(header)]
-    return [(str(m["api_name"]), int(m["index"])) for m in mappings if isinstance(m, dict) and "index" in m]
+        return [_Mapping(name, index, "") for index, name in enumerate(header)]
+    return [
+        _Mapping(
+            str(m["api_name"]),
+            int(m["index"]) if "index" in m else None,
+            "" if m.get("default_value") is None else str(m["default_value"]),
+        )
+        for m in mappings
+    ]
