@@ -46,7 +46,7 @@ from airflow_provider_zoho.hooks.body import (
 from airflow_provider_zoho.hooks.exchange import TOKEN_PATH, decode_json
 from airflow_provider_zoho.hooks.redaction import Redactor
 from airflow_provider_zoho.hooks.transport import network_cause
-from airflow_provider_zoho.products import Dialect
+from airflow_provider_zoho.products import PRODUCTS, Dialect, ZohoProduct
 
 # A token answer is a few hundred bytes; anything near this is not Zoho's.
 MAX_ANSWER_BYTES = 64 * 1024
@@ -72,6 +72,88 @@ _WHAT_TO_DO: Mapping[str, str] = {
 
 class AuthError(Exception):
     """Why the connection could not be made, as one sentence saying what to do (never holding a secret)."""
+
+
+@dataclass(frozen=True)
+class TaskCalls:
+    """The Zoho calls one operator or sensor makes, by their names in its product's ``ZohoProduct.scopes``.
+
+    :param product: the product's name, a key of ``PRODUCTS``.
+    :param calls: the calls it cannot work without.
+    :param checks: the calls of its checks before spending (``preflight``): without their scopes it only warns.
+    :param module_scopes: False for a task that never names a module (a sensor polling a bulk write job needs
+        the bulk scope alone), so the calls' ``{module}`` scopes are left out.
+    """
+
+    product: str
+    calls: tuple[str, ...]
+    checks: tuple[str, ...] = ()
+    module_scopes: bool = True
+
+    @property
+    def zoho_product(self) -> ZohoProduct:
+        """Return the product record the calls belong to."""
+        return PRODUCTS[self.product]
+
+    def scopes(self, calls: Sequence[str]) -> tuple[str, ...]:
+        """Return the scopes ``calls`` need, each once, ``{module}`` left as it is.
+
+        :param calls: some of the product's call names.
+        :return: the scopes, in the order the calls list them.
+        """
+        product = self.zoho_product
+        every = (scope for call in calls for scope in product.scopes[call])
+        return tuple(dict.fromkeys(s for s in every if self.module_scopes or "{module}" not in s))
+
+
+_WRITE_CALLS = TaskCalls("crm", ("upload", "bulk_write", "org"), ("modules", "fields"))
+#: The calls of each operator and sensor, by class name (the classes are not imported: they pull in Airflow).
+#: The scopes themselves are the products' (``airflow_provider_zoho.products``), where each has its source.
+TASK_CALLS: Mapping[str, TaskCalls] = {
+    "ZohoCRMBulkWriteOperator": _WRITE_CALLS,
+    "ZohoCRMBulkWriteJobSensor": TaskCalls("crm", ("bulk_write",), module_scopes=False),
+    "ZohoBiginBulkWriteOperator": TaskCalls("bigin", _WRITE_CALLS.calls, _WRITE_CALLS.checks),
+    "ZohoBiginBulkWriteJobSensor": TaskCalls("bigin", ("bulk_write",), module_scopes=False),
+    "ZohoAnalyticsImportOperator": TaskCalls("analytics", ("import",), ("workspaces", "views", "view")),
+    "ZohoAnalyticsImportJobSensor": TaskCalls("analytics", ("import",)),
+    "ZohoCreatorBulkInsertOperator": TaskCalls(
+        "creator", ("bulk_insert", "start_abort", "status_result"), ("forms", "form_fields")
+    ),
+    "ZohoCreatorBulkInsertJobSensor": TaskCalls("creator", ("status_result",)),
+}
+
+
+def scope_string(names: Sequence[str], modules: Sequence[str] = ()) -> str:
+    """Return the comma-separated scopes the named operators and sensors need, as Self Client's Generate Code takes them.
+
+    :param names: operator and sensor class names (any letter case), or ``all`` for every scope of every product.
+    :param modules: the CRM/Bigin modules the loads write to; none: the ``modules.ALL`` scope instead.
+    :return: the scopes, each once, checks' scopes included.
+    :raises AuthError: a name that is no operator or sensor of this provider.
+    """
+    by_folded = {name.casefold(): name for name in TASK_CALLS}
+    template: list[str] = []
+    for name in names:
+        if name.casefold() == "all":
+            template += [scope for product in PRODUCTS.values() for scope in product.scope_list()]
+            continue
+        known = by_folded.get(name.casefold())
+        if known is None:
+            raise AuthError(
+                f"--scopes-for: {name!r} is no operator or sensor of this provider; name one of "
+                f"{', '.join(TASK_CALLS)}, or all."
+            )
+        task = TASK_CALLS[known]
+        template += task.scopes(task.calls + task.checks)
+    scopes: list[str] = []
+    for scope in template:
+        if "{module}" not in scope:
+            scopes.append(scope)
+        elif modules:
+            scopes += [scope.format(module=module) for module in modules]
+        else:
+            scopes.append(scope.replace(".{module}", ""))  # ZohoCRM.modules.{module}.ALL -> ZohoCRM.modules.ALL
+    return ",".join(dict.fromkeys(scopes))
 
 
 @dataclass(frozen=True)
@@ -119,7 +201,9 @@ def parser() -> argparse.ArgumentParser:
         "connection. Values not given are asked for; the client secret and the grant code without echo.",
         epilog="Get the client and the grant code at your data center's API console (api-console.zoho.com, "
         ".eu, .in, .com.au, .jp, .com.cn, zohocloud.ca, .sa, .uk): Self Client > Generate Code, with the scopes "
-        "your sensors need (see the docs, 'Get started'). The printed lines hold the client secret and "
+        "your operators and sensors need: --scopes-for prints them, comma-separated as the Generate Code box takes "
+        "them, e.g. --scopes-for ZohoCRMBulkWriteOperator ZohoCreatorBulkInsertOperator --module Leads (or "
+        "--scopes-for all). The printed lines hold the client secret and "
         "the refresh token: rather than pasting them into a shell that keeps history, write them to a file "
         "(--print env > zoho.env, then source it) or pipe the command to a shell (--print command | sh).",
     )
@@ -161,6 +245,20 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT, help="seconds the exchange may take (default 30)"
+    )
+    parser.add_argument(
+        "--scopes-for",
+        nargs="+",
+        metavar="CLASS",
+        help="print the scopes the named operators and sensors need (class names, or all), comma-separated for "
+        "Self Client > Generate Code, and exit; nothing is asked or exchanged",
+    )
+    parser.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        help="with --scopes-for: a CRM or Bigin module the loads write to (repeatable); without it the scope "
+        "string asks for every module (ZohoCRM.modules.ALL)",
     )
     return parser
 
@@ -474,6 +572,13 @@ def main(
     """
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args = parser().parse_args(argv)
+    if args.scopes_for:
+        try:
+            print(scope_string(args.scopes_for, args.module), file=out)
+        except AuthError as error:
+            print(for_terminal(str(error)), file=err)
+            return 1
+        return 0
     # Airflow, imported through the package, sends warnings to its logging, which writes to stdout. Stdout is
     # for the connection alone (it may go to a file that is sourced), so warnings, such as getpass's "Can not
     # control echo" without a terminal, are caught and shown on stderr.

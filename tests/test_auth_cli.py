@@ -103,7 +103,7 @@ def refresh_grant(emulator: ZohoEmulator, refresh_token: str) -> dict[str, Any]:
 
 def test_a_grant_code_gives_zoho_s_answer_once_and_its_refresh_token_works(emu: ZohoEmulator) -> None:
     body = code_grant(emu, GRANT_CODE)
-    assert list(body) == ["access_token", "refresh_token", "api_domain", "token_type", "expires_in"]
+    assert list(body) == ["access_token", "refresh_token", "scope", "api_domain", "token_type", "expires_in"]
     assert (body["api_domain"], body["token_type"], body["expires_in"]) == (emu.base_url, "Bearer", 3600)
     assert body["access_token"] in emu.issued_tokens
     assert code_grant(emu, GRANT_CODE) == {"error": "invalid_code"}  # used already

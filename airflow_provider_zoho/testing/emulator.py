@@ -38,6 +38,7 @@ from airflow_provider_zoho.testing.bulk_write import BulkWrites, CreatedJob, Out
 from airflow_provider_zoho.testing.creator_insert import CreatorInserts
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, EmulatedProduct, JobSpec, Step
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, JOB_FAULT_KINDS, Fault
+from airflow_provider_zoho.testing.oauth_scopes import DEFAULT_SCOPES, parse_scopes
 from airflow_provider_zoho.testing.server import ADMIN_PREFIX, Server
 from airflow_provider_zoho.testing.store import (
     DEFAULT_LIVE_TOKEN_LIMIT,
@@ -93,6 +94,8 @@ class ZohoEmulator:
     DEFAULT_CLIENT: ClassVar[ClientCredentials] = ClientCredentials(
         "test-client-id", "test-client-secret", "test-refresh-token"
     )
+    #: What a client or grant code added without ``scope`` grants: every scope the emulated calls need.
+    DEFAULT_SCOPES: ClassVar[tuple[str, ...]] = DEFAULT_SCOPES
 
     def __init__(
         self,
@@ -276,7 +279,9 @@ class ZohoEmulator:
         return airflow_connection_json(self.base_url, client, **extra)
 
     # -- accounts ---------------------------------------------------------------------------------------
-    def add_client(self, client_id: str, client_secret: str, refresh_token: str) -> None:
+    def add_client(
+        self, client_id: str, client_secret: str, refresh_token: str, scope: str | Sequence[str] | None = None
+    ) -> None:
         """Register an OAuth client and one of its refresh tokens (a client may own several).
 
         Calling it again for the same client adds a refresh token and replaces the secret.
@@ -284,7 +289,10 @@ class ZohoEmulator:
         :param client_id: the client's id.
         :param client_secret: its secret.
         :param refresh_token: a refresh token it owns.
-        :raises ValueError: one of them is not a non-empty string.
+        :param scope: the scopes the refresh token grants, Zoho's comma-separated string or a list; None:
+            ``DEFAULT_SCOPES``, every scope the emulated calls need. A call needing a scope the token lacks
+            gets the product's refusal (``OAUTH_SCOPE_MISMATCH``, Creator's 2945, Analytics' 7301).
+        :raises ValueError: one of them is not a non-empty string, or ``scope`` names no scope.
         """
         for name, value in (
             ("client_id", client_id),
@@ -293,7 +301,7 @@ class ZohoEmulator:
         ):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be a non-empty string, got {value!r}")
-        self._store.add_client(client_id, client_secret, refresh_token)
+        self._store.add_client(client_id, client_secret, refresh_token, parse_scopes(scope) or DEFAULT_SCOPES)
 
     def add_grant_code(
         self,
@@ -302,6 +310,7 @@ class ZohoEmulator:
         refresh_token: str | None = None,
         expires_in: float | None = None,
         offline: bool = True,
+        scope: str | Sequence[str] | None = None,
     ) -> str:
         """Give a registered client a Self Client grant code.
 
@@ -314,6 +323,8 @@ class ZohoEmulator:
         :param refresh_token: the refresh token it yields; default a new Zoho-shaped one.
         :param expires_in: seconds until it expires; None: never.
         :param offline: False plays a code granted for online access, whose answer holds no refresh token.
+        :param scope: the scopes the code was generated with, Zoho's comma-separated string (as typed in Self
+            Client's Generate Code box) or a list; its tokens carry exactly those. None: ``DEFAULT_SCOPES``.
         :return: the refresh token the code will yield.
         :raises ValueError: a bad argument, or a client not registered.
         """
@@ -330,7 +341,8 @@ class ZohoEmulator:
         if not isinstance(offline, bool):
             raise ValueError(f"offline must be true or false, got {offline!r}")
         expires_at = None if expires_in is None else time.monotonic() + expires_in
-        self._store.add_grant_code(code, GrantCode(client_id, refresh_token, offline, expires_at))
+        scopes = parse_scopes(scope) or DEFAULT_SCOPES
+        self._store.add_grant_code(code, GrantCode(client_id, refresh_token, offline, expires_at, scopes))
         return refresh_token
 
     def script_accounts(self, steps: Iterable[Fault | Mapping[str, Any]]) -> None:

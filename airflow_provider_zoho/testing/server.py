@@ -31,6 +31,7 @@ from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, Em
 from airflow_provider_zoho.testing.faults import JOB_FAULT_KINDS, Fault
 from airflow_provider_zoho.testing.hostile import Stream
 from airflow_provider_zoho.testing.incoming import access_token
+from airflow_provider_zoho.testing.oauth_scopes import REFUSALS, find_rule, missing_scopes
 from airflow_provider_zoho.testing.store import THROTTLE_BODY, Poll, ReceivedRequest, Store
 
 if TYPE_CHECKING:
@@ -227,6 +228,9 @@ _FAULT_HANDLERS: Mapping[str, _FaultHandler] = {
 assert set(_FAULT_HANDLERS) == JOB_FAULT_KINDS
 
 
+_STATUS_ROUTES = frozenset(product.route for product in EMULATED_PRODUCTS.values())
+
+
 @web.middleware
 async def _zoho_json_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -259,7 +263,9 @@ class Server:
 
         :return: an app to hand to an ``aiohttp.web.AppRunner``.
         """
-        app = web.Application(middlewares=[self.record, _zoho_json_errors], client_max_size=MAX_REQUEST_BYTES)
+        app = web.Application(
+            middlewares=[self.record, _zoho_json_errors, self.check_scopes], client_max_size=MAX_REQUEST_BYTES
+        )
         app.router.add_post(EMULATED_TOKEN_PATH, self.token)
         self.emulator.writes.add_routes(app)
         self.emulator.analytics_imports.add_routes(app)
@@ -305,6 +311,40 @@ class Server:
                 )
             )
         return await handler(request)
+
+    @web.middleware
+    async def check_scopes(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Refuse a call whose access token lacks a scope the call needs, before the product's handler runs.
+
+        The rules are :data:`~airflow_provider_zoho.testing.oauth_scopes.SCOPE_RULES`; the refusal is the
+        product's own (CRM and Bigin ``OAUTH_SCOPE_MISMATCH`` 401, Creator 2945 401, Analytics 7301 403,
+        *unverified*). A path no route serves, or a token that is missing or not live, goes on to the
+        handler, which answers it as Zoho does. A refused status GET still counts among ``status_requests``.
+
+        :param request: the incoming request.
+        :param handler: the rest of the chain.
+        :return: the refusal, or what the handler answers.
+        """
+        found = None if request.match_info.http_exception is not None else find_rule(request.method, request.path)
+        if found is None:
+            return await handler(request)
+        rule, names = found
+        granted = self.store.granted_scopes(access_token(request))
+        if granted is None:
+            return await handler(request)
+        # aiohttp keeps the body it read, so the handler reads it again.
+        body = await request.read() if rule.module_from is not None and request.body_exists else b""
+        missing = missing_scopes(rule, granted, body)
+        if not missing:
+            return await handler(request)
+        resource = request.match_info.route.resource
+        if resource is not None and resource.canonical in _STATUS_ROUTES:
+            self.store.count_status(names.get("job_id", ""))
+        refusal = REFUSALS[rule.kind]
+        product = EMULATED_PRODUCTS[rule.kind]
+        return _to_response(product.error(product.coerce_code(refusal.code), refusal.status, message=refusal.message))
 
     async def token(self, request: web.Request) -> web.StreamResponse:
         """Serve ``POST /oauth/v2/token``: parameters from the query string and the form body alike.
@@ -407,21 +447,24 @@ class Server:
     async def admin_clients(self, request: web.Request) -> web.Response:
         """Serve ``POST /__emulator__/clients``: register clients, as :meth:`ZohoEmulator.add_client` does.
 
-        :param request: the POST; its JSON body is ``{"client_id", "client_secret", "refresh_token"}`` or a
-            list of them.
+        :param request: the POST; its JSON body is ``{"client_id", "client_secret", "refresh_token"}`` (and
+            optionally ``"scope"``, Zoho's comma-separated string or a list) or a list of them.
         :return: ``{"ok": true}``, or HTTP 400 with ``{"ok": false, "error": ...}`` when the body is refused.
         """
 
         async def apply(payload: Any) -> None:
             for item in payload if isinstance(payload, list) else [payload]:
-                self.emulator.add_client(item["client_id"], item["client_secret"], item["refresh_token"])
+                self.emulator.add_client(
+                    item["client_id"], item["client_secret"], item["refresh_token"], item.get("scope")
+                )
 
         return await self._admin(request, apply)
 
     async def admin_grant_codes(self, request: web.Request) -> web.Response:
         """Serve ``POST /__emulator__/grant_codes``: add grant codes, as :meth:`ZohoEmulator.add_grant_code` does.
 
-        :param request: the POST; its JSON body is ``add_grant_code``'s arguments as an object, or a list of them.
+        :param request: the POST; its JSON body is ``add_grant_code``'s arguments as an object (``scope``
+            included), or a list of them.
         :return: ``{"ok": true, "refresh_tokens": [...]}``, the refresh token each code will yield, or HTTP 400
             with ``{"ok": false, "error": ...}`` when the body is refused (then no code is added).
         """

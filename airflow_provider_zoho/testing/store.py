@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from airflow_provider_zoho.testing.dialects import Answer, EmulatedProduct, JobSpec, Step
 from airflow_provider_zoho.testing.faults import Fault
+from airflow_provider_zoho.testing.oauth_scopes import DEFAULT_SCOPES
 
 __all__ = [
     "DEFAULT_LIVE_TOKEN_LIMIT",
@@ -92,6 +93,7 @@ class ReceivedRequest:
 class _Token:
     refresh_token: str
     expires_at: float  # time.monotonic() deadline
+    scopes: tuple[str, ...]  # what it was granted
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +104,14 @@ class GrantCode:
     :param refresh_token: the refresh token the exchange yields (and registers, when ``offline``).
     :param offline: ``access_type=offline``: the answer carries the refresh token.
     :param expires_at: a ``time.monotonic()`` deadline; None: the code never expires.
+    :param scopes: the scopes the code was generated with, which its tokens carry.
     """
 
     client_id: str
     refresh_token: str
     offline: bool
     expires_at: float | None
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
 
 
 @dataclass(slots=True)
@@ -179,6 +183,7 @@ class Store:
         # accounts
         self.client_secrets: dict[str, str] = {}
         self.refresh_owner: dict[str, str] = {}  # refresh token -> client_id
+        self.refresh_scopes: dict[str, tuple[str, ...]] = {}  # refresh token -> the scopes it grants
         self.grant_codes: dict[str, GrantCode] = {}
         self.tokens: dict[str, _Token] = {}
         self.live_tokens: dict[str, collections.deque[str]] = {}  # refresh token -> live access tokens
@@ -203,16 +208,20 @@ class Store:
         self.over_concurrency = 0  # status GETs answered 429 for passing the limit
 
     # -- accounts ---------------------------------------------------------------------------------------
-    def add_client(self, client_id: str, client_secret: str, refresh_token: str) -> None:
+    def add_client(
+        self, client_id: str, client_secret: str, refresh_token: str, scopes: tuple[str, ...] = DEFAULT_SCOPES
+    ) -> None:
         """Register an OAuth client (or change its secret) and give it ``refresh_token``.
 
         :param client_id: the client's id.
         :param client_secret: its secret, which every token request must present.
         :param refresh_token: a refresh token the client owns from now on.
+        :param scopes: the scopes the refresh token grants (its access tokens carry them).
         """
         with self.lock:
             self.client_secrets[client_id] = client_secret
             self.refresh_owner[refresh_token] = client_id
+            self.refresh_scopes[refresh_token] = scopes
 
     def add_grant_code(self, code: str, grant: GrantCode) -> None:
         """Make ``code`` exchangeable once for ``grant``.
@@ -285,16 +294,19 @@ class Store:
         del self.grant_codes[code]
         if grant.expires_at is not None and grant.expires_at <= now:
             return {"error": "invalid_code"}
-        issued = self._issue(grant.refresh_token, now)
+        issued = self._issue(grant.refresh_token, now, grant.scopes)
         if not grant.offline:  # Zoho's online access: an access token only
             return issued
         self.refresh_owner[grant.refresh_token] = client_id
-        # Zoho's key order: access_token, refresh_token, then the rest (``**issued`` keeps access_token first).
+        self.refresh_scopes[grant.refresh_token] = grant.scopes
+        # Zoho's key order: access_token, refresh_token, scope, then the rest (``**issued`` keeps access_token first).
         return {"access_token": issued["access_token"], "refresh_token": grant.refresh_token, **issued}
 
-    def _issue(self, refresh_token: str, now: float) -> dict[str, Any]:
+    def _issue(self, refresh_token: str, now: float, scopes: tuple[str, ...] | None = None) -> dict[str, Any]:
+        if scopes is None:
+            scopes = self.refresh_scopes.get(refresh_token, DEFAULT_SCOPES)
         token = new_token()
-        self.tokens[token] = _Token(refresh_token, now + self.token_ttl)
+        self.tokens[token] = _Token(refresh_token, now + self.token_ttl, scopes)
         live = self.live_tokens.setdefault(refresh_token, collections.deque())
         live.append(token)
         while len(live) > self.live_token_limit:
@@ -303,7 +315,14 @@ class Store:
         expires_in: float = self.token_ttl
         if float(self.token_ttl).is_integer():
             expires_in = int(self.token_ttl)
-        return {"access_token": token, "api_domain": self.base_url, "token_type": "Bearer", "expires_in": expires_in}
+        # Zoho's token answer names the granted scopes, space-separated (its OAuth pages' samples).
+        return {
+            "access_token": token,
+            "scope": " ".join(scopes),
+            "api_domain": self.base_url,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+        }
 
     def token_valid(self, token: str | None) -> bool:
         """Tell whether ``token`` is a live access token (an expired one is dropped on the way).
@@ -321,6 +340,20 @@ class Store:
                 self._drop_token(token, entry)
                 return False
             return True
+
+    def granted_scopes(self, token: str | None) -> tuple[str, ...] | None:
+        """Return the scopes a live access token carries.
+
+        :param token: the access token a request carried, or None.
+        :return: its scopes; None for no token or one not live (the handler answers it as invalid).
+        """
+        if token is None:
+            return None
+        with self.lock:
+            entry = self.tokens.get(token)
+            if entry is None or entry.expires_at <= time.monotonic():
+                return None
+            return entry.scopes
 
     def revoke(self, token: str | None = None) -> None:
         """Invalidate one access token, or all of them.
