@@ -257,7 +257,8 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         if view_id not in tables:
             names = ", ".join(f"{name} ({vid})" for vid, name in sorted(tables.items())[:20]) or "none"
             return [f"workspace {workspace} has no table {view_id}; its tables: {names}"]
-        if self._file_type() != "csv":
+        csv_file = self._file_type() == "csv"
+        if not csv_file and not self.matching_columns:
             return []
         request = self._metadata_request("view", org_id, view_id=view_id)
         details = self._metadata(hook.get_json(request, patient=False))
@@ -266,12 +267,16 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         columns = [str(c["columnName"]) for c in raw or [] if isinstance(c, dict) and "columnName" in c]
         if not columns:
             return []  # nothing to compare the header with
+        what = f"column of table {tables[view_id]!r} ({view_id})"
+        problems = [f"matching_columns: {p}" for p in unknown_names(self.matching_columns or [], columns, what)]
+        if not csv_file:
+            return problems
         try:
             with open_text(self.file) as source:
                 header = CsvRows(source, max_columns=None).header
         except CsvProblem:
-            return []  # the load's own checks say what is wrong with the file
-        return unknown_names(header, columns, f"column of table {tables[view_id]!r} ({view_id})")
+            return problems  # the load's own checks say what is wrong with the file
+        return problems + unknown_names(header, columns, what)
 
     def _metadata_request(self, call: str, org_id: str, **values: str) -> ApiRequest:
         config = self.hook.config

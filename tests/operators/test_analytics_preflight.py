@@ -61,6 +61,12 @@ def test_a_misspelled_column_is_named_with_its_suggestion(zoho_conn: ZohoEmulato
     assert zoho_conn.analytics_imports.created == {}
 
 
+def test_matching_columns_must_be_columns_of_the_table(zoho_conn: ZohoEmulator, tmp_path: Path) -> None:
+    with pytest.raises(AirflowFailException, match=r"matching_columns: 'Dat' is no column of table 'Sales'.*'Date'"):
+        run(make(tmp_path, import_type="UPDATEADD", matching_columns=["Dat"]), context())
+    assert zoho_conn.analytics_imports.created == {}
+
+
 def test_a_new_table_named_like_an_existing_one_fails_before_the_upload(
     zoho_conn: ZohoEmulator, tmp_path: Path
 ) -> None:
