@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_zoho.compat import AirflowFailException, Context
-from airflow_provider_zoho.data_centers import Service
-from airflow_provider_zoho.exceptions import ZohoFatalError, bounded
+from airflow_provider_zoho.exceptions import bounded
 from airflow_provider_zoho.hooks.exchange import (
     ApiRequest,
     analytics_import_config,
@@ -224,18 +223,9 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
 
         :param context: the task's context.
         :return: one message per problem.
-        :raises ZohoError: a metadata call Zoho refused (the base class only warns about it).
-        :raises AirflowFailException: the accounts server refused the connection's credentials: the load
-            would be refused the same way, so the task fails now, without its retries.
+        :raises ZohoError: a metadata call Zoho refused (the base class only warns about it, unless the
+            credentials themselves were refused).
         """
-        try:
-            return self._preflight_problems()
-        except ZohoFatalError as error:
-            if error.service != Service.ACCOUNTS:
-                raise
-            raise AirflowFailException(f"{error} (no retry can fix this)") from error
-
-    def _preflight_problems(self) -> list[str]:
         check_source_file(self.task_id, self.file)  # a missing file fails as the load would, not here raw
         org_id = self.org_id or self.hook.config.analytics_org_id
         if not org_id:

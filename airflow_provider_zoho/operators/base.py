@@ -35,6 +35,7 @@ from airflow_provider_zoho.compat import (
 )
 from airflow_provider_zoho.connection_config import ZohoConnectionError
 from airflow_provider_zoho.connection_form import DEFAULT_CONN_ID
+from airflow_provider_zoho.data_centers import Service
 from airflow_provider_zoho.defaults import DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT_SECONDS, DEFERRAL_GRACE_SECONDS
 from airflow_provider_zoho.exceptions import ZohoError, ZohoFatalError, ZohoTransientError
 from airflow_provider_zoho.hooks.zoho import ZohoHook
@@ -303,6 +304,8 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         try:
             problems = self.preflight_problems(context)
         except ZohoError as error:
+            if error.service == Service.ACCOUNTS.value and isinstance(error, ZohoFatalError):
+                raise  # credentials no retry can fix: the load could not go on either
             self.log.warning(
                 "%s: could not check the input against Zoho's metadata (%s); going on: Zoho's own answers will "
                 "say what is wrong (preflight=False skips the check)",

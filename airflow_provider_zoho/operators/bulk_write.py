@@ -127,6 +127,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         self.overwrite = overwrite
         self.max_records_per_job = max_records_per_job
         self.max_zip_bytes = max_zip_bytes
+        self._file_checked = False
         if problems := self._problems(rendered=False):
             raise ValueError(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
 
@@ -181,7 +182,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         :param context: the task's context.
         :return: one message per problem.
         """
-        check_source_file(self.task_id, self.file)  # a missing file fails as the load would, not here raw
+        self._check_file()  # the free checks first: what is wrong in the file is said as the file's problem
         hook = self.hook
         modules = _named(
             hook.get_json(api_request(hook.config, self.product.paths["modules"]), patient=False), "modules"
@@ -209,6 +210,23 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
             )
         return problems
 
+    def _check_file(self) -> None:
+        """Check the whole file and ``failed_records_path`` once per task, before any request.
+
+        The preflight and the load both need it first; the file is read once for it, not twice.
+        """
+        if self._file_checked:
+            return
+        check_source_file(self.task_id, self.file)
+        if self.failed_records_path and (problem := _target_problem(self.failed_records_path, self.overwrite)):
+            raise AirflowFailException(f"{self.task_id}: {problem}; nothing was uploaded")
+        try:
+            with open_text(self.file) as source:
+                check_csv(source, self.field_mappings)
+        except CsvProblem as problem:
+            raise AirflowFailException(f"{self.task_id}: file {self.file!r}, {problem}; nothing was uploaded") from None
+        self._file_checked = True
+
     def _field_names(self) -> list[str]:
         """Return the fields the load writes: the mappings' API names, else the CSV's header."""
         if self.field_mappings:
@@ -226,14 +244,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         :param context: the task's context.
         :param state: the task's jobs so far, updated in place and remembered after each new job.
         """
-        check_source_file(self.task_id, self.file)
-        if self.failed_records_path and (problem := _target_problem(self.failed_records_path, self.overwrite)):
-            raise AirflowFailException(f"{self.task_id}: {problem}; nothing was uploaded")
-        try:
-            with open_text(self.file) as source:
-                check_csv(source, self.field_mappings)
-        except CsvProblem as problem:
-            raise AirflowFailException(f"{self.task_id}: file {self.file!r}, {problem}; nothing was uploaded") from None
+        self._check_file()
         hook = self.hook
         try:
             org_id = hook.get_org_id(self.product.paths["org"])

@@ -40,9 +40,8 @@ def contacts(path: Path, rows: int = 3, header: str = "Last_Name,Email", cell: s
 
 
 def crm(file: str, **kwargs: Any) -> ZohoCRMBulkWriteOperator:
-    return ZohoCRMBulkWriteOperator(
-        task_id="load_contacts", module="Contacts", file=file, poll_interval=0.05, timeout=60, **kwargs
-    )
+    options: dict[str, Any] = {"module": "Contacts", **kwargs}
+    return ZohoCRMBulkWriteOperator(task_id="load_contacts", file=file, poll_interval=0.05, timeout=60, **options)
 
 
 def zipped(*members: tuple[str, bytes]) -> bytes:
@@ -122,10 +121,12 @@ def test_no_log_record_or_summary_grows_with_what_a_result_holds(
 def test_result_columns_named_like_the_operators_fields_do_not_overwrite_them(
     zoho_conn: ZohoEmulator, tmp_path: Path
 ) -> None:
+    # A module whose fields are named as the failed records' own keys.
+    zoho_conn.writes.account.declare_module("crm", {"api_name": "Rows", "fields": ["row", "status", "errors"]})
     zoho_conn.set_bulk_write_outcomes(Outcomes(skipped={3: "INVALID_DATA-status"}))
     source = tmp_path / "c.csv"
     source.write_text("row,status,errors\nr1,s1,e1\nr2,s2,e2\n")
-    summary = run(crm(str(source), max_failed_records=None), context())
+    summary = run(crm(str(source), max_failed_records=None, module="Rows"), context())
     [record] = summary["failed_records"]
     assert record["row"] == 3
     assert record["status"] == "skipped"
