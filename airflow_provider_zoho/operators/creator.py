@@ -6,6 +6,10 @@ Creator OpenAPI file; the start (and abort) is ``PATCH {"data": {"action": "Star
 {"action": "start"}`` in the OpenAPI file. The docs' form is tried first; a "no such URL / method" answer
 moves on to the other, and the form that worked is used for the abort. Facts: ``docs/zoho-api.md``, "Creating
 jobs".
+
+Before the create (``preflight``), Creator's metadata APIs say whether the app and the form exist and which
+fields the form has (https://www.zoho.com/creator/help/api/v2.1/get-forms.html, .../get-fields.html): a form
+holds one active job, so a typo fails the task before it takes that slot.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from airflow_provider_zoho.hooks.exchange import (
 from airflow_provider_zoho.jobs import CREATOR_BULK_INSERT, coordinate_problems, is_template
 from airflow_provider_zoho.operators.analytics import local_copy
 from airflow_provider_zoho.operators.base import ZohoJobOperator
-from airflow_provider_zoho.operators.csv_parts import check_source_file
+from airflow_provider_zoho.operators.csv_parts import CsvProblem, CsvRows, check_source_file, open_text, source_path
+from airflow_provider_zoho.operators.preflight import closest, unknown_names
 from airflow_provider_zoho.operators.results import (
     LOGGED_FAILED_ROWS,
     FailedRows,
@@ -51,6 +56,9 @@ WRONG_FORM_CODES = frozenset({"1000", "INVALID_URL_PATTERN", "INVALID_REQUEST_ME
 WRONG_FORM_STATUSES = frozenset({404, 405})
 ALREADY_OVER_CODES = frozenset({"11080", "11090", "11100"})  # aborted by a user / by the system / completed
 ALREADY_UPLOADED = "11070"
+# Creator's "no such owner / app / form" (status-codes page: 1040, 2892, 2893): the preflight says so.
+NO_APP_CODES = frozenset({"1040", "2892"})
+NO_FORM_CODE = "2893"
 # Columns of the failure file that hold the reason (*unverified*: Zoho does not document its columns).
 REASON_COLUMNS = frozenset({"reason", "error", "errors", "message", "error_message", "failure_reason"})
 
@@ -143,6 +151,96 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
         }
         environment = self.environment or self.hook.config.creator_environment
         return creator_insert_request(self.hook.config, call, names, environment=environment, query=query)
+
+    def _meta(self, call: str) -> ApiRequest:
+        names = {name: str(value) for name, value in self._names().items() if name != "environment" and value}
+        environment = self.environment or self.hook.config.creator_environment
+        return creator_insert_request(self.hook.config, call, names, environment=environment)
+
+    # -- checking before spending -----------------------------------------------------------------------------
+    def preflight_problems(self, context: Context) -> list[str]:
+        """Check the app, the form and the CSV's header against Creator's metadata APIs.
+
+        The app and the form must exist (a form's typo is answered with its closest link name); every header
+        name must be a field link name of the form (``Name.first_name`` for a composite field's part); every
+        mandatory field must be in the header. A zip's header is not read.
+
+        :param context: the task's context.
+        :return: one message per problem.
+        :raises ZohoError: a metadata call Zoho refused otherwise (the base class only warns about it).
+        """
+        size = check_source_file(self.task_id, self.file)  # a missing file fails as the load would
+        if size == 0 or size > CREATOR.limits["file_bytes"]:
+            return []  # create_jobs says what is wrong with the file's size
+        hook = self.hook
+        where = f"app {self.app_link_name!r} of {self.account_owner_name!r}"
+        try:
+            listed = hook.get_json(self._meta("forms"), patient=False)
+        except ZohoError as error:
+            if error.code in NO_APP_CODES:
+                return [self._no_app(error)]
+            raise
+        forms = _link_names(listed, "forms")
+        if self.form_link_name not in forms:
+            return unknown_names([self.form_link_name], forms, f"form of {where}")
+        try:
+            answer = hook.get_json(self._meta("form_fields"), patient=False)
+        except ZohoError as error:
+            if error.code == NO_FORM_CODE:
+                return [f"{self.form_link_name!r} is no form of {where} (Zoho answered {error.code})"]
+            raise
+        raw = answer.get("fields") if isinstance(answer, dict) else None
+        fields = [one for one in raw if isinstance(one, dict) and one.get("link_name")] if isinstance(raw, list) else []
+        if not fields:
+            return []  # nothing to compare the header with
+        header = self._header()
+        if header is None:
+            return []
+        known: list[str] = []
+        for one in fields:
+            name = str(one["link_name"])
+            raw_subs = one.get("subfields")
+            subs = raw_subs if isinstance(raw_subs, list) else []
+            known += [name, *(f"{name}.{s['link_name']}" for s in subs if isinstance(s, dict) and s.get("link_name"))]
+        what = f"field link name of form {self.form_link_name!r}"
+        problems = unknown_names([name.strip() for name in header], known, what)
+        given = {name.strip().split(".", 1)[0] for name in header}
+        problems += [
+            f"mandatory field {one['link_name']!r} of form {self.form_link_name!r} is not in the file's header"
+            for one in fields
+            if one.get("mandatory") is True and str(one["link_name"]) not in given
+        ]
+        return problems
+
+    def _no_app(self, error: ZohoError) -> str:
+        """Say the app does not exist, with the closest of the owner's apps when the list can be read."""
+        message = f"{self.app_link_name!r} is no app of {self.account_owner_name!r} (Zoho answered {error.code})"
+        try:
+            answer = self.hook.get_json(self._meta("applications"), patient=False)
+        except ZohoError:
+            return message
+        apps = answer.get("applications") if isinstance(answer, dict) else None
+        owner = self.account_owner_name
+        owned = [
+            str(app["link_name"])
+            for app in (apps if isinstance(apps, list) else [])
+            if isinstance(app, dict)
+            and app.get("link_name")
+            and owner in (app.get("workspace_name"), app.get("created_by"))
+        ]
+        suggestion = closest(self.app_link_name, owned)
+        return message + (f"; did you mean {suggestion!r}?" if suggestion else "")
+
+    def _header(self) -> list[str] | None:
+        """Return the CSV's header, or None for a zip or a file the load's own checks will refuse."""
+        try:
+            with source_path(self.file).open("rb") as raw:
+                if raw.read(4) == b"PK\x03\x04":
+                    return None  # a zip: its CSV's header is not read here
+            with open_text(self.file) as source:
+                return CsvRows(source, max_columns=None).header
+        except (CsvProblem, UnicodeDecodeError, OSError):
+            return None
 
     # -- creating ---------------------------------------------------------------------------------------------
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
@@ -285,6 +383,12 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
                 # An error Zoho sent with HTTP 200 (11110 may come so) is read as Creator's answer, redacted.
                 expect_zip=True,
             )
+
+
+def _link_names(answer: Any, key: str) -> list[str]:
+    """Return the ``link_name`` of each item of ``answer[key]`` (Creator's metadata lists)."""
+    items = answer.get(key) if isinstance(answer, dict) else None
+    return [str(item["link_name"]) for item in items or [] if isinstance(item, dict) and item.get("link_name")]
 
 
 def _first_form_that_works(calls: list[Callable[[], Any]]) -> Any:

@@ -7,6 +7,11 @@ line) or ``…/insert?job_id=…`` (their sample and the OpenAPI file); a job st
 (Ready-to-upload or In-progress): a second create is refused. A started job joins the emulator's job table,
 so its status GETs walk ``InsertOutcomes.script``.
 
+Zoho's rules, from the account the emulator holds (``creator_account.CreatorAccount``, ``CreatorInserts.account``):
+a create for an app or a form that does not exist is refused (2892 / 2893, Creator's status-codes page), and so
+is an upload whose header names a field the form does not have. The metadata APIs (applications, forms, fields,
+reports) are served from the same account.
+
 Facts: ``docs/zoho-api.md``, "Creating jobs" ("Creator v2.1 bulk insert"), from
 https://www.zoho.com/creator/help/api/v2.1/bulk-insert-api/create-bulk-insert-job.html,
 https://www.zoho.com/creator/help/api/v2.1/bulk-insert-api/upload-bulk-insert-job.html,
@@ -28,6 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
+from airflow_provider_zoho.testing.creator_account import CreatorAccount, CreatorForm, Refusal
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, JobSpec, emulator_state_key
 from airflow_provider_zoho.testing.hostile import echo_page
 from airflow_provider_zoho.testing.incoming import access_token, multipart_parts
@@ -36,12 +42,18 @@ from airflow_provider_zoho.testing.store import JobTable
 __all__ = ["CreatedInsert", "CreatorInserts", "InsertOutcomes"]
 
 PRODUCT = EMULATED_PRODUCTS["creator_bulk_insert"]
+META = "/creator/v2.1/meta"
+# The admin path declaring apps (``ADMIN_PREFIX`` of server.py, which imports this module's users).
+ADMIN_APPS_PATH = "/__emulator__/creator_apps"
 BASE = "/creator/v2.1/bulk/{account_owner_name}/{app_link_name}/form/{form_link_name}/insert"
 MAX_FILE_BYTES = 100 * 1024 * 1024
 ACTIVE = frozenset({"READYTOUPLOAD", "INPROGRESS"})
 # *unverified*: Zoho's sources name no code for "another job is active for this form"; 409 as for its
 # other conflicts (11070...), and a code of the emulator's own.
 ACTIVE_JOB_CODE = 11050
+# *unverified*: Zoho's sources name no code for a header naming no field of the form; 11000 ("invalid value",
+# Zoho's Creator OpenAPI file) with HTTP 400.
+UNKNOWN_FIELD_CODE = 11000
 # *unverified*: the name of the failure file's reason column.
 REASON_COLUMN = "Reason"
 
@@ -110,6 +122,7 @@ class CreatorInserts:
         self._ids = itertools.count(1)
         self.outcomes = InsertOutcomes()
         self.created: dict[str, CreatedInsert] = {}
+        self.account = CreatorAccount.default()
 
     def add_routes(self, app: web.Application) -> None:
         """Route the create, upload, start/abort and result paths to this object.
@@ -121,6 +134,14 @@ class CreatorInserts:
         app.router.add_patch(BASE + "/{job_id}", self._guarded(self.action))
         app.router.add_put(BASE + "/{job_id}", self._guarded(self.action))
         app.router.add_get(BASE + "/{job_id}/result", self._guarded(self.result))
+        app.router.add_get(META + "/applications", self._guarded(self.meta_applications))
+        app.router.add_get(META + "/{account_owner_name}/{app_link_name}/forms", self._guarded(self.meta_forms))
+        app.router.add_get(META + "/{account_owner_name}/{app_link_name}/reports", self._guarded(self.meta_reports))
+        app.router.add_get(
+            META + "/{account_owner_name}/{app_link_name}/form/{form_link_name}/fields",
+            self._guarded(self.meta_fields),
+        )
+        app.router.add_post(ADMIN_APPS_PATH, self.admin_apps)
 
     def _guarded(self, handler: Any) -> Any:
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -153,6 +174,82 @@ class CreatorInserts:
         details = {"record_details_beside_data": True} if self.outcomes.record_details_beside_data else {}
         return JobSpec(PRODUCT.kind, job.job_id, script, job.coordinates, counts, None, None, time.time(), details)
 
+    def _form(self, request: web.Request) -> CreatorForm | web.Response:
+        """Return the request's form, or Creator's refusal of an unknown owner, app (2892) or form (2893)."""
+        info = request.match_info
+        found = self.account.find_form(
+            info["account_owner_name"],
+            info["app_link_name"],
+            info["form_link_name"],
+            request.headers.get("environment"),
+        )
+        return _answer(found.code, found.message, found.status) if isinstance(found, Refusal) else found
+
+    # -- metadata -----------------------------------------------------------------------------------------
+    async def meta_applications(self, request: web.Request) -> web.StreamResponse:
+        """Serve ``GET /creator/v2.1/meta/applications``: the apps of the ``environment`` header's environment.
+
+        https://www.zoho.com/creator/help/api/v2.1/get-applications.html (keys beyond the names *unverified*).
+        """
+        apps = self.account.listed(request.headers.get("environment"))
+        return web.json_response({"code": 3000, "applications": [app.as_json() for app in apps]})
+
+    def _app_or_refusal(self, request: web.Request) -> Any:
+        info = request.match_info
+        found = self.account.find_app(
+            info["account_owner_name"], info["app_link_name"], request.headers.get("environment")
+        )
+        return _answer(found.code, found.message, found.status) if isinstance(found, Refusal) else found
+
+    async def meta_forms(self, request: web.Request) -> web.StreamResponse:
+        """Serve ``GET /creator/v2.1/meta/{owner}/{app}/forms`` (https://www.zoho.com/creator/help/api/v2.1/get-forms.html).
+
+        ``type`` 1 (a form) is *unverified*; an unknown app is refused with 2892.
+        """
+        app = self._app_or_refusal(request)
+        if isinstance(app, web.Response):
+            return app
+        forms = [
+            {"link_name": f.link_name, "display_name": f.display_name or f.link_name, "type": 1} for f in app.forms
+        ]
+        return web.json_response({"code": 3000, "forms": forms})
+
+    async def meta_reports(self, request: web.Request) -> web.StreamResponse:
+        """Serve ``GET /creator/v2.1/meta/{owner}/{app}/reports`` (https://www.zoho.com/creator/help/api/v2.1/get-reports.html).
+
+        ``type`` 1 (a list report) is *unverified*.
+        """
+        app = self._app_or_refusal(request)
+        if isinstance(app, web.Response):
+            return app
+        reports = [{"link_name": name, "display_name": name.replace("_", " "), "type": 1} for name in app.reports]
+        return web.json_response({"code": 3000, "reports": reports})
+
+    async def meta_fields(self, request: web.Request) -> web.StreamResponse:
+        """Serve ``GET /creator/v2.1/meta/{owner}/{app}/form/{form}/fields``: the form's fields, 2892 or 2893.
+
+        https://www.zoho.com/creator/help/api/v2.1/get-fields.html (keys beyond the names *unverified*).
+        """
+        form = self._form(request)
+        if isinstance(form, web.Response):
+            return form
+        return web.json_response({"code": 3000, "fields": [one.as_json() for one in form.fields]})
+
+    async def admin_apps(self, request: web.Request) -> web.Response:
+        """Serve ``POST /__emulator__/creator_apps``: declare apps (one, or a list), as ``account.declare_app`` does.
+
+        :return: ``{"ok": true}``, or HTTP 400 with ``{"ok": false, "error": ...}`` when the body is refused.
+        """
+        try:
+            payload = await request.json()
+            for app in payload if isinstance(payload, list) else [payload]:
+                if not isinstance(app, dict):
+                    raise ValueError("an app is a JSON object")
+                self.account.declare_app(app)
+        except ValueError as error:
+            return web.json_response({"ok": False, "error": str(error)}, status=400)
+        return web.json_response({"ok": True})
+
     # -- handlers -----------------------------------------------------------------------------------------
     async def create_or_upload(self, request: web.Request) -> web.StreamResponse:
         """Serve a POST to ``…/insert``: an upload when it names ``?job_id=``, else a create.
@@ -164,6 +261,10 @@ class CreatorInserts:
             if "query" not in self.outcomes.upload_forms:
                 return _answer(1000, "No such URL or a parameter is missing.", 404)
             return await self._upload(request, request.query["job_id"], "query")
+        # Zoho refuses a create for an app or form that does not exist (2892 / 2893, Creator's status codes).
+        form = self._form(request)
+        if isinstance(form, web.Response):
+            return form
         coordinates = self._coordinates(request)
         with self.lock:
             mine = [job for job in self.created.values() if job.coordinates == coordinates]
@@ -217,6 +318,18 @@ class CreatorInserts:
             text = _csv_text(data)
         except (zipfile.BadZipFile, UnicodeDecodeError, ValueError):
             return _answer(11000, "Only a CSV, or a zip holding one CSV, is accepted.", 400)
+        target = self._form(request)
+        if isinstance(target, web.Response):
+            return target
+        # The header row holds the fields' link names (upload-bulk-insert-job.html); one naming no field of the
+        # form is refused (the code is *unverified*, see UNKNOWN_FIELD_CODE).
+        unknown = target.unknown_header_names(next(csv.reader(io.StringIO(text)), []))
+        if unknown:
+            return _answer(
+                UNKNOWN_FIELD_CODE,
+                f"Invalid column(s) {', '.join(unknown)}: no field of form {target.link_name} has that link name.",
+                400,
+            )
         self._update(job, csv_text=text, upload_form=form)
         return _answer(3000, "File uploaded successfully")
 
