@@ -123,6 +123,9 @@ class CreatorInserts:
         self.outcomes = InsertOutcomes()
         self.created: dict[str, CreatedInsert] = {}
         self.account = CreatorAccount.default()
+        # Creator's refusal the metadata APIs answer with instead of their lists (a token without the metadata
+        # scopes, API access disabled...), so a client's "cannot read the metadata" path is tested.
+        self.meta_refusal: Refusal | None = None
 
     def add_routes(self, app: web.Application) -> None:
         """Route the create, upload, start/abort and result paths to this object.
@@ -191,10 +194,14 @@ class CreatorInserts:
 
         https://www.zoho.com/creator/help/api/v2.1/get-applications.html (keys beyond the names *unverified*).
         """
+        if (refusal := self.meta_refusal) is not None:
+            return _answer(refusal.code, refusal.message, refusal.status)
         apps = self.account.listed(request.headers.get("environment"))
         return web.json_response({"code": 3000, "applications": [app.as_json() for app in apps]})
 
     def _app_or_refusal(self, request: web.Request) -> Any:
+        if (refusal := self.meta_refusal) is not None:
+            return _answer(refusal.code, refusal.message, refusal.status)
         info = request.match_info
         found = self.account.find_app(
             info["account_owner_name"], info["app_link_name"], request.headers.get("environment")
@@ -230,6 +237,8 @@ class CreatorInserts:
 
         https://www.zoho.com/creator/help/api/v2.1/get-fields.html (keys beyond the names *unverified*).
         """
+        if (refusal := self.meta_refusal) is not None:
+            return _answer(refusal.code, refusal.message, refusal.status)
         form = self._form(request)
         if isinstance(form, web.Response):
             return form
