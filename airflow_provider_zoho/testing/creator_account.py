@@ -148,7 +148,8 @@ def _employee_fields() -> tuple[CreatorField, ...]:
 
 
 # What the tests, example DAGs and demo load: jason18's zylker-store, forms Employee_Details
-# ("Name.first_name,Email" and "Last_Name,Email" files) and Contacts ("Last_Name,First_Name,Email").
+# ("Name.first_name,Email" and "Last_Name,Email" files), Employees and Emp alike, and Contacts
+# ("Last_Name,First_Name,Email"); and the scope tests' owner/app form Orders.
 DEFAULT_APPS: tuple[CreatorApp, ...] = (
     CreatorApp(
         "jason18",
@@ -157,6 +158,7 @@ DEFAULT_APPS: tuple[CreatorApp, ...] = (
         forms=(
             CreatorForm("Employee_Details", "Employee Details", _employee_fields()),
             CreatorForm("Employees", "Employees", _employee_fields()),
+            CreatorForm("Emp", "Emp", _employee_fields()),
             CreatorForm(
                 "Contacts",
                 "Contacts",
@@ -169,6 +171,13 @@ DEFAULT_APPS: tuple[CreatorApp, ...] = (
             ),
         ),
         reports=("All_Employee_Details", "All_Employees", "All_Contacts"),
+    ),
+    CreatorApp(
+        "owner",
+        "app",
+        "App",
+        forms=(CreatorForm("Orders", "Orders", (CreatorField("Order_ID"), CreatorField("Amount", type="Number"))),),
+        reports=("All_Orders",),
     ),
 )
 
