@@ -84,6 +84,12 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
     failure result (``…/result?filter=failure``) is downloaded (again while Zoho answers 11110, "still being
     generated") and its rows go to ``failed_records``. Creator allows one active job per form: a create
     refused for that reason says so. When the task is killed or its wait times out, the job is aborted.
+
+    Before the create (``preflight``, default on), Creator's metadata APIs are asked whether the app and the form
+    exist, whether each header name is a field link name of the form and whether every mandatory field is in the
+    header (a zip's header is not read); a problem fails the task before a job takes the form's slot. The
+    token then also needs Creator's metadata scopes (*unverified*: ``ZohoCreator.meta.form.READ``); without them
+    the check only warns.
     """
 
     job_kind = CREATOR_BULK_INSERT
@@ -181,7 +187,7 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
                 return [self._no_app(error)]
             raise
         forms = _link_names(listed, "forms")
-        if self.form_link_name not in forms:
+        if forms and self.form_link_name not in forms:  # an empty or unreadable list proves nothing
             return unknown_names([self.form_link_name], forms, f"form of {where}")
         try:
             answer = hook.get_json(self._meta("form_fields"), patient=False)
