@@ -25,6 +25,7 @@ from airflow_provider_zoho.operators import (
 )
 from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.testing.bulk_write import Outcomes
+from airflow_provider_zoho.testing.creator_account import CreatorApp, CreatorField, CreatorForm
 from airflow_provider_zoho.testing.creator_insert import InsertOutcomes
 from tests.forging_proxy import Forged, ForgingProxy, json_rewrite
 from tests.helpers import APP, FORM, OWNER, VIEW, WORKSPACE, captured_log, context, run
@@ -149,6 +150,8 @@ def test_formula_text_is_written_inert_to_the_failed_records_file(zoho_conn: Zoh
 
 def test_a_creator_failure_file_too_wide_fails_with_the_jobs_counts(zoho_conn: ZohoEmulator, tmp_path: Path) -> None:
     """Creator's failure file holds the input's columns: 300 of them are more than any result has."""
+    form = CreatorForm(FORM, fields=tuple(CreatorField(f"F{n}") for n in range(300)))
+    zoho_conn.creator_inserts.account.declare_app(CreatorApp(OWNER, APP, forms=(form,)))
     zoho_conn.creator_inserts.outcomes = InsertOutcomes(failed={2: "Invalid email"})
     source = tmp_path / "e.csv"
     source.write_text(",".join(f"F{n}" for n in range(300)) + "\n" + ",".join("v" * 300) + "\n")
