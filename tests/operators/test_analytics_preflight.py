@@ -13,22 +13,13 @@ from airflow_provider_zoho.operators import ZohoAnalyticsImportOperator
 from airflow_provider_zoho.testing import ZohoEmulator
 from tests.forging_proxy import Forged, ForgingProxy
 from tests.helpers import ORG, VIEW, WORKSPACE, captured_log, context, run
+from tests.operators.test_analytics import make as make_operator
 
 
 def make(tmp_path: Path, header: str = "Date,Region,Sales", **kwargs: Any) -> ZohoAnalyticsImportOperator:
     source = tmp_path / "sales.csv"
     source.write_text(header + "\n" + ",".join(["x"] * len(header.split(","))) + "\n")
-    options: dict[str, Any] = {
-        "task_id": "load_sales",
-        "workspace_id": WORKSPACE,
-        "file": str(source),
-        "poll_interval": 0.05,
-        "timeout": 60,
-        **kwargs,
-    }
-    if "table_name" not in options:
-        options.setdefault("view_id", VIEW)
-    return ZohoAnalyticsImportOperator(**options)
+    return make_operator(file=str(source), **kwargs)
 
 
 def metadata_gets(emulator: ZohoEmulator) -> list[Any]:

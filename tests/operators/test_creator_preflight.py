@@ -13,6 +13,7 @@ from airflow_provider_zoho.operators import ZohoCreatorBulkInsertOperator
 from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.testing.creator_account import Refusal
 from tests.helpers import APP, FORM, OWNER, captured_log, context, run
+from tests.operators.test_creator import make as make_operator
 
 INSERT = "/insert"
 
@@ -23,17 +24,7 @@ def write_csv(path: Path, header: str) -> str:
 
 
 def make(file: str, **kwargs: Any) -> ZohoCreatorBulkInsertOperator:
-    options: dict[str, Any] = {
-        "task_id": "load_employees",
-        "account_owner_name": OWNER,
-        "app_link_name": APP,
-        "form_link_name": FORM,
-        "file": file,
-        "poll_interval": 0.05,
-        "timeout": 60,
-        **kwargs,
-    }
-    return ZohoCreatorBulkInsertOperator(**options)
+    return make_operator(file=file, **kwargs)
 
 
 def insert_calls(emulator: ZohoEmulator) -> list[str]:
