@@ -35,7 +35,7 @@ from airflow_provider_zoho.hooks.exchange import (
 from airflow_provider_zoho.jobs import ANALYTICS_IMPORT, is_template, values_at
 from airflow_provider_zoho.operators.base import ZohoJobOperator
 from airflow_provider_zoho.operators.csv_parts import CsvProblem, CsvRows, check_source_file, open_text, source_path
-from airflow_provider_zoho.operators.preflight import unknown_names
+from airflow_provider_zoho.operators.preflight import csv_header, entries, shown, unknown_names
 from airflow_provider_zoho.operators.results import MAX_ERROR_CODE_CHARS
 from airflow_provider_zoho.products import ANALYTICS
 
@@ -234,15 +234,18 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         hook = self.hook
         request = self._metadata_request("views", org_id, workspace_id=workspace)
         views = self._metadata(hook.get_json(request, patient=False))
-        listed = views.get("views")
         tables = {
-            str(view.get("viewId")): str(view.get("viewName"))
-            for view in (listed if isinstance(listed, list) else [])
-            if isinstance(view, dict) and str(view.get("viewType", "Table")).casefold() == "table"
+            view_id: str(view.get("viewName"))
+            for view_id, view in entries(views, "views", "viewId").items()
+            if str(view.get("viewType", "Table")).casefold() == "table"
         }
         if self.table_name:
             taken = [name for name in tables.values() if name.casefold() == str(self.table_name).casefold()]
-            return [f"workspace {workspace} already has a table named {taken[0]!r}: pass its view_id"] if taken else []
+            return (
+                [f"workspace {workspace} already has a table named {shown(taken[0])}: pass its view_id"]
+                if taken
+                else []
+            )
         view_id = str(self.view_id)
         if view_id not in tables:
             names = ", ".join(f"{name} ({vid})" for vid, name in sorted(tables.items())[:20]) or "none"
@@ -252,19 +255,15 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
             return []
         request = self._metadata_request("view", org_id, view_id=view_id)
         details = self._metadata(hook.get_json(request, patient=False))
-        view = details.get("views")
-        raw = view.get("columns") if isinstance(view, dict) else None
-        columns = [str(c["columnName"]) for c in raw or [] if isinstance(c, dict) and "columnName" in c]
+        columns = list(entries(details.get("views"), "columns", "columnName"))
         if not columns:
             return []  # nothing to compare the header with
-        what = f"column of table {tables[view_id]!r} ({view_id})"
+        what = f"column of table {shown(tables[view_id])} ({view_id})"
         problems = [f"matching_columns: {p}" for p in unknown_names(self.matching_columns or [], columns, what)]
         if not csv_file:
             return problems
-        try:
-            with open_text(self.file) as source:
-                header = CsvRows(source, max_columns=None).header
-        except CsvProblem:
+        header = csv_header(self.file)
+        if header is None:
             return problems  # the load's own checks say what is wrong with the file
         return problems + unknown_names(header, columns, what)
 

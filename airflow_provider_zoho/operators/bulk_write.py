@@ -38,7 +38,7 @@ from airflow_provider_zoho.operators.csv_parts import (
     source_path,
     split_csv,
 )
-from airflow_provider_zoho.operators.preflight import unknown_names
+from airflow_provider_zoho.operators.preflight import csv_header, entries, shown, unknown_names
 from airflow_provider_zoho.operators.results import (
     LOGGED_FAILED_ROWS,
     FailedRows,
@@ -184,23 +184,20 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         """
         self._check_file()  # the free checks first: what is wrong in the file is said as the file's problem
         hook = self.hook
-        modules = _named(
-            hook.get_json(api_request(hook.config, self.product.paths["modules"]), patient=False), "modules"
+        modules = entries(
+            hook.get_json(api_request(hook.config, self.product.paths["modules"]), patient=False), "modules", "api_name"
         )
         if self.module not in modules:
             return unknown_names([self.module], modules, f"module of this {self.product.label} org")
         query = "?" + urlencode({"module": self.module})
         request = api_request(hook.config, self.product.paths["fields"] + query)
-        fields = _named(hook.get_json(request, patient=False), "fields")
-        try:
-            names = self._field_names()
-        except CsvProblem:
-            return []  # the whole-file check that follows says what is wrong with the file
+        fields = entries(hook.get_json(request, patient=False), "fields", "api_name")
+        names = self._field_names()
         problems = unknown_names([name for name in names if name != "id"], fields, f"field of module {self.module}")
         if self.operation in ("insert", "upsert"):
             mandatory = [name for name, field in fields.items() if field.get("system_mandatory") is True]
             problems += [
-                f"mandatory field {name!r} of {self.module} is not in the file (an {self.operation} needs it)"
+                f"mandatory field {shown(name)} of {self.module} is not in the file (an {self.operation} needs it)"
                 for name in mandatory
                 if name not in names
             ]
@@ -228,11 +225,10 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         self._file_checked = True
 
     def _field_names(self) -> list[str]:
-        """Return the fields the load writes: the mappings' API names, else the CSV's header."""
+        """Return the fields the load writes: the mappings' API names, else the CSV's header (checked already)."""
         if self.field_mappings:
             return [str(mapping["api_name"]) for mapping in self.field_mappings]
-        with open_text(self.file) as source:
-            return CsvRows(source, max_columns=None).header
+        return csv_header(self.file) or []
 
     # -- creating ---------------------------------------------------------------------------------------------
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
@@ -379,16 +375,6 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         with target.open("w+b") as sink:
             hook.download(url, sink, MAX_RESULT_BYTES, time_allowed=max(60.0, float(self.timeout)), expect_zip=True)
         return target
-
-
-def _named(body: Any, key: str) -> dict[str, dict[str, Any]]:
-    """Return the entries of a settings answer (``{"modules": [...]}``, ``{"fields": [...]}``) by API name."""
-    entries = body.get(key) if isinstance(body, dict) else None
-    return {
-        entry["api_name"]: entry
-        for entry in entries or []
-        if isinstance(entry, dict) and isinstance(entry.get("api_name"), str)
-    }
 
 
 def _target_problem(path: str, overwrite: bool) -> str | None:

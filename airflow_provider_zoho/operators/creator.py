@@ -36,8 +36,8 @@ from airflow_provider_zoho.hooks.exchange import (
 from airflow_provider_zoho.jobs import CREATOR_BULK_INSERT, coordinate_problems, is_template
 from airflow_provider_zoho.operators.analytics import local_copy
 from airflow_provider_zoho.operators.base import ZohoJobOperator
-from airflow_provider_zoho.operators.csv_parts import CsvProblem, CsvRows, check_source_file, open_text, source_path
-from airflow_provider_zoho.operators.preflight import closest, unknown_names
+from airflow_provider_zoho.operators.csv_parts import check_source_file
+from airflow_provider_zoho.operators.preflight import closest, csv_header, entries, shown, unknown_names
 from airflow_provider_zoho.operators.results import (
     LOGGED_FAILED_ROWS,
     FailedRows,
@@ -158,12 +158,6 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
         environment = self.environment or self.hook.config.creator_environment
         return creator_insert_request(self.hook.config, call, names, environment=environment, query=query)
 
-    def _meta(self, call: str) -> ApiRequest:
-        names = {name: str(value) for name, value in self._names().items() if name != "environment" and value}
-        environment = self.environment or self.hook.config.creator_environment
-        return creator_insert_request(self.hook.config, call, names, environment=environment)
-
-    # -- checking before spending -----------------------------------------------------------------------------
     def preflight_problems(self, context: Context) -> list[str]:
         """Check the app, the form and the CSV's header against Creator's metadata APIs.
 
@@ -181,25 +175,24 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
         hook = self.hook
         where = f"app {self.app_link_name!r} of {self.account_owner_name!r}"
         try:
-            listed = hook.get_json(self._meta("forms"), patient=False)
+            listed = hook.get_json(self._request("forms"), patient=False)
         except ZohoError as error:
             if error.code in NO_APP_CODES:
                 return [self._no_app(error)]
             raise
-        forms = _link_names(listed, "forms")
+        forms = list(entries(listed, "forms", "link_name"))
         if forms and self.form_link_name not in forms:  # an empty or unreadable list proves nothing
             return unknown_names([self.form_link_name], forms, f"form of {where}")
         try:
-            answer = hook.get_json(self._meta("form_fields"), patient=False)
+            answer = hook.get_json(self._request("form_fields"), patient=False)
         except ZohoError as error:
             if error.code == NO_FORM_CODE:
                 return [f"{self.form_link_name!r} is no form of {where} (Zoho answered {error.code})"]
             raise
-        raw = answer.get("fields") if isinstance(answer, dict) else None
-        fields = [one for one in raw if isinstance(one, dict) and one.get("link_name")] if isinstance(raw, list) else []
+        fields = list(entries(answer, "fields", "link_name").values())
         if not fields:
             return []  # nothing to compare the header with
-        header = self._header()
+        header = csv_header(self.file)
         if header is None:
             return []
         known: list[str] = []
@@ -212,7 +205,7 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
         problems = unknown_names([name.strip() for name in header], known, what)
         given = {name.strip().split(".", 1)[0] for name in header}
         problems += [
-            f"mandatory field {one['link_name']!r} of form {self.form_link_name!r} is not in the file's header"
+            f"mandatory field {shown(str(one['link_name']))} of form {self.form_link_name!r} is not in the file's header"
             for one in fields
             if one.get("mandatory") is True and str(one["link_name"]) not in given
         ]
@@ -222,31 +215,17 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
         """Say the app does not exist, with the closest of the owner's apps when the list can be read."""
         message = f"{self.app_link_name!r} is no app of {self.account_owner_name!r} (Zoho answered {error.code})"
         try:
-            answer = self.hook.get_json(self._meta("applications"), patient=False)
+            answer = self.hook.get_json(self._request("applications"), patient=False)
         except ZohoError:
             return message
-        apps = answer.get("applications") if isinstance(answer, dict) else None
         owner = self.account_owner_name
         owned = [
-            str(app["link_name"])
-            for app in (apps if isinstance(apps, list) else [])
-            if isinstance(app, dict)
-            and app.get("link_name")
-            and owner in (app.get("workspace_name"), app.get("created_by"))
+            name
+            for name, app in entries(answer, "applications", "link_name").items()
+            if owner in (app.get("workspace_name"), app.get("created_by"))
         ]
         suggestion = closest(self.app_link_name, owned)
-        return message + (f"; did you mean {suggestion!r}?" if suggestion else "")
-
-    def _header(self) -> list[str] | None:
-        """Return the CSV's header, or None for a zip or a file the load's own checks will refuse."""
-        try:
-            with source_path(self.file).open("rb") as raw:
-                if raw.read(4) == b"PK\x03\x04":
-                    return None  # a zip: its CSV's header is not read here
-            with open_text(self.file) as source:
-                return CsvRows(source, max_columns=None).header
-        except (CsvProblem, UnicodeDecodeError, OSError):
-            return None
+        return message + (f"; did you mean {shown(suggestion)}?" if suggestion else "")
 
     # -- creating ---------------------------------------------------------------------------------------------
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
@@ -389,12 +368,6 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
                 # An error Zoho sent with HTTP 200 (11110 may come so) is read as Creator's answer, redacted.
                 expect_zip=True,
             )
-
-
-def _link_names(answer: Any, key: str) -> list[str]:
-    """Return the ``link_name`` of each item of ``answer[key]`` (Creator's metadata lists)."""
-    items = answer.get(key) if isinstance(answer, dict) else None
-    return [str(item["link_name"]) for item in items or [] if isinstance(item, dict) and item.get("link_name")]
 
 
 def _first_form_that_works(calls: list[Callable[[], Any]]) -> Any:
