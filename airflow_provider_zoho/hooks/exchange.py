@@ -522,18 +522,30 @@ def read_creator_job_id(body: Any) -> str:
     return _required_job_id(body, "details", "job_id")
 
 
+def analytics_request(config: ZohoConnectionConfig, call: str, org_id: str | None = None, **values: str) -> ApiRequest:
+    """Build a GET of one of Analytics' metadata calls, with the organization's header when one is given.
+
+    :param config: the connection.
+    :param call: the path in Analytics' record (``orgs``, ``views``, ``view``...).
+    :param org_id: the organization, sent in its header (every call but "Get Org List" needs it).
+    :param values: the path's placeholders (``workspace_id``, ``view_id``).
+    :return: the request.
+    """
+    return ApiRequest(
+        url=config.base_url(ANALYTICS.service) + ANALYTICS.path(call, **values),
+        headers={"Accept": "application/json", **(ANALYTICS.header("org", org_id) if org_id else {})},
+        service=ANALYTICS.service,
+        dialect=ANALYTICS.dialect,
+    )
+
+
 def analytics_orgs_request(config: ZohoConnectionConfig) -> ApiRequest:
     """Build Analytics' "Get Org List" (zoho/analytics-okf): the organizations the token's user belongs to.
 
     :param config: the connection.
     :return: the request.
     """
-    return ApiRequest(
-        url=config.base_url(ANALYTICS.service) + ANALYTICS.path("orgs"),
-        headers={"Accept": "application/json"},
-        service=ANALYTICS.service,
-        dialect=ANALYTICS.dialect,
-    )
+    return analytics_request(config, "orgs")
 
 
 def read_analytics_orgs(body: Any) -> list[str]:

@@ -25,9 +25,9 @@ from typing import Any
 from airflow_provider_zoho.compat import AirflowFailException, Context
 from airflow_provider_zoho.exceptions import bounded
 from airflow_provider_zoho.hooks.exchange import (
-    ApiRequest,
     analytics_import_config,
     analytics_import_request,
+    analytics_request,
     read_analytics_job_id,
     read_batch_key,
     read_optional_job_id,
@@ -232,7 +232,7 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
             return []  # create_jobs says what is missing
         workspace = str(self.workspace_id)
         hook = self.hook
-        request = self._metadata_request("views", org_id, workspace_id=workspace)
+        request = analytics_request(hook.config, "views", org_id, workspace_id=workspace)
         views = self._metadata(hook.get_json(request, patient=False))
         tables = {
             view_id: str(view.get("viewName"))
@@ -253,7 +253,7 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         csv_file = self._file_type() == "csv"
         if not csv_file and not self.matching_columns:
             return []
-        request = self._metadata_request("view", org_id, view_id=view_id)
+        request = analytics_request(hook.config, "view", org_id, view_id=view_id)
         details = self._metadata(hook.get_json(request, patient=False))
         columns = list(entries(details.get("views"), "columns", "columnName"))
         if not columns:
@@ -266,15 +266,6 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         if header is None:
             return problems  # the load's own checks say what is wrong with the file
         return problems + unknown_names(header, columns, what)
-
-    def _metadata_request(self, call: str, org_id: str, **values: str) -> ApiRequest:
-        config = self.hook.config
-        return ApiRequest(
-            url=config.base_url(ANALYTICS.service) + ANALYTICS.path(call, **values),
-            headers={"Accept": "application/json", **ANALYTICS.header("org", org_id)},
-            service=ANALYTICS.service,
-            dialect=ANALYTICS.dialect,
-        )
 
     @staticmethod
     def _metadata(body: Any) -> dict[str, Any]:
