@@ -120,6 +120,14 @@ TASK_CALLS: Mapping[str, TaskCalls] = {
         "creator", ("bulk_insert", "start_abort", "status_result"), ("forms", "form_fields")
     ),
     "ZohoCreatorBulkInsertJobSensor": TaskCalls("creator", ("status_result",)),
+    "ZohoCRMBulkReadOperator": TaskCalls("crm", ("bulk_read",)),
+    "ZohoCRMBulkReadJobSensor": TaskCalls("crm", ("bulk_read",), module_scopes=False),
+    "ZohoBiginBulkReadOperator": TaskCalls("bigin", ("bulk_read",)),
+    "ZohoBiginBulkReadJobSensor": TaskCalls("bigin", ("bulk_read",), module_scopes=False),
+    "ZohoAnalyticsExportOperator": TaskCalls("analytics", ("export",)),
+    "ZohoAnalyticsExportJobSensor": TaskCalls("analytics", ("export",)),
+    "ZohoCreatorBulkReadOperator": TaskCalls("creator", ("bulk_read", "status_result")),
+    "ZohoCreatorBulkReadJobSensor": TaskCalls("creator", ("status_result",)),
 }
 
 

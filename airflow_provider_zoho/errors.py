@@ -99,6 +99,11 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         ("8137", "import job not found"),
         ("8138", "only the job's creator may poll it"),
         ("8504", "a mandatory parameter is missing"),
+        # Export (https://www.zoho.com/analytics/api/v2/bulk-api/export-data-async.html and its pages).
+        ("8077", "the SQL export has no sqlQuery, or an empty one"),
+        ("8120", "export job not found, or its result expired"),
+        ("8123", "the export job failed"),
+        ("8124", "only the export job's creator may download its result"),
     ),
     *_rules(Dialect.CREATOR, _REFRESH, ("1030", "access token invalid or expired")),
     *_rules(

@@ -21,7 +21,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-zoho",
         "name": "Zoho",
-        "description": "Operators that load files into Zoho CRM, Bigin, Analytics and Creator, and sensors and async triggers for Zoho Analytics, CRM, Bigin and Creator bulk jobs.",
+        "description": "Operators that load files into Zoho CRM, Bigin, Analytics and Creator and export from them to any storage, and sensors and async triggers for Zoho Analytics, CRM, Bigin and Creator bulk jobs.",
         "versions": [__version__],
         "integrations": [
             {
@@ -54,6 +54,9 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_zoho.operators.bulk_write",
                     "airflow_provider_zoho.operators.analytics",
                     "airflow_provider_zoho.operators.creator",
+                    "airflow_provider_zoho.operators.bulk_read",
+                    "airflow_provider_zoho.operators.creator_read",
+                    "airflow_provider_zoho.operators.analytics_export",
                 ],
             }
         ],

@@ -101,6 +101,10 @@ class ZohoProduct:
 
 
 _CRM_WRITE = "/crm/bulk/v8/write"
+_CRM_READ = "/crm/bulk/v8/read"
+# One bulk read job exports at most 200,000 records, of at most 1,000 fields (Zoho's bulk read limitations,
+# https://www.zoho.com/crm/developer/docs/api/v8/bulk-read/limitations.html).
+_READ_LIMITS = {"records_per_read_job": 200_000, "fields_per_read": 1_000}
 CRM = ZohoProduct(
     name="crm",
     label="Zoho CRM",
@@ -111,6 +115,10 @@ CRM = ZohoProduct(
         "upload": "/crm/v8/upload",
         "bulk_write": _CRM_WRITE,
         "bulk_write_job": _CRM_WRITE + "/{job_id}",
+        # Bulk read: the result's download_url is this result path, relative to the API host.
+        "bulk_read": _CRM_READ,
+        "bulk_read_job": _CRM_READ + "/{job_id}",
+        "bulk_read_result": _CRM_READ + "/{job_id}/result",
         # The metadata a load is checked against before anything is spent (``?module=`` for the fields).
         "modules": "/crm/v8/settings/modules",
         "fields": "/crm/v8/settings/fields",
@@ -121,15 +129,18 @@ CRM = ZohoProduct(
     scopes={
         "bulk_write": ("ZohoCRM.bulk.CREATE", "ZohoCRM.modules.{module}.ALL"),
         "upload": ("ZohoFiles.files.ALL",),
+        # https://www.zoho.com/crm/developer/docs/api/v8/bulk-read/create-job.html, "Scope".
+        "bulk_read": ("ZohoCRM.bulk.READ", "ZohoCRM.modules.{module}.READ"),
         "org": ("ZohoCRM.org.READ",),
         "modules": ("ZohoCRM.settings.modules.READ",),
         "fields": ("ZohoCRM.settings.fields.READ",),
     },
-    limits={"records_per_job": 25_000, "zip_bytes": 25 * 1024 * 1024},
+    limits={"records_per_job": 25_000, "zip_bytes": 25 * 1024 * 1024, **_READ_LIMITS},
 )
 
 # Bigin's bulk write API is CRM's under other paths and scopes, with modules it refuses.
 _BIGIN_WRITE = "/bigin/bulk/v2/write"
+_BIGIN_READ = "/bigin/bulk/v2/read"
 BIGIN = ZohoProduct(
     name="bigin",
     label="Zoho Bigin",
@@ -140,6 +151,9 @@ BIGIN = ZohoProduct(
         "upload": "/bigin/v2/upload",
         "bulk_write": _BIGIN_WRITE,
         "bulk_write_job": _BIGIN_WRITE + "/{job_id}",
+        "bulk_read": _BIGIN_READ,
+        "bulk_read_job": _BIGIN_READ + "/{job_id}",
+        "bulk_read_result": _BIGIN_READ + "/{job_id}/result",
         "modules": "/bigin/v2/settings/modules",
         "fields": "/bigin/v2/settings/fields",
     },
@@ -148,6 +162,8 @@ BIGIN = ZohoProduct(
     scopes={
         "bulk_write": ("ZohoBigin.bulk.CREATE", "ZohoBigin.modules.{module}.ALL"),
         "upload": ("ZohoFiles.files.ALL",),
+        # https://www.bigin.com/developer/docs/apis/v2/bulk-read/create-job.html, "Scope".
+        "bulk_read": ("ZohoBigin.bulk.READ", "ZohoBigin.modules.{module}.READ"),
         "org": ("ZohoBigin.org.READ",),
         "modules": ("ZohoBigin.settings.modules.READ",),
         "fields": ("ZohoBigin.settings.fields.READ",),
@@ -170,6 +186,11 @@ ANALYTICS = ZohoProduct(
         "import_new_table": _WORKSPACE + "/data",
         "import_new_table_batch": _WORKSPACE + "/data/batch",
         "import_job": _WORKSPACE + "/importjobs/{job_id}",
+        # Export: GET these (the view's path is the import's, another method), CONFIG a query parameter.
+        "export_view": _WORKSPACE + "/views/{view_id}/data",
+        "export_sql": _WORKSPACE + "/data",
+        "export_job": _WORKSPACE + "/exportjobs/{job_id}",
+        "export_data": _WORKSPACE + "/exportjobs/{job_id}/data",
         "orgs": "/restapi/v2/orgs",
         # Metadata, as Zoho's AnalyticsClient reads it: the workspaces, a workspace's views, one view's details.
         "workspaces": "/restapi/v2/workspaces",
@@ -179,6 +200,8 @@ ANALYTICS = ZohoProduct(
     headers={"org": "ZANALYTICS-ORGID"},
     scopes={
         "import": ("ZohoAnalytics.data.create",),
+        # https://www.zoho.com/analytics/api/v2/bulk-api/export-data-async/create-export-job.html, "OAuth scope".
+        "export": ("ZohoAnalytics.data.read",),
         "orgs": ("ZohoAnalytics.metadata.read",),
         "workspaces": ("ZohoAnalytics.metadata.read",),
         "views": ("ZohoAnalytics.metadata.read",),
@@ -187,12 +210,17 @@ ANALYTICS = ZohoProduct(
     busy_codes={
         "8134": "the org already runs 5 import jobs: waited out until one ends",
         "8132": "the org already runs 5 export jobs: waited out until one ends",
+        # An export's result asked for before the job ended: asked again until it is ready.
+        "8121": "the export job is still queued: its result is asked for again until it is ready",
+        "8122": "the export job is still running: its result is asked for again until it is ready",
     },
     # One file (and one batch of a batch import) is at most 100 MB; a batch import takes at most 100 batches.
-    limits={"file_bytes": 100 * 1024 * 1024, "batches": 100},
+    # A SQL export is cut at 800,000 rows while its job still reports success (Zoho's export page, "Limits").
+    limits={"file_bytes": 100 * 1024 * 1024, "batches": 100, "sql_export_rows": 800_000},
 )
 
 _CREATOR_INSERT = "/creator/v2.1/bulk/{account_owner_name}/{app_link_name}/form/{form_link_name}/insert"
+_CREATOR_READ = "/creator/v2.1/bulk/{account_owner_name}/{app_link_name}/report/{report_link_name}/read"
 CREATOR = ZohoProduct(
     name="creator",
     label="Zoho Creator",
@@ -202,6 +230,11 @@ CREATOR = ZohoProduct(
         "bulk_insert": _CREATOR_INSERT,
         "bulk_insert_job": _CREATOR_INSERT + "/{job_id}",
         "bulk_insert_result": _CREATOR_INSERT + "/{job_id}/result",
+        # Bulk read reads a report, not a form. Its status's download_url is the legacy /api/bulk/v2.1/... form:
+        # the result path is built from this one instead.
+        "bulk_read": _CREATOR_READ,
+        "bulk_read_job": _CREATOR_READ + "/{job_id}",
+        "bulk_read_result": _CREATOR_READ + "/{job_id}/result",
         "applications": "/creator/v2.1/meta/applications",
         "forms": "/creator/v2.1/meta/{account_owner_name}/{app_link_name}/forms",
         "form_fields": "/creator/v2.1/meta/{account_owner_name}/{app_link_name}/form/{form_link_name}/fields",
@@ -209,6 +242,8 @@ CREATOR = ZohoProduct(
     headers={"environment": "environment"},
     scopes={
         "bulk_insert": ("ZohoCreator.bulk.CREATE",),
+        # https://www.zoho.com/creator/help/api/v2.1/bulk-read-api/create-bulk-read-job.html, "OAuth scope".
+        "bulk_read": ("ZohoCreator.bulk.CREATE",),
         "start_abort": ("ZohoCreator.bulk.UPDATE",),
         "status_result": ("ZohoCreator.bulk.READ",),
         # Unverified: Zoho's metadata pages name these scopes for the applications and form calls.
@@ -217,7 +252,9 @@ CREATOR = ZohoProduct(
         "form_fields": ("ZohoCreator.meta.form.READ",),
     },
     busy_codes={"11110": "the job's result file is still being generated: asked again until it is ready"},
-    limits={"file_bytes": 100 * 1024 * 1024},
+    # A bulk read batch holds 100,000 to 200,000 records; its record_cursor is valid 15 minutes
+    # (https://www.zoho.com/creator/help/api/v2.1/bulk-read-api/limitations.html).
+    limits={"file_bytes": 100 * 1024 * 1024, "records_per_read_job": 200_000, "cursor_seconds": 15 * 60},
     choices={"environment": ("development", "stage")},
 )
 

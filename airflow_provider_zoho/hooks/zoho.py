@@ -237,12 +237,13 @@ class ZohoHook(ZohoBaseHook):
             url = target
         return self._send("GET", url, service, redactor, headers=headers)
 
-    def get_json(self, request: ApiRequest, *, patient: bool = True) -> Any:
+    def get_json(self, request: ApiRequest, *, patient: bool = True, creates: bool = False) -> Any:
         """GET with the shared token; a rejected token is dropped and the call retried once with a new one.
 
         :param request: what to GET.
         :param patient: wait out transient trouble until ``wait_out_until`` (a status poll is not: its
             caller polls again anyway).
+        :param creates: the GET creates a job (an Analytics export; see ``with_token``).
         :return: Zoho's decoded answer.
         """
 
@@ -251,7 +252,7 @@ class ZohoHook(ZohoBaseHook):
             answer = self._get(request.url, request.service, self.redactor.with_secret(token.value), headers)
             return read_api_response(request, answer)
 
-        return self.with_token(call, patient=patient)
+        return self.with_token(call, patient=patient, creates=creates)
 
     def get_job_status(self, kind: JobKind, coordinates: Mapping[str, str | None]) -> JobStatus:
         """Ask Zoho for a job's status once; an error names the job and the connection.

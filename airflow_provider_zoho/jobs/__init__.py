@@ -17,9 +17,13 @@ from airflow_provider_zoho.jobs.checks import (
 )
 from airflow_provider_zoho.jobs.kind import JobKind, normalize_state, states, values_at
 from airflow_provider_zoho.jobs.kinds import (
+    ANALYTICS_EXPORT,
     ANALYTICS_IMPORT,
+    BIGIN_BULK_READ,
     BIGIN_BULK_WRITE,
     CREATOR_BULK_INSERT,
+    CREATOR_BULK_READ,
+    CRM_BULK_READ,
     CRM_BULK_WRITE,
     JOB_KINDS,
     get_job_kind,
@@ -39,9 +43,13 @@ from airflow_provider_zoho.jobs.status import (
 )
 
 __all__ = [
+    "ANALYTICS_EXPORT",
     "ANALYTICS_IMPORT",
+    "BIGIN_BULK_READ",
     "BIGIN_BULK_WRITE",
     "CREATOR_BULK_INSERT",
+    "CREATOR_BULK_READ",
+    "CRM_BULK_READ",
     "CRM_BULK_WRITE",
     "JOB_KINDS",
     "MAX_JOB_ID_DIGITS",

@@ -117,6 +117,11 @@ class JobKind:
     # fields live (Creator's ``record_details`` inside ``data`` in the docs, beside it in the OpenAPI file;
     # docs/zoho-api.md, "Job status lifecycles").
     count_fallbacks: Mapping[str, str] = field(default_factory=dict)
+    # Where the job's own state is read when ``state_fields[0]`` holds nothing, for the same reason (Creator's
+    # bulk read: ``details.status`` in its docs' samples, a top-level ``status`` in community code).
+    state_fallbacks: tuple[str, ...] = ()
+    # Where a finished job's result can be downloaded from (the read kinds), for the summary's ``download_url``.
+    result_link_field: str | None = None
 
     def __post_init__(self) -> None:
         """Refuse a kind that contradicts itself, now rather than at the first poll of one of its jobs.

@@ -106,8 +106,86 @@ CREATOR_BULK_INSERT = JobKind(
     },
 )
 
+# -- the read side: the jobs an export waits for ------------------------------------------------------------
+
+CRM_BULK_READ = JobKind(
+    name="crm_bulk_read",
+    label="Zoho CRM bulk read job",
+    service=CRM.service,
+    dialect=CRM.dialect,
+    path=CRM.paths["bulk_read_job"],
+    path_coordinates=("job_id",),
+    state_fields=("data[].state",),
+    succeeded=states("COMPLETED"),
+    # FAILURE is the state of Zoho's get-job-details page, FAILED the SDK's spelling: both fail.
+    failed=states("FAILURE", "FAILED"),
+    pending=states("ADDED", "QUEUED", "IN PROGRESS"),
+    counts={"records": "data[].result.count"},
+    # The job itself: its result (page, count, download_url, more_records, next_page_token) is read from it.
+    response_field="data[]",
+    # A path relative to the API host, unlike bulk write's absolute link.
+    result_link_field="data[].result.download_url",
+)
+
+BIGIN_BULK_READ = replace(
+    CRM_BULK_READ, name="bigin_bulk_read", label="Zoho Bigin bulk read job", path=BIGIN.paths["bulk_read_job"]
+)
+
+ANALYTICS_EXPORT = JobKind(
+    name="analytics_export",
+    label="Zoho Analytics export job",
+    service=ANALYTICS.service,
+    dialect=ANALYTICS.dialect,
+    path=ANALYTICS.paths["export_job"],
+    path_coordinates=("workspace_id", "job_id"),
+    numeric_coordinates=("workspace_id", "job_id"),
+    headers={ANALYTICS.headers["org"]: "org_id"},
+    # jobCode is text ("1004"), as for imports.
+    state_fields=("data.jobCode",),
+    succeeded=states("1004"),
+    failed=states("1003", "1005"),
+    pending=states("1001", "1002"),
+    counts={},
+    response_field="data",
+    result_link_field="data.downloadUrl",
+    state_notes={
+        "1003": "the export hit an error",
+        "1005": "job not found, or its result expired",
+    },
+)
+
+CREATOR_BULK_READ = JobKind(
+    name="creator_bulk_read",
+    label="Zoho Creator bulk read job",
+    service=CREATOR.service,
+    dialect=CREATOR.dialect,
+    path=CREATOR.paths["bulk_read_job"],
+    path_coordinates=("account_owner_name", "app_link_name", "report_link_name", "job_id"),
+    headers={CREATOR.headers["environment"]: "environment"},
+    choices=CREATOR.choices,
+    # Unverified: Zoho's bulk read pages show the job under ``details``; community code reads it at the top.
+    state_fields=("details.status",),
+    state_fallbacks=("status",),
+    succeeded=states("Completed"),
+    failed=states("Failed"),
+    pending=states("In-progress", "Queued"),
+    counts={"records": "details.result.count"},
+    count_fallbacks={"records": "result.count"},
+    result_link_field="details.result.download_url",
+)
+
 JOB_KINDS: Mapping[str, JobKind] = {
-    kind.name: kind for kind in (ANALYTICS_IMPORT, CRM_BULK_WRITE, BIGIN_BULK_WRITE, CREATOR_BULK_INSERT)
+    kind.name: kind
+    for kind in (
+        ANALYTICS_IMPORT,
+        CRM_BULK_WRITE,
+        BIGIN_BULK_WRITE,
+        CREATOR_BULK_INSERT,
+        CRM_BULK_READ,
+        BIGIN_BULK_READ,
+        ANALYTICS_EXPORT,
+        CREATOR_BULK_READ,
+    )
 }
 
 

@@ -42,19 +42,24 @@ class JobStatus:
     recognized: bool
     failure_code: str | None = None
     failure_message: str | None = None
+    result_link: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """Return the JSON-safe value the sensors return, and so push to XCom.
 
-        :return: ``job_id``, ``kind``, ``state``, ``counts`` and ``response`` (the kind's part of Zoho's answer).
+        :return: ``job_id``, ``kind``, ``state``, ``counts`` and ``response`` (the kind's part of Zoho's answer);
+            for a kind that reads data out of Zoho, ``download_url`` too (None until the job completed).
         """
-        return {
+        summary = {
             "job_id": self.job_id,
             "kind": self.kind.name,
             "state": self.state,
             "counts": self.counts,
             "response": self.response,
         }
+        if self.kind.result_link_field is not None:
+            summary["download_url"] = self.result_link
+        return summary
 
     def log_progress(self, log: ProgressLog) -> None:
         """Log a still-running job; a state Zoho added since this was written is kept polling, but said.
@@ -122,8 +127,12 @@ def read_job_status(kind: JobKind, job_id: str, body: Any) -> JobStatus:
     :param body: the decoded answer.
     :return: what the answer says about the job.
     """
-    job_state = _first(body, kind.state_fields[0])
-    all_states = [value for path in kind.state_fields for value in values_at(body, path)]
+    job_state = next(
+        (found for path in (kind.state_fields[0], *kind.state_fallbacks) if (found := _first(body, path)) is not None),
+        None,
+    )
+    later = (value for path in kind.state_fields[1:] for value in values_at(body, path))
+    all_states = [*([] if job_state is None else [job_state]), *later]
     failing = next((value for value in all_states if normalize_state(value) in kind.failed), None)
     normalized = normalize_state(job_state) if job_state is not None else None
     state = None if job_state is None else str(job_state)
@@ -146,6 +155,7 @@ def read_job_status(kind: JobKind, job_id: str, body: Any) -> JobStatus:
         recognized=phase is not Phase.PENDING or normalized in kind.pending,
         failure_code=None if failure_code is None else str(failure_code),
         failure_message=None if failure_message is None else str(failure_message),
+        result_link=link if isinstance(link := _first(body, kind.result_link_field), str) else None,
     )
 
 

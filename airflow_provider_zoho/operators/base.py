@@ -498,16 +498,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
 
     # -- waiting ----------------------------------------------------------------------------------------------
     def _poll_once(self, job_id: str) -> JobStatus:
-        """Read one job's status with the sensors' error table; transient trouble reads as still running."""
-        coordinates = self.job_coordinates(job_id)
-        try:
-            return self.hook.get_job_status(self.job_kind, coordinates)
-        except ZohoTransientError as error:
-            self.log.warning("%s %s: %s; polling again", self.job_kind.label, job_id, error)
-            return JobStatus(self.job_kind, job_id, None, Phase.PENDING, {}, None, recognized=True)
-        except (ZohoError, ZohoConnectionError) as error:
-            self.log.error("%s", error)
-            raise AirflowFailException(str(error)) from error
+        return poll_job(self.hook, self.job_kind, self.job_coordinates(job_id), self.log)
 
     def _wait(self, context: Context, state: dict[str, Any], done: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """Wait for each job in turn (poke, or defer per job), then build the summary."""
@@ -532,13 +523,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
 
     def _defer(self, state: dict[str, Any], done: dict[str, dict[str, Any]], job_id: str) -> NoReturn:
         self.defer(
-            trigger=ZohoJobTrigger(
-                kind=self.job_kind.name if JOB_KINDS.get(self.job_kind.name) is self.job_kind else _reference(self),
-                coordinates=self.job_coordinates(job_id),
-                end_time=self._end_time,
-                zoho_conn_id=self.zoho_conn_id,
-                poll_interval=self.poll_interval,
-            ),
+            trigger=job_trigger(self, self.job_coordinates(job_id), self._end_time),
             method_name="execute_complete",
             kwargs={"state": state, "done": done, "end_time": self._end_time},
             timeout=timedelta(seconds=max(0.0, self._end_time - time.time()) + DEFERRAL_GRACE_SECONDS),
@@ -722,5 +707,43 @@ def _corrupt_state(why: str) -> AirflowFailException:
     )
 
 
-def _reference(operator: ZohoJobOperator) -> str:
-    return f"{type(operator).__module__}:{type(operator).__qualname__}.job_kind"
+def poll_job(hook: ZohoHook, kind: JobKind, coordinates: dict[str, str | None], log: Any) -> JobStatus:
+    """Read one job's status with the sensors' error table; transient trouble reads as still running.
+
+    :param hook: the task's hook.
+    :param kind: the job's kind.
+    :param coordinates: where the job is.
+    :param log: the task's logger.
+    :return: the job's status (pending after transient trouble).
+    :raises AirflowFailException: an error no poll can change (unknown job, wrong scope, a bad connection).
+    """
+    try:
+        return hook.get_job_status(kind, coordinates)
+    except ZohoTransientError as error:
+        job_id = kind.job_id_of(coordinates)
+        log.warning("%s %s: %s; polling again", kind.label, job_id, error)
+        return JobStatus(kind, job_id, None, Phase.PENDING, {}, None, recognized=True)
+    except (ZohoError, ZohoConnectionError) as error:
+        log.error("%s", error)
+        raise AirflowFailException(str(error)) from error
+
+
+def job_trigger(operator: Any, coordinates: dict[str, str | None], end_time: float) -> ZohoJobTrigger:
+    """Return the trigger that waits for one of an operator's jobs, as its sensors' trigger does.
+
+    A kind of the provider's own goes by its name; any other by its import path, which the triggerer imports.
+
+    :param operator: the operator (its ``job_kind``, ``zoho_conn_id`` and ``poll_interval``).
+    :param coordinates: the job's coordinates.
+    :param end_time: the task's absolute deadline.
+    :return: the trigger.
+    """
+    kind: JobKind = operator.job_kind
+    reference = f"{type(operator).__module__}:{type(operator).__qualname__}.job_kind"
+    return ZohoJobTrigger(
+        kind=kind.name if JOB_KINDS.get(kind.name) is kind else reference,
+        coordinates=coordinates,
+        end_time=end_time,
+        zoho_conn_id=operator.zoho_conn_id,
+        poll_interval=operator.poll_interval,
+    )

@@ -1,8 +1,8 @@
-"""The sensor for Zoho Analytics bulk import jobs."""
+"""The sensors for Zoho Analytics bulk import and export jobs."""
 
 from __future__ import annotations
 
-from airflow_provider_zoho.jobs import ANALYTICS_IMPORT
+from airflow_provider_zoho.jobs import ANALYTICS_EXPORT, ANALYTICS_IMPORT
 from airflow_provider_zoho.sensors.job import ZohoJobSensor
 
 
@@ -18,3 +18,17 @@ class ZohoAnalyticsImportJobSensor(ZohoJobSensor):
     """
 
     job_kind = ANALYTICS_IMPORT
+
+
+class ZohoAnalyticsExportJobSensor(ZohoJobSensor):
+    """Waits for a Zoho Analytics asynchronous export job (jobCode 1004 succeeds; 1003 and 1005 fail).
+
+    The summary's ``download_url`` is Zoho's ``downloadUrl``, the file itself (kept a limited time:
+    ``response.expiryTime``).
+
+    :param workspace_id: the workspace the export runs in.
+    :param job_id: the ``jobId`` that Create Export Job returned.
+    :param org_id: the ``ZANALYTICS-ORGID`` header; defaults to the connection's ``analytics_org_id``.
+    """
+
+    job_kind = ANALYTICS_EXPORT

@@ -183,7 +183,7 @@ def test_templates_ints_and_good_values_pass() -> None:
 
 def test_unknown_kind_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match=r"use one of analytics_import, crm_bulk_write.*or 'module:attribute'"):
-        get_job_kind("crm_bulk_read")
+        get_job_kind("crm_bulk_delete")
 
 
 def test_built_in_kinds_resolve_by_name_and_by_import() -> None:

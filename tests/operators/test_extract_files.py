@@ -1,0 +1,158 @@
+"""The file side of an export: a result checked before it is trusted, pages staged, the destination written once."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airflow_provider_zoho.operators.extract_files import (
+    Destination,
+    ExportProblem,
+    copy_bounded,
+    csv_member,
+    stage_csv,
+)
+
+
+def zipped(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def csv_bytes(rows: list[list[str]]) -> bytes:
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    return text.getvalue().encode()
+
+
+@pytest.mark.parametrize(
+    ("members", "found"),
+    [
+        ({"../x.csv": b"id\n1\n"}, "a member named '../x.csv': a path, not a file name"),
+        ({"dir/x.csv": b"id\n1\n"}, "a path, not a file name"),
+        ({"a.csv": b"id\n", "b.csv": b"id\n"}, "2 members ('a.csv', 'b.csv'), not exactly one CSV"),
+        ({}, "0 members (none), not exactly one CSV"),
+        ({"x.exe": b"MZ"}, "a member named 'x.exe', not a CSV"),
+    ],
+)
+def test_a_result_zip_that_is_not_one_csv_is_refused_naming_what_it_holds(
+    tmp_path: Path, members: dict[str, bytes], found: str
+) -> None:
+    archive = zipped(tmp_path / "r.zip", members)
+    with pytest.raises(ExportProblem, match="the result zip holds") as refused, csv_member(archive):
+        pass
+    assert found in str(refused.value)
+
+
+def test_a_result_that_is_no_zip_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "r.zip").write_bytes(b'{"code": "INTERNAL_ERROR"}')
+    with pytest.raises(ExportProblem, match="not a readable zip"), csv_member(tmp_path / "r.zip"):
+        pass
+
+
+def test_a_page_is_copied_as_zoho_wrote_it_counted_and_its_watermark_noted(tmp_path: Path) -> None:
+    rows = [
+        ["id", "Last_Name", "Modified_Time"],
+        ["1", "Boyle", "2026-01-02T10:00:00+05:30"],
+        ["2", 'multi\nline, "quoted"', "2026-01-02T06:00:00+00:00"],  # later: 06:00Z is after 04:30Z
+        ["3", "Pat", "2026-01-01T23:00:00+00:00"],
+    ]
+    data = csv_bytes(rows)
+    sink = io.BytesIO()
+    page = stage_csv(io.BytesIO(data), sink, max_bytes=10_000, max_rows=None)
+    assert sink.getvalue() == data
+    assert (page.rows, page.size, page.columns, page.cut) == (3, len(data), rows[0], False)
+    assert page.header_size == len(csv_bytes(rows[:1]))
+    assert page.watermark == "2026-01-02T06:00:00+00:00"
+
+
+def test_a_page_is_cut_after_the_rows_max_records_leaves(tmp_path: Path) -> None:
+    rows = [["id", "Note"], *[[str(n), f"line {n}\nand more"] for n in range(10)]]
+    sink = io.BytesIO()
+    page = stage_csv(io.BytesIO(csv_bytes(rows)), sink, max_bytes=10_000, max_rows=4)
+    assert (page.rows, page.cut) == (4, True)
+    assert list(csv.reader(io.StringIO(sink.getvalue().decode()))) == rows[:5]
+    assert page.size == len(sink.getvalue())
+
+
+def test_no_watermark_without_a_modified_time_column() -> None:
+    page = stage_csv(io.BytesIO(b"id,Name\r\n1,a\r\n"), io.BytesIO(), max_bytes=100, max_rows=None)
+    assert (page.rows, page.watermark) == (1, None)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"id\n" + b"1\n" * 100, "inflates past max_download_bytes=50"),
+        (b"", "no CSV header"),
+    ],
+)
+def test_a_page_past_its_bounds_is_refused(data: bytes, message: str) -> None:
+    with pytest.raises(ExportProblem, match=message):
+        stage_csv(io.BytesIO(data), io.BytesIO(), max_bytes=50, max_rows=None)
+
+
+def test_a_line_without_end_is_refused_before_it_is_held_whole() -> None:
+    endless = io.BytesIO(b"id," + b"x" * (9 * 1024 * 1024))
+    with pytest.raises(ExportProblem, match="a line longer than"):
+        stage_csv(endless, io.BytesIO(), max_bytes=20 * 2**20, max_rows=None)
+
+
+def test_a_file_that_is_not_csv_is_copied_bounded() -> None:
+    sink = io.BytesIO()
+    assert copy_bounded(io.BytesIO(b'{"rows": []}'), sink, 100) == 12
+    with pytest.raises(ExportProblem, match="larger than max_download_bytes=5"):
+        copy_bounded(io.BytesIO(b'{"rows": []}'), io.BytesIO(), 5)
+
+
+cells = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.lists(cells, min_size=2, max_size=2), max_size=12),
+    limit=st.none() | st.integers(min_value=1, max_value=14),
+)
+def test_staging_keeps_exactly_the_records_the_csv_module_reads(rows: list[list[str]], limit: int | None) -> None:
+    """Whatever the cells hold (quotes, commas, line breaks), the count and the cut are the csv module's."""
+    data = csv_bytes([["id", "Note"], *rows])
+    sink = io.BytesIO()
+    page = stage_csv(io.BytesIO(data), sink, max_bytes=len(data), max_rows=limit)
+    kept = rows if limit is None else rows[:limit]
+    assert list(csv.reader(io.StringIO(sink.getvalue().decode(), newline=""))) == [["id", "Note"], *kept]
+    assert page.rows == len(kept)
+    assert page.cut == (limit is not None and len(rows) > limit)
+
+
+def test_the_destination_is_written_once_from_its_pages_the_header_once(tmp_path: Path) -> None:
+    out = Destination(str(tmp_path / "out" / "contacts.csv"))
+    header = b"id,Name\n"
+    for number, body in ((1, b"1,a\n2,b\n"), (2, b"3,c\n")):
+        local = tmp_path / f"local-{number}.csv"
+        local.write_bytes(header + body)
+        out.stage(local, number)
+    assert not out.path.exists()  # staged beside it, nothing at the destination yet
+    size = out.write([(out.page(1), 0), (out.page(2), len(header))])
+    assert out.path.read_bytes() == b"id,Name\n1,a\n2,b\n3,c\n"
+    assert size == len(out.path.read_bytes())
+    out.clean()
+    assert not out.staging.exists()
+
+
+def test_a_write_that_fails_leaves_nothing_at_the_destination(tmp_path: Path) -> None:
+    out = Destination(str(tmp_path / "contacts.csv"))
+    local = tmp_path / "local.csv"
+    local.write_bytes(b"id\n1\n")
+    out.stage(local, 1)
+    with pytest.raises(FileNotFoundError):
+        out.write([(out.page(1), 0), (out.page(2), 3)])  # page 2 was never staged
+    assert not out.path.exists()
+    assert out.page(1).exists()  # kept for a retry
