@@ -438,6 +438,7 @@ class ZohoHook(ZohoBaseHook):
         dialect: Dialect = Dialect.CRM,
         headers: Mapping[str, str] | None = None,
         expect_zip: bool = False,
+        service: Service = Service.API,
     ) -> int:
         """GET a file Zoho links to into ``sink``, streamed, at most ``limit`` bytes.
 
@@ -454,13 +455,15 @@ class ZohoHook(ZohoBaseHook):
         :param time_allowed: seconds the whole transfer may take.
         :param dialect: how an error answer is read.
         :param headers: headers to send along.
-        :param expect_zip: the file must be a zip.
+        :param expect_zip: the file must be a zip. Without it, a small JSON body that is one of Zoho's error
+            answers (Analytics answers "not ready yet" that way where the file should be) raises that error.
+        :param service: the host family the link is on, for messages (an Analytics export's is Analytics').
         :return: the number of bytes written to ``sink``.
         :raises ValueError: ``url`` is not a host the token may go to.
         """
         if not self.may_send_token_to(url):
             raise ValueError(f"refusing to send the Zoho access token to {url.split('?')[0]!r}: not a Zoho host")
-        request = ApiRequest(url, {**(headers or {}), "Accept-Encoding": "identity"}, Service.API, dialect)
+        request = ApiRequest(url, {**(headers or {}), "Accept-Encoding": "identity"}, service, dialect)
 
         def call(token: AccessToken) -> int:
             sink.seek(0)
@@ -469,14 +472,14 @@ class ZohoHook(ZohoBaseHook):
             redactor = self.redactor.with_secret(token.value)
             sent = {**request.headers, **authorization(token)}
             with (
-                _as_zoho_errors(Service.API, url),
+                _as_zoho_errors(service, url),
                 self.session.get(
                     url, headers=sent, timeout=self.config.request_timeout, stream=True, allow_redirects=False
                 ) as response,
             ):
                 if response.status_code != 200:
                     read_api_response(request, self._bounded_answer(response, redactor, deadline))
-                    raise invalid_answer(Service.API, f"a download answered HTTP {response.status_code}")
+                    raise invalid_answer(service, f"a download answered HTTP {response.status_code}")
                 if response.headers.get("Content-Encoding", "identity").lower() != "identity":
                     raise UnsupportedEncoding("a download in an encoding that was not asked for")
                 written = 0
@@ -487,6 +490,8 @@ class ZohoHook(ZohoBaseHook):
                     sink.write(chunk)
             if expect_zip:
                 _raise_unless_zip(request, sink, redactor)
+            elif written <= _NOT_A_ZIP_EXCERPT_BYTES:
+                _raise_if_error_answer(request, sink, redactor)
             return written
 
         return self.with_token(call)
@@ -557,6 +562,20 @@ def _raise_unless_zip(request: ApiRequest, sink: BinaryIO, redactor: Redactor) -
     text = answer_text(head, redactor)
     read_api_response(request, Answer(200, text))
     raise invalid_answer(request.service, f"a download that is not a zip: {text[:200]!r}")
+
+
+def _raise_if_error_answer(request: ApiRequest, sink: BinaryIO, redactor: Redactor) -> None:
+    """Raise the Zoho error a small downloaded file is (JSON in the product's error shape); data passes as it is."""
+    sink.seek(0)
+    head = sink.read()
+    sink.seek(0, 2)
+    if not head.lstrip().startswith(b"{"):
+        return
+    try:
+        read_api_response(request, Answer(200, answer_text(head, redactor)))
+    except ZohoError as error:
+        if error.code != "INVALID_RESPONSE":  # JSON that is no error answer: a JSON export's data
+            raise
 
 
 @contextmanager

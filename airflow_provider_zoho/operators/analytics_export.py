@@ -172,6 +172,7 @@ class ZohoAnalyticsExportOperator(ZohoExtractOperator):
                     self._seconds_left(),
                     dialect=ANALYTICS.dialect,
                     headers=ANALYTICS.header("org", self._org_id()),
+                    service=ANALYTICS.service,
                 )
 
             self.until_ready(download, _NOT_READY, f"{self.job_kind.label} {job['job_id']}: result")
