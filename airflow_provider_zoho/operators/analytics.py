@@ -248,7 +248,7 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
             )
         view_id = str(self.view_id)
         if view_id not in tables:
-            names = ", ".join(f"{name} ({vid})" for vid, name in sorted(tables.items())[:20]) or "none"
+            names = ", ".join(f"{shown(name)} ({vid})" for vid, name in sorted(tables.items())[:20]) or "none"
             return [f"workspace {workspace} has no table {view_id}; its tables: {names}"]
         csv_file = self._file_type() == "csv"
         if not csv_file and not self.matching_columns:

@@ -38,7 +38,7 @@ def test_a_right_load_reads_the_views_and_the_table_with_the_org_header(
 
 def test_an_unknown_table_fails_before_the_upload(zoho_conn: ZohoEmulator, tmp_path: Path) -> None:
     with pytest.raises(
-        AirflowFailException, match=rf"workspace {WORKSPACE} has no table 999; its tables: Sales \({VIEW}\)"
+        AirflowFailException, match=rf"workspace {WORKSPACE} has no table 999; its tables: 'Sales' \({VIEW}\)"
     ):
         run(make(tmp_path, view_id="999"), context())
     assert zoho_conn.analytics_imports.created == {}
@@ -67,6 +67,26 @@ def test_a_new_table_named_like_an_existing_one_fails_before_the_upload(
     summary = run(make(tmp_path, table_name="Sales 2025"), context())  # a free name: no column check
     assert summary["state"] == "COMPLETED"
     assert [r.path for r in metadata_gets(zoho_conn)][-1] == f"/restapi/v2/workspaces/{WORKSPACE}/views"
+
+
+def test_table_names_from_zohos_answer_are_shown_bounded_and_escaped(
+    proxy: ForgingProxy, zoho_emulator: ZohoEmulator, tmp_path: Path
+) -> None:
+    hostile = "Sales\nERROR forged line " + "x" * 500
+
+    def views(_headers: dict[str, str], _status: int, _body: bytes) -> Forged:
+        body = {"status": "success", "data": {"views": [{"viewId": "77", "viewName": hostile, "viewType": "Table"}]}}
+        return Forged(200, json.dumps(body).encode())
+
+    proxy.forge("GET", f"/restapi/v2/workspaces/{WORKSPACE}/views", views, forward=False)
+    with pytest.raises(AirflowFailException) as failed:
+        run(make(tmp_path, view_id="999"), context())
+    message = str(failed.value)
+    assert "its tables: 'Sales\\nERROR forged line xxx" in message
+    assert "\n" not in message.split("its tables:")[1]
+    assert hostile not in message
+    assert "... (77)" in message
+    assert zoho_emulator.analytics_imports.created == {}
 
 
 def test_preflight_false_skips_the_check(zoho_conn: ZohoEmulator, tmp_path: Path) -> None:
