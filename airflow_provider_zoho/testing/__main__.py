@@ -69,6 +69,16 @@ admin HTTP API (JSON bodies; jobs, clients and grant_codes take an object or a l
                                    "Invalid email"}}, "script": ["In-progress", "Completed"],
                                    "result_pending": 1, "upload_forms": ["path", "query"],
                                    "start_methods": ["PATCH", "PUT"], "record_details_beside_data": false}}
+  POST {ADMIN_PREFIX}/crm_modules   declare CRM or Bigin modules (replacing one of the same name):
+                                   {{"product": "crm", "modules": [{{"api_name": "Vendors", "fields":
+                                   [{{"api_name": "Vendor_Name", "system_mandatory": true}},
+                                   {{"api_name": "Email", "data_type": "email", "unique": true}}]}}]}}
+  POST {ADMIN_PREFIX}/analytics_workspaces
+                                   declare an Analytics workspace and its tables: {{"workspace_id": "1",
+                                   "name": "Ops", "org_id": "55", "tables": [{{"name": "T", "view_id": "2",
+                                   "columns": ["A", {{"name": "B", "type": "Number"}}]}}]}}
+  POST {ADMIN_PREFIX}/creator_apps  declare Creator apps (an object or a list): {{"owner", "link_name",
+                                   "forms": {{"Orders": ["Email", "Name.first_name"]}}, "reports"?}}
   POST {ADMIN_PREFIX}/clients       {{"client_id", "client_secret", "refresh_token"}}
   POST {ADMIN_PREFIX}/grant_codes   {{"code", "client_id", "refresh_token", "expires_in", "offline"}}
                                    (all but "code" optional): a grant code for

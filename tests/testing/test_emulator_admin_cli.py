@@ -27,6 +27,7 @@ from airflow_provider_zoho.testing import Fault, ZohoEmulator
 from airflow_provider_zoho.testing.__main__ import EXAMPLE_JOBS
 from airflow_provider_zoho.testing.__main__ import main as emulator_cli
 from airflow_provider_zoho.testing.kinds import KIND_FACTS
+from airflow_provider_zoho.testing.server import ADMIN_PREFIX, Server
 from tests.testing.emulator_calls import (
     CLIENT,
     FACTS,
@@ -310,8 +311,15 @@ def test_cli_help_documents_the_jobs_file_and_the_admin_api(capsys: pytest.Captu
         emulator_cli(["--help"])
     assert exited.value.code == 0
     text = capsys.readouterr().out
-    for route in ("jobs", "clients", "grant_codes", "accounts", "revoke_tokens", "reset_counters", "stats"):
-        assert f"/__emulator__/{route}" in text
+    # Every admin route the emulator's app serves is listed (the account declarations included).
+    emulator = ZohoEmulator()
+    app = Server(emulator._store, emulator).make_app()
+    routes = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
+    admin = sorted(path for path in routes if path.startswith(ADMIN_PREFIX + "/"))
+    assert {"/__emulator__/crm_modules", "/__emulator__/analytics_workspaces", "/__emulator__/creator_apps"} <= set(
+        admin
+    )
+    assert [path for path in admin if path not in text] == []
     assert str(EXAMPLE_JOBS) in text
     assert '"kind"' in text
     assert '"script"' in text
