@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_zoho.operators import (
+    ZohoAnalyticsExportOperator,
     ZohoAnalyticsImportOperator,
     ZohoBiginBulkWriteOperator,
     ZohoCreatorBulkInsertOperator,
+    ZohoCRMBulkReadOperator,
     ZohoCRMBulkWriteOperator,
 )
 from airflow_provider_zoho.sensors import ZohoBiginBulkWriteJobSensor
@@ -52,7 +54,15 @@ EXPECTED: Mapping[str, Example] = {
     "example_zoho_creator_load": Example(
         frozenset({"load_contacts", "report", "alert"}), "load_contacts", ZohoCreatorBulkInsertOperator
     ),
+    "example_zoho_crm_export": Example(
+        frozenset({"export_contacts", "report"}), "export_contacts", ZohoCRMBulkReadOperator
+    ),
+    "example_zoho_analytics_export": Example(
+        frozenset({"export_sales", "report"}), "export_sales", ZohoAnalyticsExportOperator
+    ),
 }
+# The DAG scheduled on the CRM export's asset: it waits for nothing in Zoho.
+CONSUMERS = {"example_zoho_crm_export_consumer"}
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +74,16 @@ def arguments(task: Any) -> tuple[type, dict[str, Any]]:
     """A task's class and the arguments it waits with; a mapped task's are its partial and expanded ones."""
     if hasattr(task, "partial_kwargs"):  # a MappedOperator
         return task.operator_class, {**task.partial_kwargs, **task.expand_input.value}
-    names = ("deferrable", "timeout", "poll_interval", "job_id", "file", "soft_fail")
+    names = ("deferrable", "timeout", "poll_interval", "job_id", "file", "destination", "soft_fail")
     return type(task), {name: getattr(task, name) for name in names if hasattr(task, name)}
 
 
 def test_no_import_errors_and_one_example_per_product(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == set(EXPECTED)
-    # One file per product: no near-identical copies beside them.
+    assert set(dagbag.dag_ids) == set(EXPECTED) | CONSUMERS
+    # One file per product and direction: no near-identical copies beside them.
     assert sorted(path.name for path in EXAMPLE_DAGS.glob("*.py")) == [
-        f"example_zoho_{product}.py" for product in ("analytics", "bigin", "creator", "crm")
+        f"example_zoho_{name}.py" for name in ("analytics", "analytics_export", "bigin", "creator", "crm", "crm_export")
     ]
 
 
@@ -93,7 +103,7 @@ def test_tasks_and_the_task_that_waits(dagbag: Any, dag_id: str) -> None:
     assert 0 < seconds <= 3 * 3600
     assert given["poll_interval"] > 0
     # What to wait for is not hard-coded: a Jinja template, or an XComArg from the task that created the job.
-    target = given.get("job_id", given.get("file"))
+    target = given.get("job_id", given.get("file", given.get("destination")))
     assert "{{" in str(target) or type(target).__name__.endswith("XComArg")
     # The summary is consumed downstream, from XCom.
     assert "report" in waiter.downstream_task_ids
@@ -284,3 +294,12 @@ def _topological_order(dag: Any) -> list[str] | None:
         for needs in upstream.values():
             needs.difference_update(ready)
     return order
+
+
+def test_crm_export_is_incremental_and_tells_its_asset(dagbag: Any) -> None:
+    export = dagbag.dags["example_zoho_crm_export"].get_task("export_contacts")
+    assert export.modified_since == "{{ data_interval_start }}"
+    assert "{{ ds }}" in export.destination
+    assert [getattr(outlet, "name", None) or outlet.uri for outlet in export.outlets] == ["zoho_crm_contacts"]
+    consumer = dagbag.dags["example_zoho_crm_export_consumer"]
+    assert {task.task_id for task in consumer.tasks} == {"what_arrived"}
