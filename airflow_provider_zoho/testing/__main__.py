@@ -40,7 +40,7 @@ client:
 
 --jobs FILE:
   A JSON list of jobs. Each is an object with "kind" (analytics_import, crm_bulk_write,
-  bigin_bulk_write, creator_bulk_insert), "job_id", "script" (the states each status GET walks
+  bigin_bulk_write, creator_bulk_insert, analytics_export, creator_bulk_read), "job_id", "script" (the states each status GET walks
   through, as Zoho spells them; the last repeats; a step may be a fault such as
   {{"fault": "rate_limited", "retry_after": 1}}), the kind's coordinates (analytics_import:
   "workspace_id", "org_id"; creator_bulk_insert: "account_owner_name", "app_link_name",
@@ -79,6 +79,19 @@ admin HTTP API (JSON bodies; jobs, clients and grant_codes take an object or a l
                                    "columns": ["A", {{"name": "B", "type": "Number"}}]}}]}}
   POST {ADMIN_PREFIX}/creator_apps  declare Creator apps (an object or a list): {{"owner", "link_name",
                                    "forms": {{"Orders": ["Email", "Name.first_name"]}}, "reports"?}}
+  POST {ADMIN_PREFIX}/analytics_rows
+                                   seed an Analytics table's rows for exports: {{"workspace_id", "view_id",
+                                   "rows": [["v1", "v2"] or {{"Col": "v"}}], "count": 1000000 (synthetic
+                                   rows, generated when read), "replace": false}}
+  POST {ADMIN_PREFIX}/analytics_export
+                                   Analytics exports created from now on: {{"script": ["1002", "1003"]}}
+                                   ("once": true: the next one only); {{"expire": "<job id>"}}
+  POST {ADMIN_PREFIX}/creator_records
+                                   seed a Creator form's records for bulk reads: {{"owner", "app", "form",
+                                   "records": [{{"Status": "Open"}}], "count": 450000, "replace": false}}
+  POST {ADMIN_PREFIX}/creator_bulk_read
+                                   Creator bulk reads created from now on: {{"script": ["In-progress",
+                                   "Failed"], "error_message"?, "once"?: true, "cursor_ttl"?: 900}}
   POST {ADMIN_PREFIX}/clients       {{"client_id", "client_secret", "refresh_token"}}
   POST {ADMIN_PREFIX}/grant_codes   {{"code", "client_id", "refresh_token", "expires_in", "offline"}}
                                    (all but "code" optional): a grant code for

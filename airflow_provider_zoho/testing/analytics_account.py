@@ -20,14 +20,21 @@ The default account holds what the repository's tests, example DAGs and demo loa
 ``tests/helpers.py`` (``WORKSPACE``, ``VIEW``) and the example DAG's Contacts table. Others are declared with
 :meth:`AnalyticsAccount.add_workspace` / :meth:`AnalyticsAccount.add_table`, or over HTTP with
 ``POST /__emulator__/analytics_workspaces`` (the body of :meth:`AnalyticsAccount.declare`).
+
+A table's rows are what the export endpoints (``analytics_export``) serve: rows given one by one, then any number
+of synthetic rows generated from their index when read (:meth:`Table.row`), never stored, so a test can export a
+million rows cheaply. They are seeded with :meth:`AnalyticsAccount.seed_rows` or ``POST
+/__emulator__/analytics_rows`` (:data:`ROWS_ADMIN_PATH`). Imports do not add rows: the import side counts a
+file's rows and keeps none of them.
 """
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,14 +43,17 @@ from aiohttp import web
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer
 from airflow_provider_zoho.testing.incoming import access_token
 
-__all__ = ["ADMIN_PATH", "AnalyticsAccount", "Column", "Table", "Workspace"]
+__all__ = ["ADMIN_PATH", "ROWS_ADMIN_PATH", "AnalyticsAccount", "Column", "Table", "Workspace", "synthetic_value"]
 
 PRODUCT = EMULATED_PRODUCTS["analytics_import"]
 #: The admin endpoint that declares workspaces and tables (under the server's ``ADMIN_PREFIX``).
 ADMIN_PATH = "/__emulator__/analytics_workspaces"
+#: The admin endpoint that seeds a table's rows (see :meth:`AnalyticsAccount.seed_rows`).
+ROWS_ADMIN_PATH = "/__emulator__/analytics_rows"
 WORKSPACES_PATH = "/restapi/v2/workspaces"
 VIEWS_PATH = "/restapi/v2/workspaces/{workspace_id}/views"
 VIEW_PATH = "/restapi/v2/views/{view_id}"
+WORKSPACE_PATH = "/restapi/v2/workspaces/{workspace_id}"
 ORG_HEADER = "ZANALYTICS-ORGID"
 #: The data type a column gets when none is said (Zoho's name for text, as its samples spell it).
 DEFAULT_TYPE = "Plain Text"
@@ -64,10 +74,34 @@ class Table:
     view_id: str
     name: str
     columns: list[Column] = field(default_factory=list)
+    #: rows seeded one by one, each a value per column in the columns' order.
+    rows: list[tuple[str, ...]] = field(default_factory=list)
+    #: synthetic rows after ``rows``, generated from their index when read (never stored).
+    synthetic: int = 0
 
     def column_names(self) -> list[str]:
         """Return the columns' names, in order."""
         return [column.name for column in self.columns]
+
+    def column(self, name: str) -> Column | None:
+        """Return the column of that name (*unverified*: Zoho compares column names without case), or None."""
+        folded = name.casefold()
+        return next((column for column in self.columns if column.name.casefold() == folded), None)
+
+    def row_count(self) -> int:
+        """Return how many rows the table holds: the seeded ones plus the synthetic ones."""
+        return len(self.rows) + self.synthetic
+
+    def row(self, index: int) -> tuple[str, ...]:
+        """Return row ``index`` (0-based): a seeded row, or past them a synthetic one made from its index.
+
+        :param index: ``0 <= index < row_count()``.
+        :return: a value per column, in the columns' order.
+        """
+        if index < len(self.rows):
+            return self.rows[index]
+        number = index - len(self.rows)
+        return tuple(synthetic_value(column, number) for column in self.columns)
 
 
 @dataclass(slots=True)
@@ -194,6 +228,40 @@ class AnalyticsAccount:
                 ids[str(table["name"])] = self.add_table(workspace_id, str(table["name"]), columns, view_id).view_id
         return {"view_ids": ids}
 
+    def seed_rows(
+        self,
+        workspace_id: str,
+        view_id: str,
+        rows: Iterable[Sequence[Any] | Mapping[str, Any]] = (),
+        count: int = 0,
+        *,
+        replace: bool = False,
+    ) -> int:
+        """Give a table rows for the export endpoints to serve.
+
+        :param workspace_id: the table's workspace.
+        :param view_id: the table's id.
+        :param rows: rows to add, each a value per column (in order) or ``{column name: value}``.
+        :param count: synthetic rows to add after them, generated from their index when read (never stored).
+        :param replace: drop the table's rows first.
+        :return: the table's row count afterwards.
+        :raises KeyError: no such workspace or table.
+        :raises ValueError: a row with more values than columns, a name no column has, or a negative count.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"count must be a whole number >= 0, got {count!r}")
+        with self.lock:
+            table = self.table(str(workspace_id), str(view_id))
+            if table is None:
+                raise KeyError(f"workspace {workspace_id} has no table {view_id}")
+            names = table.column_names()
+            added = [_row_values(names, row) for row in rows]
+            if replace:
+                table.rows, table.synthetic = [], 0
+            table.rows.extend(added)
+            table.synthetic += count
+            return table.row_count()
+
     # -- reading ----------------------------------------------------------------------------------------------
     def workspace(self, workspace_id: str) -> Workspace | None:
         """Return the workspace, or None."""
@@ -234,8 +302,13 @@ class AnalyticsAccount:
 
         app.router.add_get(WORKSPACES_PATH, guarded(self._workspaces, org=False))
         app.router.add_get(VIEWS_PATH, guarded(self._views, org=True))
-        app.router.add_get(VIEW_PATH, guarded(self._view, org=True))
+        # Zoho's AnalyticsClient.py 2.1.0 (zoho-analytics-connector 1.5.3) sends its get_view_details and
+        # get_workspace_details without the org header: a view or workspace id names it alone (the header's
+        # need on these two calls is *unverified* on Zoho's pages).
+        app.router.add_get(VIEW_PATH, guarded(self._view, org=False))
+        app.router.add_get(WORKSPACE_PATH, guarded(self._workspace, org=False))
         app.router.add_post(ADMIN_PATH, self._admin)
+        app.router.add_post(ROWS_ADMIN_PATH, self._admin_rows)
 
     def _visible(self, workspace: Workspace, org_id: str | None) -> bool:
         return workspace.org_id is None or org_id is None or workspace.org_id == org_id
@@ -250,6 +323,23 @@ class AnalyticsAccount:
             ]
         data = {"ownedWorkspaces": owned, "sharedWorkspaces": []}
         return web.json_response({"status": "success", "summary": "Get all workspaces", "data": data})
+
+    def _workspace(self, request: web.Request) -> web.StreamResponse:
+        """Serve a workspace's details, ``data.workspaces`` an object (where AnalyticsClient 2.1.0 reads it).
+
+        Keys beyond the id, name and org id are *unverified* (Zoho's "Get Workspace Details" sample).
+        """
+        workspace = self.workspace(request.match_info["workspace_id"])
+        if workspace is None:
+            return _response(PRODUCT.error(7103))
+        details = {
+            "workspaceId": workspace.workspace_id,
+            "workspaceName": workspace.name,
+            "orgId": workspace.org_id or request.headers.get(ORG_HEADER) or "",
+            "isDefault": False,
+        }
+        summary = "Get workspace details"
+        return web.json_response({"status": "success", "summary": summary, "data": {"workspaces": details}})
 
     def _views(self, request: web.Request) -> web.StreamResponse:
         workspace = self.workspace(request.match_info["workspace_id"])
@@ -294,6 +384,65 @@ class AnalyticsAccount:
         except (ValueError, TypeError, KeyError) as exc:
             return web.json_response({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, status=400)
         return web.json_response({"ok": True, **result})
+
+    async def _admin_rows(self, request: web.Request) -> web.Response:
+        """Serve ``POST /__emulator__/analytics_rows``: :meth:`seed_rows` from its JSON form.
+
+        ``{"workspace_id", "view_id", "rows"?: [[...] or {...}], "count"?: N, "replace"?: false}``.
+        """
+        try:
+            payload = await request.json()
+            if not isinstance(payload, dict):
+                raise ValueError("expected a JSON object")
+            if unknown := set(payload) - {"workspace_id", "view_id", "rows", "count", "replace"}:
+                raise ValueError(f"rows take workspace_id, view_id, rows, count and replace, not {sorted(unknown)}")
+            rows = payload.get("rows") or []
+            if not isinstance(rows, list):
+                raise ValueError("rows must be a list")
+            total = self.seed_rows(
+                str(payload["workspace_id"]),
+                str(payload["view_id"]),
+                rows,
+                payload.get("count") or 0,
+                replace=bool(payload.get("replace")),
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            return web.json_response({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, status=400)
+        return web.json_response({"ok": True, "row_count": total})
+
+
+def synthetic_value(column: Column, number: int) -> str:
+    """Return synthetic row ``number``'s value in ``column``, from its data type (the same every time).
+
+    :param column: the column.
+    :param number: the synthetic row's index among the synthetic rows.
+    :return: the value as exported text: a number, a date, an e-mail or ``"<column> <number>"``.
+    """
+    kind = column.data_type.casefold()
+    if kind in ("number", "positive number", "decimal number", "currency", "percent", "auto number"):
+        return str(number + 1)
+    if kind in ("date", "date time"):
+        return (_EPOCH + datetime.timedelta(days=number % 3650)).isoformat()
+    if kind == "e-mail":
+        return f"user{number + 1}@example.com"
+    return f"{column.name} {number + 1}"
+
+
+_EPOCH = datetime.date(2024, 1, 1)
+
+
+def _row_values(names: list[str], row: Sequence[Any] | Mapping[str, Any]) -> tuple[str, ...]:
+    if isinstance(row, Mapping):
+        unknown = set(row) - set(names)
+        if unknown:
+            raise ValueError(f"no column named {sorted(unknown)}; the table has {names}")
+        return tuple("" if row.get(name) is None else str(row[name]) for name in names)
+    if isinstance(row, str | bytes) or not isinstance(row, Sequence):
+        raise ValueError(f"a row is a list of values or an object, got {row!r}")
+    if len(row) > len(names):
+        raise ValueError(f"a row holds at most {len(names)} values (the table's columns), got {len(row)}")
+    values = ["" if value is None else str(value) for value in row]
+    return tuple(values + [""] * (len(names) - len(values)))
 
 
 def _column(column: str | tuple[str, str] | Column) -> Column:

@@ -18,6 +18,13 @@ HTTP statuses (404) are *unverified*.
 
 The default account holds what the repository's tests, example DAGs and demo load; others are declared with
 :meth:`CreatorAccount.declare_app` or ``POST {ADMIN_PREFIX}/creator_apps``.
+
+A report shows one form's records (a bulk read is made of a report, not a form:
+https://www.zoho.com/creator/help/api/v2.1/bulk-read-api/create-bulk-read-job.html). A report is bound to its form
+explicitly (``report_forms``) or, failing that, by Creator's default name for a form's report, ``All_<Form>``
+(``All_Orders`` shows ``Orders``: the naming of the docs' samples, *unverified* as a rule). An unknown report is
+refused with 2894 "Wrong View Name specified" (https://www.zoho.com/creator/help/api/creator-error-codes.html, where
+reports were views; the v2.1 status-codes page names no code for it, so code and HTTP 404 are *unverified*).
 """
 
 from __future__ import annotations
@@ -119,10 +126,25 @@ class CreatorApp:
     forms: tuple[CreatorForm, ...] = ()
     reports: tuple[str, ...] = ()
     environments: frozenset[str] = ENVIRONMENTS
+    #: (report, form) pairs binding a report to the form it shows; a report left out shows ``All_<Form>``'s form.
+    report_forms: tuple[tuple[str, str], ...] = ()
 
     def form(self, link_name: str) -> CreatorForm | None:
         """Return the form of that link name, or None."""
         return next((form for form in self.forms if form.link_name == link_name), None)
+
+    def report_form(self, report: str) -> CreatorForm | None:
+        """Return the form whose records a report of this app shows, or None (no such report, or no form for it).
+
+        :param report: the report's link name.
+        :return: its bound form, else the form ``X`` of a report named ``All_X``.
+        """
+        if report not in self.reports:
+            return None
+        bound = dict(self.report_forms).get(report)
+        if bound is not None:
+            return self.form(bound)
+        return self.form(report[len("All_") :]) if report.startswith("All_") else None
 
     def as_json(self) -> dict[str, Any]:
         """Return the app as Creator's applications API lists it (keys beyond the names *unverified*)."""
@@ -169,8 +191,20 @@ DEFAULT_APPS: tuple[CreatorApp, ...] = (
                     CreatorField("Phone"),
                 ),
             ),
+            # The bulk read docs' samples read jason18/zylker-store/report/All_Orders.
+            CreatorForm(
+                "Orders",
+                "Orders",
+                (
+                    CreatorField("Order_ID", "Order ID"),
+                    CreatorField("Customer"),
+                    CreatorField("Status"),
+                    CreatorField("Amount", type="Number"),
+                    CreatorField("Order_Date", "Order Date", "Date"),
+                ),
+            ),
         ),
-        reports=("All_Employee_Details", "All_Employees", "All_Contacts"),
+        reports=("All_Employee_Details", "All_Employees", "All_Contacts", "All_Orders"),
     ),
     CreatorApp(
         "owner",
@@ -213,7 +247,8 @@ def app_from_json(payload: Mapping[str, Any]) -> CreatorApp:
 
     :param payload: ``{"owner", "link_name", "application_name"?, "forms": {form: [field, ...]} or
         [{"link_name", "display_name"?, "fields": [...]}], "reports"?: [...], "environments"?: [...]}``; a field
-        is a link name or ``{"link_name", "display_name"?, "type"?, "mandatory"?, "subfields"?}``.
+        is a link name or ``{"link_name", "display_name"?, "type"?, "mandatory"?, "subfields"?}``; a report is a
+        link name (``All_<Form>`` shows that form) or ``{"link_name", "form"}``, or ``reports`` is ``{report: form}``.
     :return: the app.
     :raises ValueError: a key or value the account does not take.
     """
@@ -243,14 +278,42 @@ def app_from_json(payload: Mapping[str, Any]) -> CreatorApp:
     environments = frozenset(_names(payload.get("environments", sorted(ENVIRONMENTS)), "environments"))
     if environments - ENVIRONMENTS:
         raise ValueError(f"environments are among {sorted(ENVIRONMENTS)}")
+    reports, report_forms = _reports(payload.get("reports", []), {form.link_name for form in forms})
     return CreatorApp(
         owner,
         link_name,
         str(payload.get("application_name") or ""),
         tuple(forms),
-        _names(payload.get("reports", []), "reports"),
+        reports,
         environments,
+        report_forms,
     )
+
+
+def _reports(raw: Any, forms: set[str]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Read ``reports``: names, ``{"link_name", "form"}`` objects, or ``{report: form}``; a bound form must exist."""
+    if isinstance(raw, dict):
+        raw = [{"link_name": name, "form": form} for name, form in raw.items()]
+    if not isinstance(raw, list):
+        raise ValueError("reports must be a list of names or {'link_name', 'form'}, or {report: form}")
+    names: list[str] = []
+    bound: list[tuple[str, str]] = []
+    for item in raw:
+        if isinstance(item, str) and item:
+            names.append(item)
+            continue
+        if (
+            not isinstance(item, dict)
+            or set(item) - {"link_name", "form"}
+            or not isinstance(item.get("link_name"), str)
+        ):
+            raise ValueError(f"a report is a link name or {{'link_name', 'form'}}; got {item!r}")
+        names.append(item["link_name"])
+        if item.get("form") is not None:
+            if item["form"] not in forms:
+                raise ValueError(f"report {item['link_name']}: no form {item['form']!r} in the app")
+            bound.append((item["link_name"], str(item["form"])))
+    return tuple(names), tuple(bound)
 
 
 @dataclass
@@ -297,6 +360,19 @@ class CreatorAccount:
         if found is None:
             return Refusal(2892, f"No application named {link_name} found. Please check and try again.")
         return found
+
+    def find_report(self, owner: str, app: str, report: str, environment: str | None) -> CreatorForm | Refusal:
+        """Return the form a report shows, or Creator's refusal (the app's, or 2894 for the report).
+
+        2894 "Wrong View Name specified" is Creator's v1 code (https://www.zoho.com/creator/help/api/creator-error-codes.html);
+        *unverified* for v2.1, and so is HTTP 404.
+        """
+        found = self.find_app(owner, app, environment)
+        if isinstance(found, Refusal):
+            return found
+        return found.report_form(report) or Refusal(
+            2894, f"No report named {report} found. Please check and try again."
+        )
 
     def find_form(self, owner: str, app: str, form: str, environment: str | None) -> CreatorForm | Refusal:
         """Return the form, or Creator's refusal (the app's, or 2893 for the form; HTTP 404 *unverified*)."""

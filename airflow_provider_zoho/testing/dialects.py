@@ -49,6 +49,8 @@ CodeT = str | int
 
 #: The job kinds the emulator serves, by the provider's kind names (the emulator's own list).
 EMULATED_KINDS: tuple[str, ...] = ("analytics_import", "crm_bulk_write", "bigin_bulk_write", "creator_bulk_insert")
+# The read side: the jobs an export waits for (Analytics async export, Creator bulk read).
+EMULATED_KINDS += ("analytics_export", "creator_bulk_read")
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,9 +475,13 @@ def _bulk_write_renderer(download_prefix: str) -> Callable[[JobSpec, str, str], 
             "type": "data",
             # v8 answers carry the module as an object (Zoho's CRM SDK 8.0 loses the name from a plain string).
             "module": {"api_name": job.details.get("module", "Deals"), "id": "4150868000000002175"},
-            "field_mappings": [dict(m) for m in _FIELD_MAPPINGS],
+            # The create's own mappings when the job came through the create (crm-oas v8.0 getBulkWriteJobDetails).
+            "field_mappings": [dict(m) for m in job.details.get("field_mappings", _FIELD_MAPPINGS)],
             "file": file,
         }
+        for key in ("find_by", "ignore_empty"):
+            if key in job.details:
+                resource[key] = job.details[key]
         if canonical in ("FAILED", "JOB_FAILED") and (job.error_code is not None or job.error_message):
             # *unverified*: Zoho does not document where a failed resource's reason goes.
             resource["error"] = {"code": job.error_code, "message": job.error_message}
@@ -491,6 +497,8 @@ def _bulk_write_renderer(download_prefix: str) -> Callable[[JobSpec, str, str], 
         body["created_by"] = {"id": "111111000000035795", "name": "Patricia Boyle"}
         body["operation"] = job.details.get("operation", "insert")
         body["created_time"] = _iso_time(job.created_at)
+        if "callback" in job.details:  # the create's callback {url, method}, echoed (getBulkWriteJobDetails)
+            body["callback"] = dict(job.details["callback"])
         return body
 
     return render
@@ -623,8 +631,177 @@ CREATOR = EmulatedProduct(
     payload_key="data",
 )
 
+# ---------------------------------------------------------------------------------------------------------
+# Zoho Analytics: asynchronous export jobs
+# https://www.zoho.com/analytics/api/v2/bulk-api/export-data-async/get-export-job-details.html and
+# zoho/analytics-okf v2.0/domains/data-operations/async-data-export/get-export-job-details.md
+# ---------------------------------------------------------------------------------------------------------
+_ANALYTICS_EXPORT_SUMMARY = "Fetch export job info"
+#: analytics-okf async-data-export/overview.md, "Limitations": a job (record and file) is kept 72 hours from
+#: its creation (*unverified* against Zoho's page, which says 1 hour after completion); ``expiryTime`` says which.
+ANALYTICS_EXPORT_RETENTION_MS = 72 * 3_600_000
+_ANALYTICS_EXPORT_ERRORS: dict[CodeT, ErrorInfo] = {
+    **_ANALYTICS_ERRORS,
+    # analytics-okf async-data-export/download-exported-data.md and get-export-job-details.md, "Error Codes"
+    # (the summaries are theirs; https://www.zoho.com/analytics/api/v2/bulk-api/error-codes.html lists the codes).
+    8120: ErrorInfo(404, "EXPORT_JOB_NOT_FOUND", "Export job not found."),
+    8121: ErrorInfo(400, "EXPORT_JOB_NOT_INITIATED", "Export job not initiated."),
+    8122: ErrorInfo(400, "EXPORT_JOB_NOT_COMPLETED", "Export job not completed."),
+    8123: ErrorInfo(
+        400,
+        "EXPORT_JOB_ERROR_OCCURRED",
+        "An internal error occurred while processing the export job. Kindly contact our support team.",
+    ),
+    8124: ErrorInfo(403, "EXPORT_JOB_ACCESS_DENIED", "You do not have permission to access the job."),
+    # analytics-okf async-data-export/create-export-job-sql-query.md, "Error Codes".
+    8132: ErrorInfo(
+        400,
+        "ASYNC_EXPORT_LIMIT_EXCEEDED",
+        "Async export limit reached. Kindly retry once after your previously initiated jobs are completed.",
+    ),
+    8077: ErrorInfo(400, "EMPTY_JSON_CONFIGURATION", "The CONFIG was not sent, or was sent empty."),
+    8078: ErrorInfo(400, "EMPTY_JSON_ATTRIBUTE_FOUND", "The attribute sqlQuery is empty."),
+    8001: ErrorInfo(400, "INVALID_RESP_FORMAT", "The responseFormat is not a supported value."),
+    8014: ErrorInfo(400, "API_IMAGE_RESPONSE_NOT_POSSIBLE", "Image response is not possible for this view."),
+    8015: ErrorInfo(400, "API_EXPORT_COLUMN_NOT_PRESENT", "A column in selectedColumns is not present."),
+    8119: ErrorInfo(400, "INVALID_VALUE_FOR_ATTRIBUTE", "Invalid value provided for the attribute."),
+    8547: ErrorInfo(400, "ARRAY_SIZE_OUT_OF_RANGE", "The array size is out of range."),
+    7835: ErrorInfo(400, "NO_TABLES_INVOLVED_IN_SQL_EXPORT", "No tables are involved in the SQL query."),
+    7836: ErrorInfo(400, "GIVEN_TABLE_NOT_INVOLVED_IN_SQL_EXPORT", "The given table is not involved in the SQL query."),
+    7571: ErrorInfo(400, "UNKNOWN_VIEWID_PASSED", "The viewId passed does not exist in the workspace."),
+    8079: ErrorInfo(
+        400, "ATTRIBUTE_NOT_PRESENT_IN_JSON_CONFIGURATION", "A mandatory attribute is not present in the CONFIG."
+    ),
+    8125: ErrorInfo(400, "CALLBACKURL_NOT_VALID", "The callbackUrl is not valid."),
+    8127: ErrorInfo(400, "CALLBACKURL_RESTRICTED", "The callbackUrl resolves to a restricted address."),
+    # analytics-okf async-data-export/overview.md, "criteria syntax": 7330 a column not in the view, 7331 a
+    # malformed expression (summaries *unverified*).
+    7330: ErrorInfo(400, "CRITERIA_COLUMN_NOT_PRESENT", "The column mentioned in the criteria is not present."),
+    7331: ErrorInfo(400, "INVALID_CRITERIA", "The criteria is not a valid expression."),
+    # https://www.zoho.com/analytics/api/v2/bulk-api/error-codes.html: 7403 the SQL query could not be parsed,
+    # 8004 a column of the criteria (the WHERE clause) is not in the table.
+    7403: ErrorInfo(400, "SQL_PARSING_FAILED", "Parsing of SQL query failed."),
+    8004: ErrorInfo(
+        400, "CRITERIA_COLUMN_NOT_PRESENT", "The column mentioned in the criteria is not present in the table."
+    ),
+    # *unverified* for SQL exports: https://zoho.com/analytics/api/v1/common-error-codes.html, 7105 "View name
+    # specified in the Workspace does not exist" and 7107 "The column is not present in the specified Table".
+    7105: ErrorInfo(400, "VIEW_NOT_PRESENT", "The table named in the SQL query does not exist in the workspace."),
+    7107: ErrorInfo(400, "COLUMN_NOT_PRESENT", "The column named in the SQL query is not present in the table."),
+}
+
+
+def _analytics_export_render(job: JobSpec, written: str, canonical: str) -> JSON:
+    data: JSON = {"jobId": job.job_id, "jobCode": canonical, "jobStatus": _ANALYTICS_STATUS_TEXT[canonical]}
+    if canonical == "1004":  # "downloadUrl and expiryTime are present only when jobCode is 1004"
+        data["downloadUrl"] = job.details.get("download_url", "")
+        data["expiryTime"] = str(int(job.created_at * 1000) + ANALYTICS_EXPORT_RETENTION_MS)
+    return {"status": "success", "summary": _ANALYTICS_EXPORT_SUMMARY, "data": data}
+
+
+def _analytics_export_not_found(product: EmulatedProduct, job_id: str) -> Answer:
+    # get-export-job-details.md, "Notes & Behaviour": a well-formed id of no job (or an expired one) answers 200
+    # with jobCode 1005; a structurally unresolvable id answers 8120 (404).
+    if not job_id.isdigit():
+        return product.error(8120)
+    data = {"jobId": job_id, "jobCode": "1005", "jobStatus": _ANALYTICS_STATUS_TEXT["1005"]}
+    return Answer(200, {"status": "success", "summary": _ANALYTICS_EXPORT_SUMMARY, "data": data})
+
+
+ANALYTICS_EXPORT = EmulatedProduct(
+    kind="analytics_export",
+    route="/restapi/v2/bulk/workspaces/{workspace_id}/exportjobs/{job_id}",
+    coordinates={"workspace_id": ("path", "workspace_id"), "org_id": ("header", "ZANALYTICS-ORGID")},
+    optional_coordinates=frozenset(),
+    states={code: code for code in _ANALYTICS_STATUS_TEXT},
+    initial_state="1001",
+    errors=_ANALYTICS_EXPORT_ERRORS,
+    fallback_status=400,
+    code_type=int,
+    invalid_token_code=8535,
+    rate_limit_code=6045,
+    server_error_code=7005,
+    required_header="ZANALYTICS-ORGID",
+    missing_header_code=8083,
+    scopes=((("workspace_id",), 7103), (("org_id", "workspace_id"), 7387)),
+    error_body=_analytics_error_body,
+    render=_analytics_export_render,
+    not_found_body=_analytics_export_not_found,
+    missing_fields_body=lambda: {"status": "success", "summary": _ANALYTICS_EXPORT_SUMMARY, "data": {}},
+    count_keys=frozenset(),
+    payload_key="data",
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Zoho Creator: bulk read jobs
+# https://www.zoho.com/creator/help/api/v2.1/bulk-read-api/get-bulk-read-job-status.html: "status" IN PROGRESS,
+# COMPLETED, FAILED (spelled In-progress, Completed, Failed as the bulk insert's; any spelling is accepted in
+# scripts and reported verbatim); "result" {count, download_url, record_cursor} only once completed, and the
+# last batch carries no record_cursor. *unverified*: Queued (the provider waits on it; no Zoho page shows it).
+# ---------------------------------------------------------------------------------------------------------
+_CREATOR_READ_STATES = {emulator_state_key(s): s for s in ("In-progress", "Queued", "Completed", "Failed")}
+
+
+def _creator_read_render(job: JobSpec, written: str, canonical: str) -> JSON:
+    details: JSON = {
+        "id": job.job_id,
+        "operation": "read",
+        "created_by": job.details.get("created_by", job.coordinates.get("account_owner_name")),
+        "created_time": job.details.get("created_time", _iso_time(job.created_at)),
+        "status": written,
+        "query": dict(job.details.get("query", {})),
+    }
+    if canonical == "Completed":
+        owner, app, report = (
+            job.coordinates.get(n) for n in ("account_owner_name", "app_link_name", "report_link_name")
+        )
+        # The documented download_url is the legacy /api/bulk/v2.1/... form (get-bulk-read-job-status.html's sample).
+        result: JSON = {
+            "count": job.counts.get("count", 0),
+            "download_url": f"/api/bulk/v2.1/{owner}/{app}/report/{report}/read/{job.job_id}/result",
+        }
+        if job.details.get("record_cursor"):
+            result["record_cursor"] = job.details["record_cursor"]
+        details["result"] = result
+    if canonical == "Failed" and (job.error_code is not None or job.error_message):
+        # *unverified*: Creator does not document where a failed read's reason goes.
+        details["message"] = job.error_message
+        details["error_code"] = job.error_code
+    return {"code": 3000, "details": details}
+
+
+CREATOR_BULK_READ = EmulatedProduct(
+    kind="creator_bulk_read",
+    route="/creator/v2.1/bulk/{account_owner_name}/{app_link_name}/report/{report_link_name}/read/{job_id}",
+    coordinates={
+        "account_owner_name": ("path", "account_owner_name"),
+        "app_link_name": ("path", "app_link_name"),
+        "report_link_name": ("path", "report_link_name"),
+        "environment": ("header", "environment"),
+    },
+    optional_coordinates=frozenset({"environment"}),
+    states=_CREATOR_READ_STATES,
+    initial_state="In-progress",
+    errors=_CREATOR_ERRORS,
+    fallback_status=400,
+    code_type=int,
+    invalid_token_code=1030,
+    rate_limit_code=2955,
+    server_error_code=2945,
+    required_header=None,
+    missing_header_code=None,
+    scopes=((("account_owner_name",), 1040),),
+    error_body=_creator_error_body,
+    render=_creator_read_render,
+    not_found_body=_creator_not_found,
+    missing_fields_body=lambda: {"code": 3000, "details": {}},
+    count_keys=frozenset({"count"}),
+    payload_key="details",
+)
+
 #: The one table the server consults: kind -> product.
 EMULATED_PRODUCTS: Mapping[str, EmulatedProduct] = {
     product.kind: product for product in (ANALYTICS, CRM, BIGIN, CREATOR)
-}
+} | {product.kind: product for product in (ANALYTICS_EXPORT, CREATOR_BULK_READ)}
 assert tuple(EMULATED_PRODUCTS) == EMULATED_KINDS

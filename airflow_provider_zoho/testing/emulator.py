@@ -33,8 +33,10 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 from aiohttp import web
 
+from airflow_provider_zoho.testing.analytics_export import AnalyticsExports
 from airflow_provider_zoho.testing.analytics_import import AnalyticsImports
 from airflow_provider_zoho.testing.bulk_write import BulkWrites, CreatedJob, Outcomes, Upload
+from airflow_provider_zoho.testing.creator_bulk_read import CreatorBulkReads
 from airflow_provider_zoho.testing.creator_insert import CreatorInserts
 from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, EmulatedProduct, JobSpec, Step
 from airflow_provider_zoho.testing.faults import ACCOUNT_FAULT_KINDS, JOB_FAULT_KINDS, Fault
@@ -132,6 +134,10 @@ class ZohoEmulator:
         self.writes = BulkWrites(self._store)
         self.analytics_imports = AnalyticsImports(self._store)
         self.creator_inserts = CreatorInserts(self._store)
+        #: Analytics async export (view and SQL), over the import side's account (one set of workspaces).
+        self.analytics_exports = AnalyticsExports(self._store, self.analytics_imports.account)
+        #: Creator bulk read, over the insert side's account (its apps, forms and reports).
+        self.creator_bulk_reads = CreatorBulkReads(self._store, self.creator_inserts)
         self._download_url: str | None = None
         #: The Analytics organizations the token's user belongs to (``GET /restapi/v2/orgs``).
         self.analytics_orgs: set[str] = set()

@@ -176,7 +176,7 @@ def _bulk_write(kind: str, sensor: str, path: str) -> KindFacts:
     )
 
 
-_ROWS = (
+_ROWS: tuple[KindFacts, ...] = (
     KindFacts(
         kind="analytics_import",
         sensor="airflow_provider_zoho.sensors.ZohoAnalyticsImportJobSensor",
@@ -240,6 +240,63 @@ _ROWS = (
         expired=1000,
         unknown_code=9999,
         missing_fields_body={"code": 3000, "data": {}},
+    ),
+)
+
+# The read side (docs/zoho-api.md, "Reading and exporting"): Analytics' export job and Creator's bulk read.
+_ROWS += (
+    KindFacts(
+        kind="analytics_export",
+        sensor="airflow_provider_zoho.sensors.ZohoAnalyticsExportJobSensor",
+        coordinates={"workspace_id": "35130000001055707", "org_id": "55522777"},
+        headers={"ZANALYTICS-ORGID": "org_id"},
+        pending="1002",
+        succeeded="1004",
+        failed="1003",
+        states=("1001", "1002", "1003", "1004", "1005"),
+        path="/restapi/v2/bulk/workspaces/{workspace_id}/exportjobs/{job_id}",
+        state_field="data.jobCode",
+        payload_key="data",
+        counts_field="data",
+        count_names=frozenset(),
+        error_code_field="data.errorCode",
+        error_message_field="data.errorMessage",
+        invalid_token=(401, 8535),
+        rate_limit_code=6045,
+        server_error_code=7005,
+        not_found_code=7103,
+        expired="1005",
+        unknown_code=9999,
+        missing_fields_body={"status": "success", "summary": "Fetch export job info", "data": {}},
+    ),
+    KindFacts(
+        kind="creator_bulk_read",
+        sensor="airflow_provider_zoho.sensors.ZohoCreatorBulkReadJobSensor",
+        coordinates={
+            "account_owner_name": "jason18",
+            "app_link_name": "zylker-store",
+            "report_link_name": "All_Orders",
+        },
+        headers={"environment": "environment"},
+        unset_coordinates=("environment",),
+        pending="In-progress",
+        succeeded="Completed",
+        failed="Failed",
+        states=("In-progress", "Queued", "Completed", "Failed"),
+        path="/creator/v2.1/bulk/{account_owner_name}/{app_link_name}/report/{report_link_name}/read/{job_id}",
+        state_field="details.status",
+        payload_key="details",
+        counts_field="details.result",
+        count_names=frozenset({"count"}),
+        error_code_field="code",
+        error_message_field="message",
+        invalid_token=(401, 1030),
+        rate_limit_code=2955,
+        server_error_code=2945,
+        not_found_code=1000,
+        expired=1000,
+        unknown_code=9999,
+        missing_fields_body={"code": 3000, "details": {}},
     ),
 )
 

@@ -270,6 +270,8 @@ class Server:
         self.emulator.writes.add_routes(app)
         self.emulator.analytics_imports.add_routes(app)
         self.emulator.creator_inserts.add_routes(app)
+        self.emulator.analytics_exports.add_routes(app)
+        self.emulator.creator_bulk_reads.add_routes(app)
         app.router.add_post(f"{ADMIN_PREFIX}/creator_insert", self.admin_creator_insert)
         app.router.add_post(f"{ADMIN_PREFIX}/analytics_import", self.admin_analytics_import)
         app.router.add_post(f"{ADMIN_PREFIX}/bulk_write", self.admin_bulk_write)
@@ -425,6 +427,10 @@ class Server:
         if product.required_header is not None and not request.headers.get(product.required_header):
             assert product.missing_header_code is not None
             return _to_response(product.error(product.missing_header_code))
+        # Only an export job's creator may poll it (8124).
+        refusal = self.emulator.analytics_exports.status_refusal(product.kind, job_id, access_token(request))
+        if refusal is not None:
+            return _to_response(refusal)
         coords = {
             name: (request.match_info[key] if where == "path" else request.headers.get(key) or None)
             for name, (where, key) in product.coordinates.items()

@@ -341,6 +341,22 @@ class Store:
                 return False
             return True
 
+    def token_user(self, token: str | None) -> str | None:
+        """Return who a live access token acts for: the refresh token (one user's grant) it was issued from.
+
+        The export and bulk read endpoints answer a job only to the user who created it, and throttle per user.
+
+        :param token: the access token a request carried, or None.
+        :return: its refresh token; None for no token or one not live.
+        """
+        if token is None:
+            return None
+        with self.lock:
+            entry = self.tokens.get(token)
+            if entry is None or entry.expires_at <= time.monotonic():
+                return None
+            return entry.refresh_token
+
     def granted_scopes(self, token: str | None) -> tuple[str, ...] | None:
         """Return the scopes a live access token carries.
 

@@ -318,6 +318,10 @@ def test_fault_deep_json(zoho_emulator: ZohoEmulator, endpoint: str) -> None:
 
 @all_kinds
 def test_fault_huge_count_makes_every_count_a_huge_number(zoho_emulator: ZohoEmulator, kind: str) -> None:
+    if not FACTS[kind].count_names:
+        pytest.skip(
+            f"{kind}'s status reports no counts (Analytics' export job: analytics-okf get-export-job-details.md)"
+        )
     done = FACTS[kind].succeeded
     add(zoho_emulator, kind, "j", [done, Fault("huge_count"), Fault("huge_count", size=30)])
     token = new_token(zoho_emulator)
