@@ -11,15 +11,17 @@ form's completed bulk inserts, the records seeded with :meth:`CreatorBulkReads.s
 Zoho's rules, each where its source says (pages under https://www.zoho.com/creator/help/api/v2.1/bulk-read-api/):
 
 - create-bulk-read-job.html: scope ``ZohoCreator.bulk.CREATE`` (``oauth_scopes``); ``query.fields`` link names,
-  ``query.criteria`` a Creator criteria string, ``query.max_records`` the records of one batch, 100,000 to 200,000
-  (default 200,000), ``query.record_cursor`` the next batch's token, valid 15 minutes. The next batch is a new
+  ``query.criteria`` a Creator criteria string, ``query.max_records`` the records of one batch, ``query.record_cursor``
+  the next batch's token, valid 15 minutes. The next batch is a new
   create whose query holds **only** the cursor; any other key beside it is refused. The create answers
   ``{"code": 3000, "details": {"id", "operation": "read", "created_by", "created_time", "status", "query"}}``.
 - get-bulk-read-job-status.html: ``result`` {count, download_url (the legacy ``/api/bulk/v2.1/…`` form),
   record_cursor} once completed; the last batch carries no ``record_cursor``.
 - download-bulk-read-result.html: a zip holding one CSV; the ``recordCursor`` response header while more remain.
-- limitations.html: 5 creates and 10 downloads per minute per user, then 2955 (HTTP 429, *unverified*: the
-  code, as the dialect's rate limit); a result is kept 24 hours.
+- limitations (https://www.zoho.com/creator/help/api/creator-known-issues-and-limitations.html, the same text as
+  the bulk API's limitations page): ``max_records`` 100,000 by default, at least 100,000, at most 200,000, a
+  multiple of 1000; only the cursor in a next batch's request; 5 creates and 10 downloads per minute per user,
+  then 2955 (HTTP 429, *unverified*: the code, as the dialect's rate limit); a result is kept 24 hours.
 - https://www.zoho.com/creator/help/api/v2.1/status-codes.html: 1060 "Invalid request parameter found" (HTTP 401,
   as that page says) for a query key Zoho does not take, or one beside the cursor; 1030 a bad token; 1040 /
   2892 an unknown owner / application.
@@ -72,8 +74,8 @@ LEGACY_BASE = "/api/bulk/v2.1/{account_owner_name}/{app_link_name}/report/{repor
 #: The admin endpoints (under the server's ``ADMIN_PREFIX``): the reads to come, and a form's records.
 ADMIN_PATH = "/__emulator__/creator_bulk_read"
 RECORDS_ADMIN_PATH = "/__emulator__/creator_records"
-#: create-bulk-read-job.html: a batch's records, 100,000 to 200,000, by default 200,000.
-MIN_RECORDS, MAX_RECORDS = 100_000, 200_000
+#: creator-known-issues-and-limitations.html: a batch's records, 100,000 (the default) to 200,000, by 1000s.
+MIN_RECORDS, MAX_RECORDS, DEFAULT_RECORDS, RECORDS_STEP = 100_000, 200_000, 100_000, 1000
 #: create-bulk-read-job.html: a record_cursor is valid 15 minutes.
 CURSOR_TTL = 15 * 60.0
 #: limitations.html: creates and downloads per minute per user; a result is kept 24 hours.
@@ -244,9 +246,14 @@ class _Source:
     def total(self) -> int:
         return len(self.explicit) + self.synthetic if self.matching is None else len(self.matching)
 
-    def record(self, position: int) -> Mapping[str, str]:
+    def row(self, position: int, wanted: Sequence[CreatorField]) -> list[str]:
+        """Return the ``ID`` and ``wanted`` fields' values of the record at ``position`` (synthetic ones made, not kept)."""
         index = position if self.matching is None else self.matching[position]
-        return _record(self.form, self.explicit, index)
+        if index < len(self.explicit):
+            record = self.explicit[index]
+            return [record.get("ID", ""), *(record.get(one.link_name, "") for one in wanted)]
+        number = index - len(self.explicit)
+        return [_synthetic_id(number), *(synthetic_value(one, number) for one in wanted)]
 
 
 def _record(form: CreatorForm, explicit: Sequence[Mapping[str, str]], index: int) -> Mapping[str, str]:
@@ -254,7 +261,11 @@ def _record(form: CreatorForm, explicit: Sequence[Mapping[str, str]], index: int
         return explicit[index]
     number = index - len(explicit)
     values = {one.link_name: synthetic_value(one, number) for one in form.fields}
-    return {"ID": str(4_100_000_000_000_000 + number), **values}
+    return {"ID": _synthetic_id(number), **values}
+
+
+def _synthetic_id(number: int) -> str:
+    return str(4_100_000_000_000_000 + number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -652,9 +663,11 @@ def _zip(job: CreatedRead) -> bytes:
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["ID", *job.fields])
     source = job.source
-    for position in range(job.offset, job.offset + job.count):
-        record = source.record(position)
-        writer.writerow([record.get("ID", ""), *(record.get(name, "") for name in job.fields)])
+    by_name = {one.link_name: one for one in source.form.fields}
+    wanted = [by_name[name] for name in job.fields]
+    end = job.offset + job.count
+    for start in range(job.offset, end, 10_000):
+        writer.writerows(source.row(position, wanted) for position in range(start, min(start + 10_000, end)))
     data = io.BytesIO()
     with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(f"{job.coordinates['report_link_name']}_{job.job_id}.csv", text.getvalue())
@@ -700,13 +713,16 @@ def _first_batch(query: Mapping[str, Any], form: CreatorForm) -> tuple[tuple[str
         if unknown := [name for name in fields if name not in names]:
             raise Problem(INVALID_VALUE, f"Invalid field(s) {', '.join(unknown)}: not fields of form {form.link_name}.")
         chosen = tuple(dict.fromkeys(name for name in fields if name != "ID"))
-    max_records = query.get("max_records", MAX_RECORDS)
+    max_records = query.get("max_records", DEFAULT_RECORDS)
     if (
         isinstance(max_records, bool)
         or not isinstance(max_records, int)
         or not MIN_RECORDS <= max_records <= MAX_RECORDS
+        or max_records % RECORDS_STEP
     ):
-        raise Problem(INVALID_VALUE, f"max_records must be between {MIN_RECORDS} and {MAX_RECORDS}.")
+        raise Problem(
+            INVALID_VALUE, f"max_records must be a multiple of {RECORDS_STEP} from {MIN_RECORDS} to {MAX_RECORDS}."
+        )
     criteria = query.get("criteria")
     predicate = None
     if criteria not in (None, ""):

@@ -106,7 +106,7 @@ def test_450000_records_come_in_3_batches_chained_by_record_cursor(zoho_emulator
     )
     assert seeded.json() == {"ok": True, "record_count": 450_000}
     me = Client(zoho_emulator)
-    body: dict[str, Any] = {"query": {"fields": ["Order_ID"]}}
+    body: dict[str, Any] = {"query": {"fields": ["Order_ID"], "max_records": 200_000}}
     counts, ids = [], []
     for _ in range(3):
         job_id = me.created(body)["id"]
@@ -130,10 +130,12 @@ def test_a_cursor_beside_another_key_is_refused_and_a_top_level_cursor_accepted(
     zoho_emulator.creator_bulk_reads.seed_records(OWNER, APP, "Orders", count=250_000)
     me = Client(zoho_emulator)
     first = me.created({"query": {"fields": ["Order_ID"]}})["id"]
-    cursor = me.until_done(first)["result"]["record_cursor"]
+    result = me.until_done(first)["result"]
+    assert result["count"] == 100_000  # max_records' default (Creator's limitations page)
+    cursor = result["record_cursor"]
     assert refusal(me.create({"query": {"record_cursor": cursor, "fields": ["Status"]}})) == (401, 1060)
     second = me.created({"record_cursor": cursor})
-    assert me.until_done(second["id"])["result"]["count"] == 50_000
+    assert me.until_done(second["id"])["result"]["count"] == 100_000
     zoho_emulator.creator_bulk_reads.cursor_ttl = 0  # 15 minutes gone
     assert refusal(me.create({"query": {"record_cursor": cursor}})) == (400, 11000)
     assert refusal(me.create({"query": {"record_cursor": "not-a-cursor"}})) == (400, 11000)
@@ -147,6 +149,7 @@ def test_a_cursor_beside_another_key_is_refused_and_a_top_level_cursor_accepted(
         (f"/creator/v2.1/bulk/nobody/{APP}/report/{REPORT}/read", None, (404, 1040)),
         (READ, {"query": {"fields": ["Nope"]}}, (400, 11000)),
         (READ, {"query": {"max_records": 50_000}}, (400, 11000)),
+        (READ, {"query": {"max_records": 150_500}}, (400, 11000)),
         (READ, {"query": {"criteria": "Status in ('Open')"}}, (400, 11000)),
         (READ, {"query": {"module": "Orders"}}, (401, 1060)),
     ],
