@@ -225,6 +225,14 @@ SCOPE_RULES: tuple[ScopeRule, ...] = (
     ScopeRule("POST", _CR_READ, "creator_bulk_insert", (("ZohoCreator.bulk.CREATE",),), _CR_SRC),
     ScopeRule("GET", _CR_READ + "/{job_id}", "creator_bulk_insert", (("ZohoCreator.bulk.READ",),), _CR_SRC),
     ScopeRule("GET", _CR_READ + "/{job_id}/result", "creator_bulk_insert", (("ZohoCreator.bulk.READ",),), _CR_SRC),
+    # The docs' download request line (bulk-read-api/download-bulk-read-result.html), the status's download_url.
+    ScopeRule(
+        "GET",
+        "/api/bulk/v2.1/{account_owner_name}/{app_link_name}/report/{report_link_name}/read/{job_id}/result",
+        "creator_bulk_insert",
+        (("ZohoCreator.bulk.READ",),),
+        _CR_SRC,
+    ),
     # Creator metadata (*unverified*: the meta pages' scope lines).
     ScopeRule(
         "GET",

@@ -170,6 +170,8 @@ def test_a_token_without_bulk_read_is_refused_2945_on_status(zoho_emulator: Zoho
     limited = Client(zoho_emulator, answer.json()["access_token"])
     assert refusal(limited.status(job_id)) == (401, 2945)
     assert refusal(limited.download(job_id)) == (401, 2945)
+    legacy = f"/api/bulk/v2.1/{OWNER}/{APP}/report/{REPORT}/read/{job_id}/result"
+    assert refusal(limited.download(job_id, legacy)) == (401, 2945)
     assert limited.create().status_code == 200  # bulk.CREATE is enough to create
 
 
