@@ -669,7 +669,7 @@ def _check_config(config: Mapping[str, Any], selection: Selection) -> tuple[str,
     if response_format == "image":  # a SQL result and a table are sheets, not charts
         raise CriteriaError(8014, "Image response is not possible: the source is not a chart.")
     for name, allowed in (("delimiter", DELIMITERS), ("recordDelimiter", RECORD_DELIMITERS), ("quoted", QUOTES)):
-        if name in config and (isinstance(config[name], bool) or config[name] not in allowed):
+        if name in config and _choice(config[name]) not in allowed:
             raise CriteriaError(8119, f"{name} must be one of {sorted(allowed)}.")
     callback = config.get("callbackUrl")
     if callback is not None:
@@ -688,6 +688,15 @@ def _check_config(config: Mapping[str, Any], selection: Selection) -> tuple[str,
         positions.append(selection.table.columns.index(column))
     names = tuple(selection.table.columns[p].name for p in positions)
     return response_format, dataclasses.replace(selection, positions=tuple(positions), names=names)
+
+
+def _choice(value: Any) -> int:
+    """Read an enumerated CSV attribute: a number, or its digits as text (*unverified* that Zoho takes text); -1 else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return -1
 
 
 def _check_callback(url: Any) -> None:
@@ -726,9 +735,9 @@ def _batched(rows: Iterator[tuple[str, ...]]) -> Iterator[list[tuple[str, ...]]]
 
 
 def _csv_chunks(selection: Selection, config: Mapping[str, Any]) -> Iterator[bytes]:
-    delimiter = DELIMITERS[int(config.get("delimiter", 0))]
-    line_end = RECORD_DELIMITERS[int(config.get("recordDelimiter", 0))]
-    quote = QUOTES.get(config["quoted"]) if "quoted" in config else None
+    delimiter = DELIMITERS[_choice(config.get("delimiter", 0))]
+    line_end = RECORD_DELIMITERS[_choice(config.get("recordDelimiter", 0))]
+    quote = QUOTES[_choice(config["quoted"])] if "quoted" in config else None
     if quote is None:  # no qualifier asked for: quote only a value that needs it (*unverified*)
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter=delimiter, lineterminator=line_end, quoting=csv.QUOTE_MINIMAL)

@@ -694,7 +694,9 @@ _ANALYTICS_EXPORT_ERRORS: dict[CodeT, ErrorInfo] = {
 def _analytics_export_render(job: JobSpec, written: str, canonical: str) -> JSON:
     data: JSON = {"jobId": job.job_id, "jobCode": canonical, "jobStatus": _ANALYTICS_STATUS_TEXT[canonical]}
     if canonical == "1004":  # "downloadUrl and expiryTime are present only when jobCode is 1004"
-        data["downloadUrl"] = job.details.get("download_url", "")
+        # A job the create endpoint made knows its absolute URL; one added by a test gets the path alone.
+        default = f"/restapi/v2/bulk/workspaces/{job.coordinates.get('workspace_id')}/exportjobs/{job.job_id}/data"
+        data["downloadUrl"] = job.details.get("download_url") or default
         data["expiryTime"] = str(int(job.created_at * 1000) + ANALYTICS_EXPORT_RETENTION_MS)
     return {"status": "success", "summary": _ANALYTICS_EXPORT_SUMMARY, "data": data}
 
