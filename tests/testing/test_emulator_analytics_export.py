@@ -264,3 +264,18 @@ def test_a_token_without_data_read_is_refused(zoho_emulator: ZohoEmulator) -> No
     )
     me = Client(zoho_emulator, answer.json()["access_token"])
     assert error(me.get(f"{BASE}/views/{VIEW}/data")) == (403, 7301)
+
+
+def test_a_view_export_is_not_cut_and_streams_a_million_rows(zoho_emulator: ZohoEmulator) -> None:
+    account = zoho_emulator.analytics_exports.account
+    table = account.add_table(WORKSPACE, "Huge", [("N", "Number")])
+    assert account.seed_rows(WORKSPACE, table.view_id, count=1_000_000) == 1_000_000
+    me = Client(zoho_emulator)
+    job_id = me.create({"includeHeader": False}, view=table.view_id)
+    me.until_done(job_id)
+    lines = 0
+    with me.download(job_id, stream=True) as answer:
+        assert answer.headers.get("Transfer-Encoding") == "chunked"  # written as it is read, not held whole
+        for chunk in answer.iter_content(1 << 20):
+            lines += chunk.count(b"\r\n")
+    assert lines == 1_000_000

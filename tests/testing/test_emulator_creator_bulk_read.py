@@ -214,3 +214,13 @@ def test_a_completed_bulk_insert_s_rows_are_read_back(zoho_emulator: ZohoEmulato
     read = me.created({"query": {"fields": ["Order_ID", "Status"]}})["id"]
     me.until_done(read)
     assert [row[1:] for row in rows_of(me.download(read))[1:]] == [["B1", "Open"], ["B2", "Open"]]
+
+
+def test_downloads_past_10_a_minute_per_user_are_429(zoho_emulator: ZohoEmulator) -> None:
+    zoho_emulator.creator_bulk_reads.seed_records(OWNER, APP, "Orders", ORDERS)
+    me = Client(zoho_emulator)
+    job_id = me.created()["id"]
+    me.until_done(job_id)
+    for _ in range(10):
+        assert me.download(job_id).status_code == 200  # downloadable again while kept
+    assert refusal(me.download(job_id)) == (429, 2955)
