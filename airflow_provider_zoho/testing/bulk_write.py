@@ -21,6 +21,8 @@ OpenAPI files of Zoho's ``zoho/crm-oas`` repository (v8.0, bulk write ``createBu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import itertools
@@ -31,11 +33,19 @@ import zipfile
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
 from airflow_provider_zoho.testing.crm_account import Account, Module
-from airflow_provider_zoho.testing.dialects import EMULATED_PRODUCTS, Answer, EmulatedProduct, JobSpec
+from airflow_provider_zoho.testing.dialects import (
+    EMULATED_PRODUCTS,
+    Answer,
+    EmulatedProduct,
+    JobSpec,
+    emulator_state_key,
+)
 from airflow_provider_zoho.testing.incoming import access_token, multipart_parts
 from airflow_provider_zoho.testing.store import JobTable
 
@@ -59,6 +69,14 @@ DEFAULT_SCRIPT = ("IN PROGRESS", "COMPLETED")
 RESULT_COLUMNS = ("STATUS", "RECORD_ID", "ERRORS")
 # Under the emulator's admin prefix (server.ADMIN_PREFIX, not imported: server imports this module).
 CRM_MODULES_ADMIN_PATH = "/__emulator__/crm_modules"
+# The states after which Zoho calls a job's callback (create-job.html: "once the job is completed or failed").
+CALLBACK_STATES = frozenset({"COMPLETED", "FAILED", "JOBFAILED"})
+# The only hosts the emulator itself POSTs a callback to: it never reaches out beyond this machine.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+CALLBACK_POLL_SECONDS = 0.05
+# The upload's refusal of missing headers, as Zoho's CRM SDK 8.0 spells it (json_details.json, bulk_write APIException).
+MISSING_HEADERS_ERROR = "check if headers [feature, X-CRM-ORG] are present and valid"
+CALLBACK_WAIT_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +243,9 @@ class BulkWrites:
         self.uploads: dict[str, Upload] = {}
         self.created: dict[str, CreatedJob] = {}
         self.account = Account()  # modules, fields and the records written, per product
+        #: what each callback POST the emulator made carried: ``(url, job details body, HTTP status or error)``.
+        self.callbacks_sent: list[tuple[str, dict[str, Any], int | str]] = []
+        self._callback_tasks: set[asyncio.Task[None]] = set()
 
     def add_routes(self, app: web.Application) -> None:
         """Route CRM's and Bigin's org, upload, create and result-download paths to this object.
@@ -313,9 +334,11 @@ class BulkWrites:
         """
         missing = [name for name in ("feature", "X-CRM-ORG") if not request.headers.get(name)]
         if missing:
-            # Zoho names missing headers in an ``x-error`` header; the body's code is *unverified*.
-            named = (("x-error", f"{', '.join(missing)} header(s) missing"),)
-            return _json(api.product.error("INVALID_REQUEST", 400, named))
+            # Zoho names missing headers in ``x-error`` (upload-file.html). Zoho's CRM SDK 8.0 models this refusal
+            # (its bulk_write APIException) with an ``x-error`` key reading MISSING_HEADERS_ERROR: without that key
+            # the SDK takes the answer for a SuccessResponse. The code beside it is *unverified*.
+            error = api.product.error("INVALID_REQUEST", 400, (("x-error", MISSING_HEADERS_ERROR),))
+            return _json(Answer(error.status, {**error.body, "x-error": MISSING_HEADERS_ERROR}, headers=error.headers))
         if request.headers["feature"] != "bulk-write" or request.headers["X-CRM-ORG"] != ORG_ZGID:
             return _error(api, "INVALID_DATA", 400, "feature must be bulk-write and X-CRM-ORG the org's zgid")
         data = multipart_parts(request.headers.get("Content-Type", ""), await request.read()).get("file")
@@ -374,22 +397,42 @@ class BulkWrites:
             return problem
         mapped = _mapped_columns(header, mappings)
         job_id = self._next_id(111_111_000_000_000_000)
-        write = _Write(api.account, module, body["operation"], resource.get("find_by"), resource.get("ignore_empty"))
-        rows = tuple(self._outcome(write, mapped, n, r) for n, r in enumerate(records, 2))
+        with self.account.lock:  # the job's rows are written as one, against the account as it stands
+            write = _Write(
+                api.account,
+                module,
+                body["operation"],
+                resource.get("find_by"),
+                resource.get("ignore_empty"),
+                _UniqueIndex.of(self.account, api.account, module),
+            )
+            rows = tuple(self._outcome(write, mapped, n, r) for n, r in enumerate(records, 2))
         counts = {
             f"{status}_count": sum(1 for row in rows if row[-3] == status) for status in ("added", "updated", "skipped")
         }
         counts["total_count"] = len(rows)
-        details = {
+        details: dict[str, Any] = {
             "module": module.api_name,
             "operation": body["operation"],
             "file_name": upload.csv_name,
             "download_url": f"{self.download_base}{api.download_prefix}/bulk-write/{job_id}/{job_id}.zip",
+            # get-status.html / crm-oas v8.0 getBulkWriteJobDetails: the resource echoes the create's field
+            # mappings (each with api_name and index), find_by and ignore_empty; the job its callback.
+            "field_mappings": [_echoed_mapping(m) for m in mapped],
         }
+        for key in ("find_by", "ignore_empty"):
+            if resource.get(key) is not None:
+                details[key] = resource[key]
+        if body.get("callback") is not None:
+            details["callback"] = {"url": body["callback"]["url"], "method": body["callback"]["method"]}
         spec = JobSpec(api.kind, job_id, self.outcomes.script, {}, counts, None, None, time.time(), details)
         with self.lock:
             self.created[job_id] = CreatedJob(api.kind, job_id, body, tuple(m.api_name for m in mapped[:3]), rows)
         self._jobs.add_job(spec, api.product)
+        if "callback" in details and _loopback(details["callback"]["url"]):
+            task = asyncio.get_running_loop().create_task(self._call_back(api, spec, details["callback"]["url"]))
+            self._callback_tasks.add(task)
+            task.add_done_callback(self._callback_tasks.discard)
         created_by = {"id": "111111000000035795", "name": "Patricia Boyle"}
         return web.json_response(
             {
@@ -407,6 +450,8 @@ class BulkWrites:
             return _detailed(api, "MISSING_REQUIRED_KEY", "operation and resource are required", json_path="$")
         if body["operation"] not in OPERATIONS:
             return _error(api, "INVALID_DATA", 400, f"operation must be one of {', '.join(OPERATIONS)}")
+        if "callback" in body and (problem := _callback_problem(api, body["callback"])) is not None:
+            return problem
         if len(body["resource"]) != 1 or not isinstance(body["resource"][0], dict):
             return _error(api, "INVALID_DATA", 400, "the emulator takes one resource per job")
         resource = body["resource"][0]
@@ -470,11 +515,47 @@ class BulkWrites:
             if write.operation == "update" and existing is None:
                 return (*first, "skipped", "", f"RESOURCE_NOT_FOUND-{write.find_by}")
             if write.operation == "insert" or existing is None:
-                return (*first, "added", account.insert(product, module, fields), "")
+                if duplicates := write.unique.duplicates(fields, None):
+                    return (*first, "skipped", "", _duplicate_errors(duplicates))
+                record_id = account.insert(product, module, fields)
+                write.unique.record(record_id, fields)
+                return (*first, "added", record_id, "")
+            if duplicates := write.unique.duplicates(fields, existing):
+                return (*first, "skipped", "", _duplicate_errors(duplicates))
             if write.ignore_empty:  # create-job.html: ignore_empty keeps a field whose cell is empty
                 fields = {name: value for name, value in fields.items() if value}
             account.update(product, module, existing, fields)
+            write.unique.record(existing, fields)
         return (*first, "updated", existing, "")
+
+    async def _call_back(self, api: WriteApi, spec: JobSpec, url: str) -> None:
+        """POST the job's details to its loopback callback URL once its status reaches COMPLETED or FAILED.
+
+        Zoho posts a job's details to its callback URL "once the job is completed or failed" (create-job.html);
+        the body's exact shape is *unverified*: the emulator sends what a status GET would answer then. Its jobs
+        move as their status GETs walk the script, so the POST follows the GET that reports the end (or comes
+        at once for a script that starts there).
+        """
+        deadline = time.monotonic() + CALLBACK_WAIT_SECONDS
+        state = self._jobs.job_state(api.kind, spec.job_id)
+        while state is None or emulator_state_key(state) not in CALLBACK_STATES:
+            if time.monotonic() > deadline:
+                return
+            await asyncio.sleep(CALLBACK_POLL_SECONDS)
+            state = self._jobs.job_state(api.kind, spec.job_id)
+        body = api.product.state(spec, state).body
+        outcome: int | str
+        try:
+            timeout = aiohttp.ClientTimeout(total=10)
+            async with (
+                aiohttp.ClientSession(timeout=timeout, trust_env=False) as session,
+                session.post(url, json=body) as response,
+            ):
+                outcome = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            outcome = f"{type(exc).__name__}: {exc}"
+        with self.lock:
+            self.callbacks_sent.append((url, body, outcome))
 
     async def download(self, api: WriteApi, request: web.Request) -> web.StreamResponse:
         """Serve a job's result: a zip of one CSV, each row's mapped columns then STATUS, RECORD_ID, ERRORS.
@@ -509,6 +590,7 @@ class _Write:
     operation: str
     find_by: str | None
     ignore_empty: bool | None
+    unique: _UniqueIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -613,3 +695,92 @@ def _mapped_columns(header: list[str], mappings: Iterable[Any] | None) -> list[_
         )
         for m in mappings
     ]
+
+
+class _UniqueIndex:
+    """The module's unique fields' values, by value (case folded), as a job writes its rows in order.
+
+    Zoho skips a record whose unique field holds a value another record already has with
+    ``DUPLICATE_DATA-<field>`` (the bulk write result's record-level codes,
+    https://www.zoho.com/crm/developer/docs/api/v8/bulk-write/limitations.html, and the records API's
+    DUPLICATE_DATA, https://www.zoho.com/crm/developer/docs/api/v8/insert-records.html): a value already in the
+    account, or written by an earlier row of the same file.  The comparison ignores case, as
+    :meth:`Account.find` does.  Built once per job so that 25,000 rows are not each compared with every record.
+    """
+
+    def __init__(self, fields: tuple[str, ...], records: Mapping[str, Mapping[str, str]]) -> None:
+        """Index ``records`` (by id) on ``fields``."""
+        self.fields = fields
+        self.holders: dict[str, dict[str, str]] = {name: {} for name in fields}  # field -> folded value -> id
+        self.values: dict[str, dict[str, str]] = {name: {} for name in fields}  # field -> id -> folded value
+        for record_id, values in records.items():
+            self.record(record_id, values)
+
+    @classmethod
+    def of(cls, account: Account, product: str, module: Module) -> _UniqueIndex:
+        """Index the records of ``module`` on its unique fields."""
+        unique = tuple(f.api_name for f in module.fields if f.unique)
+        return cls(unique, account.records(product, module.api_name) if unique else {})
+
+    def duplicates(self, fields: Mapping[str, str], record_id: str | None) -> list[str]:
+        """Return the unique fields whose value in ``fields`` another record holds (not ``record_id``)."""
+        return [
+            name
+            for name in self.fields
+            if fields.get(name) and self.holders[name].get(fields[name].casefold(), record_id) != record_id
+        ]
+
+    def record(self, record_id: str, fields: Mapping[str, str]) -> None:
+        """Note the values a record now holds (an update's new values replace its old ones)."""
+        for name in self.fields:
+            if name not in fields:
+                continue
+            old = self.values[name].pop(record_id, None)
+            if old is not None and self.holders[name].get(old) == record_id:
+                del self.holders[name][old]
+            if fields[name]:
+                folded = fields[name].casefold()
+                self.values[name][record_id] = folded
+                self.holders[name].setdefault(folded, record_id)
+
+
+def _duplicate_errors(names: list[str]) -> str:
+    """Return the result's ERRORS value for duplicate fields: ``DUPLICATE_DATA-Email``, several joined by ``:``."""
+    return ":".join(f"DUPLICATE_DATA-{name}" for name in names)
+
+
+def _callback_problem(api: WriteApi, callback: Any) -> web.Response | None:
+    """Zoho's 400 for a create's ``callback`` it refuses, or None (crm-oas v8.0 createBulkWriteJob).
+
+    The schema: an object with the required ``url`` (``format: uri``) and ``method`` (enum ``post``); a URL
+    that is not one is INVALID_CALLBACK_URL ("Invalid callback URL provided"); another method breaks the enum,
+    INVALID_DATA (the spec lists no INVALID_CALLBACK_METHOD for bulk write: the code is *unverified*).
+    """
+    path = "$.callback"
+    if not isinstance(callback, dict):
+        return _detailed(api, "INVALID_DATA", "callback must be an object {url, method}", json_path=path)
+    for key in ("url", "method"):
+        if key not in callback:
+            return _detailed(api, "MISSING_REQUIRED_KEY", f"callback needs {key}", json_path=f"{path}.{key}")
+    url = callback["url"]
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return _detailed(api, "INVALID_CALLBACK_URL", "Invalid callback URL provided", json_path=f"{path}.url")
+    if callback["method"] != "post":
+        return _detailed(api, "INVALID_DATA", "callback method must be post", json_path=f"{path}.method")
+    return None
+
+
+def _loopback(url: str) -> bool:
+    """Tell whether a callback URL points at this machine, the only place the emulator POSTs to."""
+    with contextlib.suppress(ValueError):
+        return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+    return False
+
+
+def _echoed_mapping(mapping: _Mapping) -> dict[str, Any]:
+    """Return a field mapping as a job's details echo it (get-status.html: api_name, index, format, find_by)."""
+    echoed: dict[str, Any] = {"api_name": mapping.api_name, "index": mapping.index, "format": None, "find_by": None}
+    # crm-oas v8.0 getBulkWriteJobDetails: default_value is echoed as an object {value}.
+    echoed["default_value"] = {"value": mapping.default} if mapping.default else None
+    return echoed

@@ -188,7 +188,8 @@ def test_a_retry_after_a_failed_job_creates_it_anew(zoho_conn: ZohoEmulator, tmp
     with pytest.raises(AirflowException, match="FAILED"):
         run(make(file=source), context(store))
     zoho_conn.set_bulk_write_outcomes(Outcomes())
-    summary = run(make(file=source), context(store))
+    # The emulator wrote the failed job's records: Zoho skips them again as DUPLICATE_DATA (Email is unique).
+    summary = run(make(file=source, max_failed_records=None), context(store))
     assert len(zoho_conn.uploads()) == 2
     assert summary["job_ids"] == [zoho_conn.created_jobs()[1].job_id]
 
@@ -209,7 +210,8 @@ def test_a_retry_creates_anew_only_the_part_whose_job_failed(zoho_conn: ZohoEmul
     uploaded_before = len(zoho_conn.uploads())
     operator = make(file=source, max_records_per_job=2)
     assert operator.get_job_status(store.values["zoho_job_ids"], context(store)) == "FAILED"  # Zoho's own state
-    summary = run(make(file=source, max_records_per_job=2), context(store))
+    # The first run's middle job did write rows 4-5: Zoho skips them again as DUPLICATE_DATA (Email is unique).
+    summary = run(make(file=source, max_records_per_job=2, max_failed_records=None), context(store))
     uploads = zoho_conn.uploads()[uploaded_before:]
     assert len(uploads) == 1  # only the failed part is loaded again
     assert uploads[0].csv_text is not None
@@ -238,7 +240,9 @@ def test_without_reattach_a_retry_creates_again(zoho_conn: ZohoEmulator, tmp_pat
     source = str(write_csv(tmp_path / "c.csv", 3))
     store = StateStore()
     run(make(file=source, reattach_on_retry=False), context(store))
-    run(make(file=source, reattach_on_retry=False), context(store))
+    # The same records again: Zoho skips them as DUPLICATE_DATA (Email is unique), the load is created anew.
+    second = run(make(file=source, reattach_on_retry=False, max_failed_records=None), context(store))
+    assert second["counts"]["skipped"] == 3
     assert len(zoho_conn.created_jobs()) == 2
     assert store.values == {}
 

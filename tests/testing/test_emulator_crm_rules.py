@@ -244,7 +244,11 @@ def test_an_upload_missing_a_header_answers_crm_s_json_error(zoho: Zoho, missing
     del headers[missing]
     reply = zoho.upload(CONTACTS, headers)
     assert reply.headers["Content-Type"].startswith("application/json")
-    assert refusal(reply) == "INVALID_REQUEST"
+    assert reply.status_code == 400, reply.text
+    body = reply.json()
+    # CRM's error keys, and the x-error key Zoho's CRM SDK 8.0 models for this refusal.
+    assert (body["status"], body["code"]) == ("error", "INVALID_REQUEST")
+    assert body["x-error"] == "check if headers [feature, X-CRM-ORG] are present and valid"
     assert missing in reply.headers["x-error"]
 
 
