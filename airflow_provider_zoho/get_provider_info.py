@@ -94,6 +94,8 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         },
+        # The "Zoho" button of every operator and sensor (links.py).
+        "extra-links": ["airflow_provider_zoho.links.ZohoLink"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_zoho.hooks.zoho.ZohoHook",

@@ -206,6 +206,13 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
         if problems := self._problems(rendered=True):
             raise AirflowFailException(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
 
+    def link_parts(self) -> dict[str, Any]:
+        """Return the workspace and the table (none yet for a new table: the link is the workspace's).
+
+        :return: the parts of the task's link in Zoho's UI.
+        """
+        return {"workspace_id": self.workspace_id, "view_id": self.view_id}
+
     def job_coordinates(self, job_id: str) -> dict[str, str | None]:
         """Return the coordinates a status poll of ``job_id`` needs: the workspace, and the org header's value.
 
@@ -315,7 +322,7 @@ class ZohoAnalyticsImportOperator(ZohoJobOperator):
             else:
                 job_id = self._import_batches(org_id, config, Path(work))
         state["job_ids"], state["first_rows"], state["complete"] = [job_id], [2], True
-        self.log.info("Created %s %s for %s", self.job_kind.label, job_id, self.file)
+        self.created(job_id, f"for {self.file}")
         self.remember(context, state)
 
     def _request(self, org_id: str, config: dict[str, Any], *, batch: bool = False) -> Any:

@@ -118,6 +118,13 @@ class ZohoAnalyticsExportOperator(ZohoExtractOperator):
             )
         return str(org_id)
 
+    def link_parts(self) -> dict[str, Any]:
+        """Return the workspace and the view (a SQL export links to the workspace).
+
+        :return: the parts of the task's link in Zoho's UI.
+        """
+        return {"workspace_id": self.workspace_id, "view_id": self.view_id}
+
     def job_coordinates(self, job_id: str) -> dict[str, str | None]:
         """Return the coordinates a status poll of ``job_id`` needs: the workspace and the organization.
 

@@ -50,6 +50,7 @@ from airflow_provider_zoho.jobs import (
     job_id_problem,
     normalize_state,
 )
+from airflow_provider_zoho.links import ZohoLink, job_link, push_link
 from airflow_provider_zoho.operators.results import FailedRows, summary_jobs
 from airflow_provider_zoho.triggers.job import ZohoJobTrigger
 
@@ -84,6 +85,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
     job_kind: ClassVar[JobKind]
     external_id_key = JOB_IDS_KEY
     ui_color = "#e4f0e8"
+    operator_extra_links = (ZohoLink(),)
 
     def __init__(
         self,
@@ -183,6 +185,35 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         :return: one message per problem; empty when the input looks right.
         """
         return []
+
+    def link_parts(self) -> dict[str, Any]:
+        """Return what the task's link to Zoho's UI is built from (``links.job_link``); nothing by default.
+
+        :return: the parts known (``org_id``, ``module``, ``workspace_id``, link names...).
+        """
+        return {}
+
+    def zoho_url(self) -> str | None:
+        """Return the URL of what the task's jobs work on in Zoho's UI, or None when a part is not known.
+
+        :return: the URL (also the task's "Zoho" button, and in the log line of each job created).
+        """
+        return job_link(self.job_kind.name, self.hook.config.data_center, self.link_parts())
+
+    def created(self, job_id: str, what: str = "") -> None:
+        """Log that a job was created, with its id and the task's link to Zoho's UI.
+
+        :param job_id: the new job's id.
+        :param what: what the job works on, for the line (``for rows 2-101 of contacts.csv``).
+        """
+        url = self.zoho_url()
+        self.log.info(
+            "Created %s %s%s%s",
+            self.job_kind.label,
+            job_id,
+            f" {what}" if what else "",
+            f"; in Zoho: {url}" if url else "",
+        )
 
     def job_coordinates(self, job_id: str) -> dict[str, str | None]:
         """Return the coordinates a status poll of ``job_id`` needs (by default the id alone).
@@ -364,6 +395,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key=JOB_IDS_KEY, value=[job_id for job_id in state["job_ids"] if job_id])
+        push_link(context, self.zoho_url())
 
     @staticmethod
     def _new_state() -> dict[str, Any]:

@@ -114,6 +114,13 @@ class ZohoBulkReadOperator(ZohoExtractOperator):
                 )
         return problems
 
+    def link_parts(self) -> dict[str, Any]:
+        """Return the connection's ``crm_org_id`` (no org lookup is spent on a link) and the module.
+
+        :return: the parts of the task's link to the module in Zoho's UI.
+        """
+        return {"org_id": self.hook.config.crm_org_id, "module": self.module}
+
     def first_request(self) -> dict[str, Any]:
         """Return page 1's request.
 

@@ -128,6 +128,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         self.max_records_per_job = max_records_per_job
         self.max_zip_bytes = max_zip_bytes
         self._file_checked = False
+        self._org_id: str | None = None  # the org's zgid, once looked up for the upload
         if problems := self._problems(rendered=False):
             raise ValueError(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
 
@@ -230,6 +231,13 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
             return [str(mapping["api_name"]) for mapping in self.field_mappings]
         return csv_header(self.file) or []
 
+    def link_parts(self) -> dict[str, Any]:
+        """Return the org (looked up for the upload, else the connection's ``crm_org_id``) and the module.
+
+        :return: the parts of the task's link to the module in Zoho's UI.
+        """
+        return {"org_id": self._org_id or self.hook.config.crm_org_id, "module": self.module}
+
     # -- creating ---------------------------------------------------------------------------------------------
     def create_jobs(self, context: Context, state: dict[str, Any]) -> None:
         """Check the whole file, then split, upload and create part by part.
@@ -243,7 +251,7 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
         self._check_file()
         hook = self.hook
         try:
-            org_id = hook.get_org_id(self.product.paths["org"])
+            org_id = self._org_id = hook.get_org_id(self.product.paths["org"])
             upload_url = hook.config.upload_base_url + self.product.paths["upload"]
             upload_headers = {
                 **self.product.header("org", org_id),
@@ -278,13 +286,8 @@ class ZohoBulkWriteOperator(ZohoJobOperator):
                     )
                     _set(state["job_ids"], part.index, job_id)
                     _set(state["first_rows"], part.index, part.first_row)
-                    self.log.info(
-                        "Created %s %s for rows %d-%d of %s",
-                        self.job_kind.label,
-                        job_id,
-                        part.first_row,
-                        part.first_row + part.records - 1,
-                        self.file,
+                    self.created(
+                        job_id, f"for rows {part.first_row}-{part.first_row + part.records - 1} of {self.file}"
                     )
                     self.remember(context, state)
         except CsvProblem as problem:  # the file passed check_csv, then changed

@@ -140,6 +140,13 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
         if problems := self._problems(rendered=True):
             raise AirflowFailException(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
 
+    def link_parts(self) -> dict[str, Any]:
+        """Return the form's link names.
+
+        :return: the parts of the task's link to the form in Zoho's UI.
+        """
+        return self._names()
+
     def job_coordinates(self, job_id: str) -> dict[str, str | None]:
         """Return the coordinates a status poll of ``job_id`` needs: the form's link names and the environment.
 
@@ -255,7 +262,7 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
         state["job_ids"], state["first_rows"], state["complete"] = [job_id], [2], False
         self.remember(context, state)
         self._waiting_on = [job_id]  # from now on, a kill aborts it
-        self.log.info("Created %s %s", self.job_kind.label, job_id)
+        self.created(job_id)
         with (
             tempfile.TemporaryDirectory(prefix="zoho-creator-insert-") as work,
             local_copy(self.file, Path(work)) as path,

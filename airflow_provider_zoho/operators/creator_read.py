@@ -101,6 +101,13 @@ class ZohoCreatorBulkReadOperator(ZohoExtractOperator):
             )
         return problems
 
+    def link_parts(self) -> dict[str, Any]:
+        """Return the report's link names.
+
+        :return: the parts of the task's link to the report in Zoho's UI.
+        """
+        return self._names()
+
     def job_coordinates(self, job_id: str) -> dict[str, str | None]:
         """Return the coordinates a status poll of ``job_id`` needs: the report's link names and the environment.
 

@@ -40,6 +40,7 @@ from airflow_provider_zoho.jobs import (
     is_template,
     job_id_problem,
 )
+from airflow_provider_zoho.links import ZohoLink, job_link, push_link
 from airflow_provider_zoho.operators.base import JOB_IDS_KEY, job_trigger, permanent_errors_fail_at_once, poll_job
 from airflow_provider_zoho.operators.extract_files import (
     Destination,
@@ -95,6 +96,7 @@ class ZohoExtractOperator(BaseOperator):
     job_kind: ClassVar[JobKind]
     template_fields: Sequence[str] = ("destination",)
     ui_color = "#e8ecf7"
+    operator_extra_links = (ZohoLink(),)
 
     def __init__(
         self,
@@ -180,6 +182,20 @@ class ZohoExtractOperator(BaseOperator):
         :return: the new job's id.
         """
         raise NotImplementedError
+
+    def link_parts(self) -> dict[str, Any]:
+        """Return what the task's link to Zoho's UI is built from (``links.job_link``); nothing by default.
+
+        :return: the parts known (``org_id``, ``module``, ``workspace_id``, link names...).
+        """
+        return {}
+
+    def zoho_url(self) -> str | None:
+        """Return the URL of what the export reads in Zoho's UI, or None when a part is not known.
+
+        :return: the URL (also the task's "Zoho" button, and in the log line of each job created).
+        """
+        return job_link(self.job_kind.name, self.hook.config.data_center, self.link_parts())
 
     def job_coordinates(self, job_id: str) -> dict[str, str | None]:
         """Return the coordinates a status poll of ``job_id`` needs (by default the id alone).
@@ -275,12 +291,14 @@ class ZohoExtractOperator(BaseOperator):
             if page["staged"] is None:
                 if page["job_id"] is None:
                     page["job_id"] = self.create_job(page["request"])
+                    url = self.zoho_url()
                     self.log.info(
-                        "Created %s %s for page %d (%s)",
+                        "Created %s %s for page %d (%s)%s",
                         self.job_kind.label,
                         page["job_id"],
                         len(pages),
                         page["request"],
+                        f"; in Zoho: {url}" if url else "",
                     )
                     self._remember(context, pages)
                 self._stage(context, pages, self._wait(context, pages))
@@ -445,6 +463,7 @@ class ZohoExtractOperator(BaseOperator):
         self._store(context, pages)
         if (ti := context.get("ti")) is not None:
             ti.xcom_push(key=JOB_IDS_KEY, value=[page["job_id"] for page in pages if page["job_id"]])
+        push_link(context, self.zoho_url())
 
     def _store(self, context: Context, pages: list[dict[str, Any]] | None) -> None:
         store = context.get("task_state_store")

@@ -37,6 +37,7 @@ from airflow_provider_zoho.jobs import (
     get_job_kind,
     importable_elsewhere,
 )
+from airflow_provider_zoho.links import ZohoLink, job_link, push_link
 from airflow_provider_zoho.triggers.job import ZohoJobTrigger
 
 
@@ -83,6 +84,7 @@ class ZohoJobSensor(BaseSensorOperator):
     # How the trigger names job_kind in the database: a built-in kind's name, else the attribute itself.
     job_kind_reference: ClassVar[str]
     ui_color = "#f0e4e4"
+    operator_extra_links = (ZohoLink(),)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Derive what a subclass that sets ``job_kind`` would otherwise repeat: fields and constructor."""
@@ -205,6 +207,20 @@ class ZohoJobSensor(BaseSensorOperator):
         if get_job_kind(reference) is not self.job_kind:
             raise ValueError(f"{self.task_id} ({type(self).__name__}): {reference!r} is not this sensor's job_kind.")
 
+    def zoho_url(self) -> str | None:
+        """Return the URL of what the job works on in Zoho's UI, from its coordinates and the connection.
+
+        A CRM or Bigin job's link needs the connection's ``crm_org_id``; without it there is none. A connection
+        that cannot be read gives none either: the first poll says what is wrong with it, as it always has.
+
+        :return: the URL (the task's "Zoho" button), or None.
+        """
+        try:
+            config = self.hook.config
+        except ZohoConnectionError:
+            return None
+        return job_link(self.job_kind.name, config.data_center, {**self.coordinates, "org_id": config.crm_org_id})
+
     @cached_property
     def hook(self) -> ZohoHook:
         """Return the sync hook of ``zoho_conn_id``, made once per sensor.
@@ -226,6 +242,7 @@ class ZohoJobSensor(BaseSensorOperator):
         started = time.time()
         # Templates are rendered now: a bad value can no longer be skipped over, and no retry would fix it.
         self._raise_for_bad_coordinates(AirflowFailException, rendered=True)
+        push_link(context, self.zoho_url())
         if not self.deferrable:
             return super().execute(context)
         self._logged_state: str | None = None

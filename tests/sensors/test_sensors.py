@@ -10,9 +10,10 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_zoho.compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
-from airflow_provider_zoho.jobs import ANALYTICS_IMPORT, CRM_BULK_WRITE
+from airflow_provider_zoho.jobs import ANALYTICS_IMPORT, CRM_BULK_WRITE, JOB_KINDS
 from airflow_provider_zoho.sensors import ZohoCreatorBulkInsertJobSensor, ZohoCRMBulkWriteJobSensor, ZohoJobSensor
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
+from airflow_provider_zoho.testing.kinds import KIND_FACTS
 from tests.helpers import FINAL_STATES, JOB_COORDINATES, KINDS, MISSING_ARGUMENT_ERRORS, SENSORS, run_sensor
 
 FAILURE_STATES = [
@@ -42,7 +43,10 @@ def test_each_kind_succeeds_and_returns_its_summary(zoho_conn: ZohoEmulator, kin
     assert summary["job_id"] == "4242"
     assert summary["kind"] == kind
     assert summary["state"] == done
-    assert summary["counts"]  # every kind reports counts on completion
+    # Every kind that documents counts reports them on completion (an Analytics export documents none).
+    assert bool(summary["counts"]) == bool(KIND_FACTS[kind].count_names)
+    if JOB_KINDS[kind].result_link_field is not None:  # a read kind: where its result is
+        assert summary["download_url"]
     assert isinstance(summary["response"], dict)
     assert zoho_conn.status_requests("4242") == 3
     assert zoho_conn.token_requests() == 1
