@@ -40,7 +40,8 @@ client:
 
 --jobs FILE:
   A JSON list of jobs. Each is an object with "kind" (analytics_import, crm_bulk_write,
-  bigin_bulk_write, creator_bulk_insert, analytics_export, creator_bulk_read), "job_id", "script" (the states each status GET walks
+  bigin_bulk_write, creator_bulk_insert, analytics_export, creator_bulk_read, crm_bulk_read,
+  bigin_bulk_read), "job_id", "script" (the states each status GET walks
   through, as Zoho spells them; the last repeats; a step may be a fault such as
   {{"fault": "rate_limited", "retry_after": 1}}), the kind's coordinates (analytics_import:
   "workspace_id", "org_id"; creator_bulk_insert: "account_owner_name", "app_link_name",
@@ -92,6 +93,13 @@ admin HTTP API (JSON bodies; jobs, clients and grant_codes take an object or a l
   POST {ADMIN_PREFIX}/creator_bulk_read
                                    Creator bulk reads created from now on: {{"script": ["In-progress",
                                    "Failed"], "error_message"?, "once"?: true, "cursor_ttl"?: 900}}
+  POST {ADMIN_PREFIX}/crm_records   seed a CRM or Bigin module's records for bulk reads: {{"product": "crm",
+                                   "module": "Contacts", "count": 500000 (synthetic, generated when read),
+                                   "modified_from"?: "2026-01-01T00:00:00+00:00", "step_seconds"?: 60,
+                                   "replace"?: false}}
+  POST {ADMIN_PREFIX}/crm_bulk_read CRM and Bigin bulk reads created from now on: {{"script": ["QUEUED",
+                                   "FAILURE"], "once"?: true (the next one only), "reset_downloads"?: true,
+                                   "page_token_ttl"?: 86400}}; answers the counters (downloads...)
   POST {ADMIN_PREFIX}/clients       {{"client_id", "client_secret", "refresh_token"}}
   POST {ADMIN_PREFIX}/grant_codes   {{"code", "client_id", "refresh_token", "expires_in", "offline"}}
                                    (all but "code" optional): a grant code for

@@ -17,18 +17,24 @@ Only the keys this emulator's clients read are sure (``api_name``, ``data_type``
 follow Zoho's samples and are *unverified* in their details (ids, ``json_type``, the shape of ``unique``).
 
 Records written by bulk writes are kept per product and module with their ids, so that an update by ``id``
-or an upsert by a unique field finds them afterwards.  Independent of the provider code on purpose.
+or an upsert by a unique field finds them afterwards; each carries Zoho's own ``Created_Time`` and
+``Modified_Time`` (ISO 8601 with an offset, the records API's form,
+https://www.zoho.com/crm/developer/docs/api/v8/get-records.html), stamped on insert and update, which a bulk
+read's criteria filter on (:mod:`airflow_provider_zoho.testing.bulk_read`).  Independent of the provider code
+on purpose.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PRODUCTS", "Account", "Field", "Module", "default_modules"]
+__all__ = ["PRODUCTS", "TIMESTAMPS", "Account", "Field", "Module", "default_modules", "iso_time"]
 
 PRODUCTS = ("crm", "bigin")
 
@@ -53,7 +59,24 @@ DATA_TYPES: dict[str, str] = {
     "lookup": "jsonobject",
     "ownerlookup": "jsonobject",
     "autonumber": "string",
+    # Types a bulk read cannot export (FIELD_NOT_SUPPORTED, https://www.zoho.com/crm/developer/docs/api/v8/
+    # bulk-read/limitations.html: subforms, multi-select lookups, file and image uploads; *unverified* list).
+    "subform": "jsonarray",
+    "multiselectlookup": "jsonarray",
+    "fileupload": "jsonarray",
+    "imageupload": "jsonarray",
 }
+#: Zoho's timestamps, which it writes itself on insert and update (field-meta.html: read-only datetime fields).
+TIMESTAMPS = ("Created_Time", "Modified_Time")
+
+
+def iso_time(epoch: float) -> str:
+    """Return an instant as Zoho writes a datetime: ISO 8601 to the second with its offset (UTC here).
+
+    :param epoch: seconds since the epoch.
+    :return: e.g. ``2026-01-02T03:04:05+00:00``.
+    """
+    return dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,6 +459,8 @@ class Account:
             product: {m.api_name: m for m in default_modules(product)} for product in PRODUCTS
         }
         self._records: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+        #: The clock ``Created_Time`` and ``Modified_Time`` are stamped from (epoch seconds); a test may set it.
+        self.clock: Callable[[], float] = time.time
 
     # -- modules ------------------------------------------------------------------------------------------
     def declare_module(self, product: str, module: Module | Mapping[str, Any]) -> Module:
@@ -495,16 +520,21 @@ class Account:
 
     # -- records ------------------------------------------------------------------------------------------
     def insert(self, product: str, module: str, values: Mapping[str, str]) -> str:
-        """Create a record; return its new id."""
+        """Create a record, stamped with Zoho's ``Created_Time`` and ``Modified_Time``; return its new id."""
+        now = iso_time(self.clock())
         with self.lock:
             record_id = str(4_150_868_000_001_000_000 + next(self._ids))
-            self._records.setdefault((product, module), {})[record_id] = dict(values)
+            record = {**values, "Created_Time": now, "Modified_Time": now}
+            self._records.setdefault((product, module), {})[record_id] = record
             return record_id
 
     def update(self, product: str, module: str, record_id: str, values: Mapping[str, str]) -> None:
-        """Overwrite the given fields of an existing record."""
+        """Overwrite the given fields of an existing record and stamp its ``Modified_Time``."""
+        now = iso_time(self.clock())
         with self.lock:
-            self._records[(product, module)][record_id].update(values)
+            record = self._records[(product, module)][record_id]
+            record.update({name: value for name, value in values.items() if name not in TIMESTAMPS})
+            record["Modified_Time"] = now
 
     def find(self, product: str, module: str, field: str, value: str) -> str | None:
         """Return the id of the record whose ``field`` holds ``value`` (``id`` matches the id), or None.

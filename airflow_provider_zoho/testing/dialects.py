@@ -51,6 +51,8 @@ CodeT = str | int
 EMULATED_KINDS: tuple[str, ...] = ("analytics_import", "crm_bulk_write", "bigin_bulk_write", "creator_bulk_insert")
 # The read side: the jobs an export waits for (Analytics async export, Creator bulk read).
 EMULATED_KINDS += ("analytics_export", "creator_bulk_read")
+# CRM v8 and Bigin v2 bulk read (testing/bulk_read.py).
+EMULATED_KINDS += ("crm_bulk_read", "bigin_bulk_read")
 
 
 @dataclass(frozen=True, slots=True)
@@ -802,8 +804,83 @@ CREATOR_BULK_READ = EmulatedProduct(
     payload_key="details",
 )
 
+# ---------------------------------------------------------------------------------------------------------
+# Zoho CRM and Bigin: bulk read jobs (identical shapes, different paths)
+# https://www.zoho.com/crm/developer/docs/api/v8/bulk-read/get-job-details.html and crm-oas v8.0 bulk_read
+# getBulkReadJobDetails: {"data": [{id, operation "read", state, query (as the create sent it), file_type,
+# created_by, created_time, result?}], "info": {}}; states ADDED, QUEUED, IN PROGRESS, COMPLETED, FAILURE
+# (FAILED: the CRM SDK 8.0's spelling, accepted in scripts too); "result" {page, per_page 200000, count,
+# download_url (a path relative to the API host), more_records, next_page_token?} only once COMPLETED.
+# ---------------------------------------------------------------------------------------------------------
+_BULK_READ_STATES = {
+    emulator_state_key(s): s for s in ("ADDED", "QUEUED", "IN PROGRESS", "COMPLETED", "FAILURE", "FAILED")
+}
+#: get-job-details.html: one job exports a page of at most 200,000 records.
+BULK_READ_PER_PAGE = 200_000
+
+
+def _bulk_read_renderer(read_prefix: str) -> Callable[[JobSpec, str, str], JSON]:
+    """CRM and Bigin share a body; only the result's download path differs."""
+
+    def render(job: JobSpec, written: str, canonical: str) -> JSON:
+        data: JSON = {
+            "id": job.job_id,
+            "operation": "read",
+            "state": written,
+            "query": dict(job.details.get("query", {"module": {"api_name": "Contacts"}, "page": 1})),
+            "file_type": job.details.get("file_type", "csv"),
+            "created_by": {"id": "111111000000035795", "name": "Patricia Boyle"},
+            "created_time": _iso_time(job.created_at),
+        }
+        if "callback" in job.details:  # the create's callback {url, method}, echoed (get-job-details.html)
+            data["callback"] = dict(job.details["callback"])
+        if canonical == "COMPLETED":
+            result: JSON = {
+                "page": job.details.get("page", 1),
+                "per_page": BULK_READ_PER_PAGE,
+                "count": job.counts.get("count", 0),
+                "download_url": f"{read_prefix}/{job.job_id}/result",
+                "more_records": bool(job.details.get("more_records", False)),
+            }
+            if job.details.get("next_page_token"):  # only while more records remain
+                result["next_page_token"] = job.details["next_page_token"]
+            data["result"] = result
+        return {"data": [data], "info": {}}
+
+    return render
+
+
+def _bulk_read_product(kind: str, read_prefix: str) -> EmulatedProduct:
+    return EmulatedProduct(
+        kind=kind,
+        route=read_prefix + "/{job_id}",
+        coordinates={},
+        optional_coordinates=frozenset(),
+        states=_BULK_READ_STATES,
+        initial_state="ADDED",
+        errors=_BULK_WRITE_ERRORS,
+        fallback_status=400,
+        code_type=str,
+        invalid_token_code="INVALID_TOKEN",
+        rate_limit_code="TOO_MANY_REQUESTS",
+        server_error_code="INTERNAL_ERROR",
+        required_header=None,
+        missing_header_code=None,
+        scopes=(),
+        error_body=_bulk_write_error_body,
+        render=_bulk_read_renderer(read_prefix),
+        not_found_body=_bulk_write_not_found,  # RESOURCE_NOT_FOUND, HTTP 404 (get-job-details.html)
+        missing_fields_body=lambda: {"data": [{}], "info": {}},
+        count_keys=frozenset({"count"}),
+    )
+
+
+CRM_BULK_READ = _bulk_read_product("crm_bulk_read", "/crm/bulk/v8/read")
+BIGIN_BULK_READ = _bulk_read_product("bigin_bulk_read", "/bigin/bulk/v2/read")
+
 #: The one table the server consults: kind -> product.
 EMULATED_PRODUCTS: Mapping[str, EmulatedProduct] = {
     product.kind: product for product in (ANALYTICS, CRM, BIGIN, CREATOR)
 } | {product.kind: product for product in (ANALYTICS_EXPORT, CREATOR_BULK_READ)}
+EMULATED_PRODUCTS = {**EMULATED_PRODUCTS, **{product.kind: product for product in (CRM_BULK_READ, BIGIN_BULK_READ)}}
 assert tuple(EMULATED_PRODUCTS) == EMULATED_KINDS

@@ -35,6 +35,7 @@ from aiohttp import web
 
 from airflow_provider_zoho.testing.analytics_export import AnalyticsExports
 from airflow_provider_zoho.testing.analytics_import import AnalyticsImports
+from airflow_provider_zoho.testing.bulk_read import BulkReads
 from airflow_provider_zoho.testing.bulk_write import BulkWrites, CreatedJob, Outcomes, Upload
 from airflow_provider_zoho.testing.creator_bulk_read import CreatorBulkReads
 from airflow_provider_zoho.testing.creator_insert import CreatorInserts
@@ -132,6 +133,8 @@ class ZohoEmulator:
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self.writes = BulkWrites(self._store)
+        #: CRM and Bigin bulk read (export), over the write side's account (its modules and written records).
+        self.reads = BulkReads(self._store, self.writes.account)
         self.analytics_imports = AnalyticsImports(self._store)
         self.creator_inserts = CreatorInserts(self._store)
         #: Analytics async export (view and SQL), over the import side's account (one set of workspaces).

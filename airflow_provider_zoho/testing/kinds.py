@@ -300,5 +300,43 @@ _ROWS += (
     ),
 )
 
+
+def _bulk_read(kind: str, sensor: str, path: str) -> KindFacts:
+    """Describe CRM v8 and Bigin v2 bulk read: the same API under two paths.
+
+    get-job-details.html: the state is ``data[0].state``, the ``result`` counts come only once COMPLETED; FAILURE
+    is the page's failed state, FAILED the CRM SDK 8.0's spelling.
+    """
+    return KindFacts(
+        kind=kind,
+        sensor=sensor,
+        coordinates={},
+        pending="IN PROGRESS",
+        succeeded="COMPLETED",
+        failed="FAILURE",
+        states=("ADDED", "QUEUED", "IN PROGRESS", "COMPLETED", "FAILURE", "FAILED"),
+        path=path,
+        state_field="data.0.state",
+        counts_field="data.0.result",
+        count_names=frozenset({"count"}),
+        error_code_field="code",
+        error_message_field="message",
+        invalid_token=(401, "INVALID_TOKEN"),
+        rate_limit_code="TOO_MANY_REQUESTS",
+        server_error_code="INTERNAL_ERROR",
+        not_found_code="RESOURCE_NOT_FOUND",
+        expired="RESOURCE_NOT_FOUND",
+        unknown_code="SOMETHING_NEW",
+        missing_fields_body={"data": [{}], "info": {}},
+    )
+
+
+_ROWS += (
+    _bulk_read("crm_bulk_read", "airflow_provider_zoho.sensors.ZohoCRMBulkReadJobSensor", "/crm/bulk/v8/read/{job_id}"),
+    _bulk_read(
+        "bigin_bulk_read", "airflow_provider_zoho.sensors.ZohoBiginBulkReadJobSensor", "/bigin/bulk/v2/read/{job_id}"
+    ),
+)
+
 #: kind name -> its test facts.
 KIND_FACTS: Mapping[str, KindFacts] = {row.kind: row for row in _ROWS}

@@ -268,6 +268,7 @@ class Server:
         )
         app.router.add_post(EMULATED_TOKEN_PATH, self.token)
         self.emulator.writes.add_routes(app)
+        self.emulator.reads.add_routes(app)
         self.emulator.analytics_imports.add_routes(app)
         self.emulator.creator_inserts.add_routes(app)
         self.emulator.analytics_exports.add_routes(app)
