@@ -138,6 +138,8 @@ class ZohoCreatorBulkReadOperator(ZohoExtractOperator):
             query = {
                 **({"fields": list(self.fields)} if self.fields else {}),
                 **({"criteria": self.criteria} if self.criteria else {}),
+                # The most a batch may hold (Zoho's default is 100,000): half the creates, which Zoho throttles.
+                "max_records": CREATOR.limits["records_per_read_job"],
             }
         answer = self.hook.send_json(
             "POST", self._request("bulk_read"), {"query": query} if query else {}, creates=True
