@@ -252,8 +252,8 @@ CREATOR = ZohoProduct(
         "form_fields": ("ZohoCreator.meta.form.READ",),
     },
     busy_codes={"11110": "the job's result file is still being generated: asked again until it is ready"},
-    # A bulk read batch holds 100,000 to 200,000 records; its record_cursor is valid 15 minutes
-    # (https://www.zoho.com/creator/help/api/v2.1/bulk-read-api/limitations.html).
+    # A bulk read batch holds 100,000 (the default) to 200,000 records; its record_cursor is valid 15 minutes
+    # (https://www.zoho.com/creator/help/api/creator-known-issues-and-limitations.html).
     limits={"file_bytes": 100 * 1024 * 1024, "records_per_read_job": 200_000, "cursor_seconds": 15 * 60},
     choices={"environment": ("development", "stage")},
 )

@@ -141,9 +141,7 @@ class ZohoCreatorBulkReadOperator(ZohoExtractOperator):
                 # The most a batch may hold (Zoho's default is 100,000): half the creates, which Zoho throttles.
                 "max_records": CREATOR.limits["records_per_read_job"],
             }
-        answer = self.hook.send_json(
-            "POST", self._request("bulk_read"), {"query": query} if query else {}, creates=True
-        )
+        answer = self.hook.send_json("POST", self._request("bulk_read"), {"query": query}, creates=True)
         return read_creator_read_job_id(answer)
 
     def fetch_result(self, job: Mapping[str, Any], work: Path) -> Result:
