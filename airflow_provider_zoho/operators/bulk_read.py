@@ -173,7 +173,7 @@ class ZohoBulkReadOperator(ZohoExtractOperator):
         :param job: the job's summary.
         :param work: where the zip goes.
         :return: the zip.
-        :raises ResultGone: Zoho answered 404 (the result is no longer kept).
+        :raises ~airflow_provider_zoho.operators.extract.ResultGone: Zoho answered 404 (the result is no longer kept).
         """
         hook = self.hook
         result = _result(job)

@@ -211,7 +211,7 @@ class ZohoExtractOperator(BaseOperator):
         :param job: the job's summary (its answer holds the result's link).
         :param work: a directory for the download.
         :return: the downloaded file.
-        :raises ResultGone: Zoho no longer has the result.
+        :raises ~airflow_provider_zoho.operators.extract.ResultGone: Zoho no longer has the result.
         """
         raise NotImplementedError
 
