@@ -48,6 +48,7 @@ import bisect
 import collections
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
 import io
 import itertools
@@ -73,8 +74,10 @@ from airflow_provider_zoho.testing.dialects import (
     Answer,
     EmulatedProduct,
     JobSpec,
+    Step,
     emulator_state_key,
 )
+from airflow_provider_zoho.testing.faults import JOB_FAULT_KINDS, Fault
 from airflow_provider_zoho.testing.incoming import access_token
 from airflow_provider_zoho.testing.store import JobTable
 
@@ -86,6 +89,7 @@ __all__ = [
     "CreatedRead",
     "Problem",
     "ReadApi",
+    "generator",
     "parse_criteria",
     "synthetic_value",
 ]
@@ -171,34 +175,39 @@ def synthetic_value(one: Field, number: int, modified: float) -> str:
     :param modified: its ``Modified_Time`` (epoch seconds), which its timestamps and dates follow.
     :return: the value, as the CSV holds it.
     """
-    kind = one.data_type
-    if one.api_name in TIMESTAMPS or kind == "datetime":
-        return iso_time(modified)
-    if kind == "date":
-        return iso_time(modified)[:10]
-    if kind == "email":
-        return f"record{number}@example.com"
-    if kind == "phone":
-        return f"+1 555 {number % 10_000_000:07d}"
-    if kind == "website":
-        return f"https://www.example.com/{number}"
-    if kind == "picklist":
-        return f"Option {number % 3 + 1}"
-    if kind == "multiselectpicklist":
-        return f"Option {number % 3 + 1};Option {(number + 1) % 3 + 1}"
-    if kind in ("integer", "bigint"):
-        return str(number)
-    if kind in ("double", "currency", "decimal", "percent"):
-        return f"{number % 100_000}.{number % 100:02d}"
-    if kind == "boolean":
-        return "true" if number % 2 else "false"
-    if kind == "ownerlookup":
-        return OWNER_ID
-    if kind == "lookup":
-        return str(LOOKUP_ID_BASE + number)
-    if kind == "autonumber":
-        return str(number + 1)
-    return f"{(one.label or one.api_name).replace('_', ' ')} {number}"
+    return generator(one)(number, modified)
+
+
+# A seeded record's value of one field: (its index, its Modified_Time) -> text.
+_Synthetic = Callable[[int, float], str]
+_GENERATORS: Mapping[str, _Synthetic] = {
+    "datetime": lambda _n, modified: iso_time(modified),
+    "date": lambda _n, modified: iso_time(modified)[:10],
+    "email": lambda n, _m: f"record{n}@example.com",
+    "phone": lambda n, _m: f"+1 555 {n % 10_000_000:07d}",
+    "website": lambda n, _m: f"https://www.example.com/{n}",
+    "picklist": lambda n, _m: f"Option {n % 3 + 1}",
+    "multiselectpicklist": lambda n, _m: f"Option {n % 3 + 1};Option {(n + 1) % 3 + 1}",
+    **dict.fromkeys(("integer", "bigint"), lambda n, _m: str(n)),
+    **dict.fromkeys(("double", "currency", "decimal", "percent"), lambda n, _m: f"{n % 100_000}.{n % 100:02d}"),
+    "boolean": lambda n, _m: "true" if n % 2 else "false",
+    "ownerlookup": lambda _n, _m: OWNER_ID,
+    "lookup": lambda n, _m: str(LOOKUP_ID_BASE + n),
+    "autonumber": lambda n, _m: str(n + 1),
+}
+
+
+def generator(one: Field) -> _Synthetic:
+    """Return how a field's seeded values are made (text: its label and the index, ``Last Name 17``).
+
+    :param one: the field.
+    :return: (index, Modified_Time) -> the value.
+    """
+    kind = "datetime" if one.api_name in TIMESTAMPS else one.data_type
+    if kind in _GENERATORS:
+        return _GENERATORS[kind]
+    prefix = (one.label or one.api_name).replace("_", " ")
+    return lambda n, _m: f"{prefix} {n}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,10 +221,6 @@ class _SeedBlock:
 
     def modified(self, number: int) -> float:
         return self.modified_from + (number - self.first) * self.step_seconds
-
-
-# A column's value for a record: (seeded record's index, its Modified_Time) -> text; (written record) -> text.
-_Synthetic = Callable[[int, float], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,8 +276,7 @@ def _column(module: Module, account: Account, product: str, name: str) -> _Colum
         target = account.module(product, (module.field(lookup) or Field(lookup)).lookup or "")
         own = target.field(rest) if target is not None else None
         assert own is not None  # _fields checked it
-    target_field = own
-    return _Column(name, lambda number, modified: synthetic_value(target_field, number, modified))
+    return _Column(name, generator(own))
 
 
 # -- criteria ---------------------------------------------------------------------------------------------
@@ -622,8 +626,8 @@ class BulkReads:
         self.account = account
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
-        self.script: tuple[str, ...] = DEFAULT_SCRIPT
-        self._next: collections.deque[tuple[str, ...]] = collections.deque()
+        self.script: tuple[Step, ...] = DEFAULT_SCRIPT
+        self._next: collections.deque[tuple[Step, ...]] = collections.deque()
         self.created: dict[str, CreatedRead] = {}
         self._seeds: dict[tuple[str, str], _Seeds] = {}
         self._cursors: dict[str, _Cursor] = {}
@@ -636,19 +640,20 @@ class BulkReads:
         self.page_token_ttl = PAGE_TOKEN_TTL
 
     # -- scripting and seeding --------------------------------------------------------------------------------
-    def set_script(self, script: Sequence[str]) -> None:
-        """Set the states every bulk read created from now on walks through (the last repeats).
+    def set_script(self, script: Sequence[Step | Mapping[str, Any]]) -> None:
+        """Set the steps every bulk read created from now on walks through (the last repeats).
 
-        :param script: the states, as CRM spells them (``QUEUED``, ``IN PROGRESS``, ``COMPLETED``, ``FAILURE``).
-        :raises ValueError: no state, or one CRM's bulk read does not have.
+        :param script: states as CRM spells them (``QUEUED``, ``IN PROGRESS``, ``COMPLETED``, ``FAILURE``), or job
+            faults (``Fault("rate_limited")`` or ``{"fault": "rate_limited"}``), one per status GET.
+        :raises ValueError: no step, a state CRM's bulk read does not have, or a fault that is not a job fault.
         """
         self.script = _checked(script)
 
-    def script_next(self, script: Sequence[str]) -> None:
-        """Give the next bulk read created (after those already queued) its own states, e.g. ``["FAILURE"]``.
+    def script_next(self, script: Sequence[Step | Mapping[str, Any]]) -> None:
+        """Give the next bulk read created (after those already queued) its own steps, e.g. ``["FAILURE"]``.
 
-        :param script: the states its status GETs walk through; the last repeats.
-        :raises ValueError: no state, or one CRM's bulk read does not have.
+        :param script: the states (or job faults) its status GETs walk through; the last repeats.
+        :raises ValueError: as :meth:`set_script`.
         """
         steps = _checked(script)
         with self.lock:
@@ -1087,13 +1092,23 @@ def _check_callback(callback: Any) -> None:
         raise Problem("INVALID_CALLBACK_METHOD", "callback method must be post", json_path=f"{path}.method")
 
 
-def _checked(script: Sequence[str]) -> tuple[str, ...]:
-    steps = tuple(str(step) for step in script) if not isinstance(script, str | bytes) else ()
-    if not steps:
-        raise ValueError("a bulk read script needs at least one state")
-    for step in steps:
-        EMULATED_PRODUCTS["crm_bulk_read"].canonical_state(step)
-    return steps
+def _checked(script: Sequence[Step | Mapping[str, Any]]) -> tuple[Step, ...]:
+    """Check a script: states CRM's bulk read has, or job faults (a :class:`Fault` or its dict form)."""
+    if isinstance(script, str | bytes) or not script:
+        raise ValueError("a bulk read script needs at least one step")
+    steps: list[Step] = []
+    for step in script:
+        if isinstance(step, str):
+            EMULATED_PRODUCTS["crm_bulk_read"].canonical_state(step)
+            steps.append(step)
+            continue
+        fault = step if isinstance(step, Fault) else Fault.from_dict(step)
+        if fault.kind not in JOB_FAULT_KINDS:
+            raise ValueError(f"{fault.kind!r} is not a job fault; expected one of {sorted(JOB_FAULT_KINDS)}")
+        if fault.code is not None and fault.kind in ("error", "echo"):
+            fault = dataclasses.replace(fault, code=EMULATED_PRODUCTS["crm_bulk_read"].coerce_code(fault.code))
+        steps.append(fault)
+    return tuple(steps)
 
 
 def _epoch(value: dt.datetime | str | float) -> float:

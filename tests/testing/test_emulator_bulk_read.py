@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_zoho.testing import ZohoEmulator
+from airflow_provider_zoho.testing import Fault, ZohoEmulator
 from airflow_provider_zoho.testing.bulk_write import CRM_MODULES_ADMIN_PATH, ORG_ZGID
 from airflow_provider_zoho.testing.server import ADMIN_PREFIX
 from tests.testing.emulator_calls import token_call
@@ -409,6 +409,20 @@ def test_a_test_scripts_the_next_read_to_fail(reader: Reader, zoho_emulator: Zoh
     assert reader.until_done(normal)["state"] == "COMPLETED"
 
 
+def test_a_created_read_s_script_may_hold_job_faults(reader: Reader, zoho_emulator: ZohoEmulator) -> None:
+    zoho_emulator.reads.script_next(["IN PROGRESS", Fault("rate_limited", retry_after=2), "COMPLETED"])
+    job_id = reader.job_id(contacts())
+    replies = [reader.status(job_id) for _ in range(3)]
+    assert [r.status_code for r in replies] == [200, 429, 200]
+    assert replies[1].headers["Retry-After"] == "2"
+    assert refusal(replies[1], 429)["code"] == "TOO_MANY_REQUESTS"
+    assert replies[2].json()["data"][0]["result"]["count"] == 1000
+    with pytest.raises(ValueError, match="not a job fault"):
+        zoho_emulator.reads.script_next([{"fault": "throttle"}])
+    with pytest.raises(ValueError, match="not a crm_bulk_read state"):
+        zoho_emulator.reads.set_script(["DONE"])
+
+
 def test_the_admin_api_scripts_reads_and_seeds_records(reader: Reader) -> None:
     admin = reader.session.post(
         reader.url(f"{ADMIN_PREFIX}/crm_bulk_read"), json={"script": ["FAILURE"], "once": True}, timeout=10
@@ -436,6 +450,13 @@ def test_the_admin_api_scripts_reads_and_seeds_records(reader: Reader) -> None:
     )
     assert bad.status_code == 400
     assert bad.json()["ok"] is False
+    faulty = {"script": ["QUEUED", {"fault": "server_error", "status": 503}, "COMPLETED"], "once": True}
+    stats = reader.session.post(reader.url(f"{ADMIN_PREFIX}/crm_bulk_read"), json=faulty, timeout=10).json()
+    assert stats["created"] == 2
+    job_id = reader.job_id(contacts())
+    assert [reader.status(job_id).status_code for _ in range(3)] == [200, 503, 200]
+    refused = reader.session.post(reader.url(f"{ADMIN_PREFIX}/crm_bulk_read"), json={"script": ["DONE"]}, timeout=10)
+    assert refused.status_code == 400
 
 
 # -- downloads a minute -------------------------------------------------------------------------------------
@@ -487,6 +508,15 @@ def test_a_create_also_needs_the_module_s_read_scope(zoho_emulator: ZohoEmulator
     assert enough.download(job).status_code == 200
     bulk_all = scoped_reader(zoho_emulator, "ZohoCRM.bulk.ALL,ZohoCRM.modules.ALL")
     assert bulk_all.create(contacts()).status_code == 201
+
+
+def test_bigin_reads_need_bigin_s_scopes(zoho_emulator: ZohoEmulator) -> None:
+    crm_only = scoped_reader(zoho_emulator, "ZohoCRM.bulk.ALL,ZohoCRM.modules.ALL")
+    bigin = Reader(zoho_emulator, BIGIN_READ, token=crm_only.session.headers["Authorization"].split()[1])
+    assert refusal(bigin.create({"query": {"module": "Contacts"}}), 401)["code"] == "OAUTH_SCOPE_MISMATCH"
+    allowed = scoped_reader(zoho_emulator, "ZohoBigin.bulk.READ,ZohoBigin.modules.Contacts.READ")
+    allowed.base = BIGIN_READ
+    assert allowed.create({"query": {"module": "Contacts"}}).status_code == 201
 
 
 # -- records written by bulk writes -------------------------------------------------------------------------
