@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
 from airflow_provider_zoho.testing.crm_account import PRODUCTS, TIMESTAMPS, Account, Field, Module, iso_time
@@ -120,6 +121,12 @@ LOOKUP_ID_BASE = 4_150_866_000_000_000_000
 DEFAULT_MODIFIED_FROM = dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp()
 CREATED_BY = {"id": OWNER_ID, "name": "Patricia Boyle"}
 CHUNK_BYTES = 1024 * 1024
+# create-job.html: Zoho POSTs the job's details to its callback URL once it is completed or has failed.
+CALLBACK_STATES = frozenset({"COMPLETED", "FAILURE", "FAILED"})
+# The only hosts the emulator itself POSTs a callback to: it never reaches out beyond this machine.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+CALLBACK_POLL_SECONDS = 0.05
+CALLBACK_WAIT_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -638,6 +645,9 @@ class BulkReads:
         self.clock: Callable[[], float] = time.monotonic
         #: Seconds a next_page_token stays valid (*unverified*); 0 plays an expired one.
         self.page_token_ttl = PAGE_TOKEN_TTL
+        #: what each callback POST the emulator made carried: ``(url, job details body, HTTP status or error)``.
+        self.callbacks_sent: list[tuple[str, dict[str, Any], int | str]] = []
+        self._callback_tasks: set[asyncio.Task[None]] = set()
 
     # -- scripting and seeding --------------------------------------------------------------------------------
     def set_script(self, script: Sequence[Step | Mapping[str, Any]]) -> None:
@@ -856,6 +866,10 @@ class BulkReads:
         created_at = time.time()
         spec = JobSpec(api.kind, job_id, script, {}, {"count": created.count}, None, None, created_at, details)
         self._jobs.add_job(spec, api.product)
+        if "callback" in details and _loopback(details["callback"]["url"]):
+            task = asyncio.get_running_loop().create_task(self._call_back(api, spec, details["callback"]["url"]))
+            self._callback_tasks.add(task)
+            task.add_done_callback(self._callback_tasks.discard)
         answer = {
             "status": "success",
             "code": "ADDED_SUCCESSFULLY",
@@ -1000,6 +1014,34 @@ class BulkReads:
         written = sorted(self.account.records(api.account, module.api_name).items(), key=lambda item: int(item[0]))
         return _Snapshot(module, seeds.blocks, tuple(written))
 
+    async def _call_back(self, api: ReadApi, spec: JobSpec, url: str) -> None:
+        """POST the job's details to its loopback callback URL once its status GETs reach COMPLETED or FAILURE.
+
+        Zoho calls the callback when the job completes or fails (create-job.html); the body's shape is
+        *unverified*: the emulator sends what a status GET answers then. Jobs move as their status GETs walk the
+        script, so the POST follows the GET that reports the end (or comes at once for a script starting there).
+        """
+        deadline = time.monotonic() + CALLBACK_WAIT_SECONDS
+        state = self._jobs.job_state(api.kind, spec.job_id)
+        while state is None or emulator_state_key(state) not in CALLBACK_STATES:
+            if time.monotonic() > deadline:
+                return
+            await asyncio.sleep(CALLBACK_POLL_SECONDS)
+            state = self._jobs.job_state(api.kind, spec.job_id)
+        body = api.product.state(spec, state).body
+        outcome: int | str
+        try:
+            timeout = aiohttp.ClientTimeout(total=10)
+            async with (
+                aiohttp.ClientSession(timeout=timeout, trust_env=False) as session,
+                session.post(url, json=body) as response,
+            ):
+                outcome = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            outcome = f"{type(exc).__name__}: {exc}"
+        with self.lock:
+            self.callbacks_sent.append((url, body, outcome))
+
     # -- download ---------------------------------------------------------------------------------------------
     def _expire_downloads(self, now: float) -> None:
         while self._downloads and now - self._downloads[0] >= DOWNLOAD_WINDOW_SECONDS:
@@ -1090,6 +1132,13 @@ def _check_callback(callback: Any) -> None:
     if callback["method"] != "post":
         # create-job.html: INVALID_CALLBACK_METHOD, the method must be post.
         raise Problem("INVALID_CALLBACK_METHOD", "callback method must be post", json_path=f"{path}.method")
+
+
+def _loopback(url: str) -> bool:
+    """Tell whether a callback URL points at this machine, the only place the emulator POSTs to."""
+    with contextlib.suppress(ValueError):
+        return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+    return False
 
 
 def _checked(script: Sequence[Step | Mapping[str, Any]]) -> tuple[Step, ...]:

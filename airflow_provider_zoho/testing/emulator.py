@@ -555,9 +555,10 @@ class ZohoEmulator:
     def stats(self) -> dict[str, Any]:
         """Return the counters, as ``GET /__emulator__/stats`` reports them.
 
-        :return: request counts, connection and in-flight high-water marks, tokens issued, the 429s.
+        :return: request counts, connection and in-flight high-water marks, tokens issued, the 429s; under
+            ``bulk_read`` the CRM and Bigin bulk reads created and their results downloaded (``BulkReads.stats``).
         """
-        return self._store.stats()
+        return {**self._store.stats(), "bulk_read": self.reads.stats()}
 
     def received_requests(self) -> list[ReceivedRequest]:
         """Return the requests received so far, oldest first.

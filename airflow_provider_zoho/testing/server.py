@@ -565,7 +565,7 @@ class Server:
         :param _request: the request (its body, if any, is ignored).
         :return: the counters as JSON.
         """
-        return web.json_response(self.store.stats())
+        return web.json_response(self.emulator.stats())
 
     async def admin_reset_counters(self, _request: web.Request) -> web.Response:
         """Serve ``POST /__emulator__/reset_counters``: zero the counters and clear the request log.

@@ -395,6 +395,26 @@ def test_a_callback_is_echoed_in_the_job_details(reader: Reader) -> None:
     assert job["callback"] == callback
 
 
+def test_a_loopback_callback_gets_the_job_s_details_once_it_completes(
+    reader: Reader, zoho_emulator: ZohoEmulator
+) -> None:
+    second = ZohoEmulator().start()  # a loopback server that records what it receives
+    try:
+        url = f"{second.base_url}/zoho/read-done"
+        job_id = reader.job_id({**contacts(), "callback": {"url": url, "method": "post"}})
+        assert reader.until_done(job_id)["state"] == "COMPLETED"
+        deadline = time.monotonic() + 5
+        while not zoho_emulator.reads.callbacks_sent and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [(sent_to, body, _status)] = zoho_emulator.reads.callbacks_sent
+        assert sent_to == url
+        assert body["data"][0]["id"] == job_id
+        assert body["data"][0]["state"] == "COMPLETED"
+        assert [r.path for r in second.received_requests()] == ["/zoho/read-done"]
+    finally:
+        second.stop()
+
+
 # -- scripts ------------------------------------------------------------------------------------------------
 def test_a_test_scripts_the_next_read_to_fail(reader: Reader, zoho_emulator: ZohoEmulator) -> None:
     zoho_emulator.reads.script_next(["IN PROGRESS", "FAILURE"])
@@ -480,6 +500,9 @@ def test_the_eleventh_download_in_a_minute_is_too_many_requests(reader: Reader, 
     reset = reader.session.post(reader.url(f"{ADMIN_PREFIX}/crm_bulk_read"), json={"reset_downloads": True}, timeout=10)
     assert reset.json()["downloads"] == 20
     assert reset.json()["downloads_refused"] == 2
+    stats = reader.session.get(reader.url(f"{ADMIN_PREFIX}/stats"), timeout=10).json()["bulk_read"]
+    assert (stats["downloads"], stats["downloads_last_minute"]) == (20, 0)
+    assert zoho_emulator.stats()["bulk_read"]["downloads_refused"] == 2
     assert reader.download(job).status_code == 200
 
 
