@@ -30,11 +30,15 @@ Zoho's rules, each with its source:
 - Bigin: https://www.bigin.com/developer/docs/apis/v2/bulk-read/ (the same API under ``/bigin/bulk/v2``; its
   samples give ``module`` as a plain string and criteria items as ``{api_name, comparator, value}``: both forms
   are taken for Bigin, CRM v8 takes the object forms only).
+- Custom views (``cvid``): a test declares them (:meth:`BulkReads.add_custom_view`), each with its own criteria;
+  a job exports the view's records that also meet the query's criteria (create-job.html). A view bulk read
+  cannot export (the Co-owner, Shared by Me and Shared to Me views, Zoho's "Kaizen #12 - Bulk Read API"
+  post, https://help.zoho.com/portal/en/community/topic/kaizen-12-bulk-read-api) is CVID_NOT_SUPPORTED.
 
 *unverified*, each a plausible guess: INVALID_DATA for ``page`` with ``page_token``, an unknown or expired
 token (kept 24 hours), a token sent with another module, fields or criteria than its first page's, more than
-1,000 fields, a file_type other than csv/ics (ics beside a module other than Events), an unknown key; CVID_NOT_SUPPORTED for
-any ``cvid`` (the emulated org has no custom views); PAGE_RANGE_EXCEEDED for a page past the last record;
+1,000 fields, a file_type other than csv/ics (ics beside a module other than Events), an unknown key, a ``cvid``
+the module has no view of; PAGE_RANGE_EXCEEDED for a page past the last record;
 INVALID_REQUEST (HTTP 400) for a result asked for before the job completed; ``Retry-After`` on the 429; the
 modules bulk read refuses (MODULE_NOT_SUPPORTED); the comparators each field type takes; text compared
 without regard to case; the CSV's line ends (a bare newline).
@@ -509,9 +513,8 @@ class _Selection:
     predicate: Predicate | None
     #: the fields the criteria name, by the name they use (``Account_Name.Phone`` included).
     criteria_fields: Mapping[str, Field]
-    #: the create's fields and criteria as sent, which a page_token's create must repeat if it sends them.
-    fields_sent: Any
-    criteria_sent: Any
+    #: the create's fields, criteria and cvid as sent, which a page_token's create must repeat if it sends them.
+    sent: Mapping[str, Any]
 
     def matches(self, position: int) -> bool:
         """Tell whether the record at ``position`` meets the criteria (always, without criteria)."""
@@ -600,6 +603,24 @@ class CreatedRead:
 
 
 @dataclass(frozen=True, slots=True)
+class CustomView:
+    """A module's custom view, as a bulk read's ``cvid`` names it.
+
+    :param product: ``crm`` or ``bigin``.
+    :param module: the module's API name.
+    :param cvid: its id (digits).
+    :param criteria: the records it shows, as a bulk read's criteria (None: all of them).
+    :param exportable: False for a view bulk read refuses (CVID_NOT_SUPPORTED), such as "Shared to Me".
+    """
+
+    product: str
+    module: str
+    cvid: str
+    criteria: Any = None
+    exportable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class _Seeds:
     """A module's seeded records: blocks of synthetic records, their indexes contiguous."""
 
@@ -637,6 +658,7 @@ class BulkReads:
         self._next: collections.deque[tuple[Step, ...]] = collections.deque()
         self.created: dict[str, CreatedRead] = {}
         self._seeds: dict[tuple[str, str], _Seeds] = {}
+        self._views: dict[tuple[str, str], CustomView] = {}  # (product, cvid) -> view
         self._cursors: dict[str, _Cursor] = {}
         self._downloads: collections.deque[float] = collections.deque()
         self.downloads = 0  # results served
@@ -713,6 +735,34 @@ class BulkReads:
             self._seeds[(product, module)] = seeds
             return seeds.count
 
+    def add_custom_view(
+        self, product: str, module: str, cvid: str, *, criteria: Any = None, exportable: bool = True
+    ) -> CustomView:
+        """Declare (or replace) a module's custom view, which a bulk read's ``query.cvid`` may name.
+
+        :param product: ``crm`` or ``bigin``.
+        :param module: the module's API name.
+        :param cvid: the view's id, digits.
+        :param criteria: the records it shows, in a bulk read's criteria form (None: all of the module's).
+        :param exportable: False plays a view bulk read refuses with CVID_NOT_SUPPORTED ("Shared to Me"...).
+        :return: the view.
+        :raises ValueError: an unknown product or module, a cvid that is not digits, criteria that do not compile.
+        """
+        found = self.account.module(product, module) if product in PRODUCTS else None
+        if found is None:
+            raise ValueError(f"the {product!r} org has no module {module!r}")
+        if not isinstance(cvid, str) or not cvid.isdigit():
+            raise ValueError(f"cvid must be a string of digits, got {cvid!r}")
+        if criteria is not None:
+            try:
+                parse_criteria(criteria, lambda name: _field_of(found, self.account, product, name), False)
+            except Problem as problem:
+                raise ValueError(f"the view's criteria: {problem.code}: {problem}") from None
+        view = CustomView(product, module, cvid, criteria, bool(exportable))
+        with self.lock:
+            self._views[(product, cvid)] = view
+        return view
+
     def stats(self) -> dict[str, Any]:
         """Return the bulk read counters: jobs created, results served, downloads refused with 429.
 
@@ -730,16 +780,28 @@ class BulkReads:
     def apply_admin(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Apply ``POST /__emulator__/crm_bulk_read``'s body and answer the counters.
 
-        ``{"script"?: [...], "once"?: true, "reset_downloads"?: true, "page_token_ttl"?: seconds}``: the states of
-        every read from now on, or (``once``) of the next one only; forget the last minute's downloads; how long
-        page tokens stay valid.
+        ``{"script"?: [...], "once"?: true, "reset_downloads"?: true, "page_token_ttl"?: seconds, "custom_views"?:
+        [{"product"?: "crm", "module", "cvid", "criteria"?, "exportable"?}]}``: the states of every read from now
+        on, or (``once``) of the next one only; forget the last minute's downloads; how long page tokens stay
+        valid; declare custom views (:meth:`add_custom_view`).
 
         :param payload: the decoded JSON object.
         :return: :meth:`stats`.
         :raises ValueError: an unknown key or a bad state.
         """
-        if unknown := set(payload) - {"script", "once", "reset_downloads", "page_token_ttl"}:
-            raise ValueError(f"crm bulk read admin takes script, once, reset_downloads, page_token_ttl; not {unknown}")
+        known = {"script", "once", "reset_downloads", "page_token_ttl", "custom_views"}
+        if unknown := set(payload) - known:
+            raise ValueError(f"crm bulk read admin takes {sorted(known)}; not {sorted(unknown)}")
+        for view in payload.get("custom_views") or ():
+            if not isinstance(view, dict) or set(view) - {"product", "module", "cvid", "criteria", "exportable"}:
+                raise ValueError(f"a custom view is {{product?, module, cvid, criteria?, exportable?}}, got {view!r}")
+            self.add_custom_view(
+                str(view.get("product", "crm")),
+                str(view["module"]),
+                view["cvid"],
+                criteria=view.get("criteria"),
+                exportable=view.get("exportable", True),
+            )
         if payload.get("script") is not None:
             if payload.get("once"):
                 self.script_next(payload["script"])
@@ -901,11 +963,7 @@ class BulkReads:
         if file_type not in FILE_TYPES or (file_type == "ics" and module.api_name != "Events"):
             # crm-oas v8.0: file_type enum csv, ics; ics only for the Events module (code *unverified*).
             raise Problem("INVALID_DATA", "file_type must be csv (ics for Events)", json_path="$.file_type")
-        if query.get("cvid") is not None:
-            # The emulated org has no custom views (*unverified* code for a view it cannot use).
-            raise Problem(
-                "CVID_NOT_SUPPORTED", "the custom view cannot be used for a bulk read", json_path="$.query.cvid"
-            )
+        view = self._view(api, module, query.get("cvid"))
         page, token = query.get("page"), query.get("page_token")
         if page is not None and token is not None:
             raise Problem("INVALID_DATA", "give page or page_token, not both", json_path="$.query.page_token")
@@ -917,10 +975,12 @@ class BulkReads:
         predicate, named = None, dict[str, Field]()
         if query.get("criteria") is not None:
             predicate = self._criteria(api, module, query["criteria"], named)
+        if view is not None and view.criteria is not None:  # the view's records that meet the criteria too
+            shown = self._criteria(api, module, view.criteria, named, limited=False)
+            predicate = shown if predicate is None else _both(shown, predicate)
         snapshot = self._snapshot(api, module)
-        selection = _Selection(
-            api.kind, module.api_name, snapshot, columns, predicate, named, query.get("fields"), query.get("criteria")
-        )
+        sent = {key: query.get(key) for key in ("fields", "criteria", "cvid")}
+        selection = _Selection(api.kind, module.api_name, snapshot, columns, predicate, named, sent)
         number = page or 1
         return selection, 0, (number - 1) * BULK_READ_PER_PAGE, number
 
@@ -937,8 +997,7 @@ class BulkReads:
             raise Problem("INVALID_DATA", "the page_token is invalid or has expired", json_path="$.query.page_token")
         selection = cursor.selection
         same = selection.module == module.api_name and all(
-            query.get(key) is None or query.get(key) == sent
-            for key, sent in (("fields", selection.fields_sent), ("criteria", selection.criteria_sent))
+            query.get(key) is None or query.get(key) == sent for key, sent in selection.sent.items()
         )
         if not same:
             raise Problem(
@@ -988,7 +1047,26 @@ class BulkReads:
         ordered = dict.fromkeys(name for name in ["id", *names])
         return tuple(_column(module, self.account, api.account, name) for name in ordered)
 
-    def _criteria(self, api: ReadApi, module: Module, criteria: Any, named: dict[str, Field]) -> Predicate:
+    def _view(self, api: ReadApi, module: Module, cvid: Any) -> CustomView | None:
+        """Return the custom view a query's ``cvid`` names (None without one), or refuse it."""
+        if cvid is None:
+            return None
+        with self.lock:
+            view = self._views.get((api.account, cvid)) if isinstance(cvid, str) else None
+        if view is None or view.module != module.api_name:
+            # *unverified*: a cvid that is no view of the module.
+            raise Problem(
+                "INVALID_DATA", f"{cvid!r} is not a custom view of {module.api_name}", json_path="$.query.cvid"
+            )
+        if not view.exportable:
+            raise Problem(
+                "CVID_NOT_SUPPORTED", "the custom view cannot be exported by a bulk read", json_path="$.query.cvid"
+            )
+        return view
+
+    def _criteria(
+        self, api: ReadApi, module: Module, criteria: Any, named: dict[str, Field], *, limited: bool = True
+    ) -> Predicate:
         """Compile the criteria, noting in ``named`` each field they name; refuse them past Zoho's limits."""
 
         def resolve(name: str) -> Field | None:
@@ -997,7 +1075,9 @@ class BulkReads:
                 named[name] = found
             return found
 
-        predicate, conditions, values = parse_criteria(criteria, resolve, api.object_forms)
+        predicate, conditions, values = parse_criteria(criteria, resolve, api.object_forms and limited)
+        if not limited:
+            return predicate
         if conditions > MAX_CRITERIA:
             raise Problem("CRITERIA_LIMIT_EXCEEDED", f"at most {MAX_CRITERIA} criteria", json_path="$.query.criteria")
         if values > MAX_CRITERIA_VALUES:
@@ -1132,6 +1212,11 @@ def _check_callback(callback: Any) -> None:
     if callback["method"] != "post":
         # create-job.html: INVALID_CALLBACK_METHOD, the method must be post.
         raise Problem("INVALID_CALLBACK_METHOD", "callback method must be post", json_path=f"{path}.method")
+
+
+def _both(first: Predicate, second: Predicate) -> Predicate:
+    """Return a predicate met where both are."""
+    return lambda get: first(get) and second(get)
 
 
 def _loopback(url: str) -> bool:

@@ -335,7 +335,8 @@ REFUSALS: list[tuple[str, Any, str]] = [
         ),
         "VALUE_LIMIT_EXCEEDED_IN_CRITERIA",
     ),
-    ("a custom view", contacts(cvid="4150868000000087501"), "CVID_NOT_SUPPORTED"),
+    ("a cvid of no view", contacts(cvid="4150868000000087501"), "INVALID_DATA"),
+    ("a cvid that is a number", contacts(cvid=4150868000000087501), "INVALID_DATA"),
     ("file_type xlsx", {**contacts(), "file_type": "xlsx"}, "INVALID_DATA"),
     ("ics outside Events", {**contacts(), "file_type": "ics"}, "INVALID_DATA"),
     ("page 0", contacts(page=0), "INVALID_DATA"),
@@ -387,6 +388,26 @@ def test_a_field_bulk_read_cannot_export_is_field_not_supported(reader: Reader) 
     assert refusal(reply)["code"] == "FIELD_NOT_SUPPORTED"
     _job, rows = reader.rows({"query": {"module": {"api_name": "Vendors"}}})  # all fields: those it can export
     assert rows == [["id", "Vendor_Name"]]
+
+
+def test_a_custom_view_s_records_are_exported_and_a_shared_view_is_cvid_not_supported(
+    reader: Reader, zoho_emulator: ZohoEmulator
+) -> None:
+    early = modified_since("2026-01-01T00:10:00+00:00", "less_than")  # records 0 to 9
+    zoho_emulator.reads.add_custom_view("crm", "Contacts", "4150868000000087501", criteria=early)
+    job, _rows = reader.rows(contacts(cvid="4150868000000087501", fields=["Last_Name"]))
+    assert job["result"]["count"] == 10
+    named = {"field": {"api_name": "Last_Name"}, "comparator": "starts_with", "value": "Last Name 3"}
+    assert (
+        reader.until_done(reader.job_id(contacts(cvid="4150868000000087501", criteria=named)))["result"]["count"] == 1
+    )
+    shared = {"custom_views": [{"module": "Contacts", "cvid": "4150868000000087502", "exportable": False}]}
+    assert reader.session.post(reader.url(f"{ADMIN_PREFIX}/crm_bulk_read"), json=shared, timeout=10).status_code == 200
+    assert refusal(reader.create(contacts(cvid="4150868000000087502")))["code"] == "CVID_NOT_SUPPORTED"
+    leads = {"query": {"module": {"api_name": "Leads"}, "cvid": "4150868000000087501"}}
+    assert refusal(reader.create(leads))["code"] == "INVALID_DATA"  # a view of another module
+    with pytest.raises(ValueError, match="digits"):
+        zoho_emulator.reads.add_custom_view("crm", "Contacts", "all")
 
 
 def test_a_callback_is_echoed_in_the_job_details(reader: Reader) -> None:
