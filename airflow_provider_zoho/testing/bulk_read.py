@@ -40,8 +40,10 @@ token (kept 24 hours), a token sent with another module, fields or criteria than
 1,000 fields, a file_type other than csv/ics (ics beside a module other than Events), an unknown key, a ``cvid``
 the module has no view of; PAGE_RANGE_EXCEEDED for a page past the last record;
 INVALID_REQUEST (HTTP 400) for a result asked for before the job completed; ``Retry-After`` on the 429; the
-modules bulk read refuses (MODULE_NOT_SUPPORTED); the comparators each field type takes; text compared
-without regard to case; the CSV's line ends (a bare newline).
+modules bulk read refuses (MODULE_NOT_SUPPORTED); the comparators each field type takes, and INVALID_CRITERIA for
+one it does not (crm-oas v8.0 lists six comparators, create-job.html fourteen: the emulator takes the fourteen);
+the 25 counted as conditions across all groups; text compared without regard to case; the CSV's line ends (a bare
+newline); the body a callback gets (what a status GET answers then).
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ __all__ = [
     "ReadApi",
     "generator",
     "parse_criteria",
+    "seed_id_base",
     "synthetic_value",
 ]
 
@@ -118,8 +121,10 @@ TYPES_NOT_SUPPORTED = frozenset({"subform", "multiselectlookup", "fileupload", "
 QUERY_KEYS = frozenset({"module", "fields", "cvid", "page", "page_token", "criteria"})
 BODY_KEYS = frozenset({"callback", "query", "file_type"})
 FILE_TYPES = ("csv", "ics")
-#: Seeded records' ids start here, below the ids ``Account.insert`` gives, so they sort first.
-SEED_ID_BASE = 4_150_867_000_000_000_000
+#: Seeded records' ids: ``SEED_ID_BASE + slot * SEED_ID_SPAN + index``, the slot the module's place in the org (so
+#: ids are unique in the org), all below the ids ``Account.insert`` gives, so seeded records sort first.
+SEED_ID_BASE = 4_140_000_000_000_000_000
+SEED_ID_SPAN = 10_000_000_000
 OWNER_ID = "111111000000035795"
 LOOKUP_ID_BASE = 4_150_866_000_000_000_000
 DEFAULT_MODIFIED_FROM = dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp()
@@ -252,6 +257,7 @@ class _Snapshot:
     module: Module
     blocks: tuple[_SeedBlock, ...]
     written: tuple[tuple[str, Mapping[str, str]], ...]  # by id ascending
+    id_base: int  # the seeded records' first id
 
     def block(self, position: int) -> _SeedBlock:
         """Return the seeded block holding a position below :attr:`seeded`."""
@@ -277,10 +283,23 @@ class _Snapshot:
                 yield [column.written(record_id, record) for column in columns]
 
 
-def _column(module: Module, account: Account, product: str, name: str) -> _Column:
+def seed_id_base(account: Account, product: str, module: str) -> int:
+    """Return the id of a module's first seeded record (the next ones follow it, one by one).
+
+    :param account: the org.
+    :param product: ``crm`` or ``bigin``.
+    :param module: the module's API name.
+    :return: the id, as a number.
+    """
+    names = [m.api_name for m in account.modules(product)]
+    slot = PRODUCTS.index(product) * 1000 + (names.index(module) if module in names else len(names))
+    return SEED_ID_BASE + slot * SEED_ID_SPAN
+
+
+def _column(module: Module, account: Account, product: str, name: str, id_base: int) -> _Column:
     """Build a column for ``name``: ``id``, a field of the module, or a lookup's field (``Account_Name.Phone``)."""
     if name == "id":
-        return _Column(name, lambda number, _modified: str(SEED_ID_BASE + number))
+        return _Column(name, lambda number, _modified: str(id_base + number))
     own = module.field(name)
     if own is None:  # a lookup's field: create-job.html exports lookups' fields with the dot operator
         lookup, _, rest = name.partition(".")
@@ -529,7 +548,7 @@ class _Selection:
 
     def _synthetic(self, name: str, number: int, modified: float) -> str:
         if name == "id":
-            return str(SEED_ID_BASE + number)
+            return str(self.snapshot.id_base + number)
         return synthetic_value(self.criteria_fields[name], number, modified)
 
     def page(self, start: int, skip: int) -> tuple[Sequence[int], int | None]:
@@ -708,7 +727,7 @@ class BulkReads:
     ) -> int:
         """Give a module ``count`` more synthetic records, generated from their index when read (never stored).
 
-        Record ``n`` has id ``4150867000000000000 + n``, ``Modified_Time`` (and ``Created_Time``)
+        Record ``n`` has id :func:`seed_id_base` ``+ n``, ``Modified_Time`` (and ``Created_Time``)
         ``modified_from + k * step_seconds`` (``k`` its place in this block), and values per the module's fields
         (:func:`synthetic_value`).
 
@@ -725,6 +744,8 @@ class BulkReads:
             raise ValueError(f"the {product!r} org has no module {module!r}")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"count must be a whole number >= 0, got {count!r}")
+        if self._seeds.get((product, module), _Seeds()).count * (not replace) + count >= SEED_ID_SPAN:
+            raise ValueError(f"a module holds fewer than {SEED_ID_SPAN:,} seeded records")
         if isinstance(step_seconds, bool) or not isinstance(step_seconds, int | float) or not step_seconds >= 0:
             raise ValueError(f"step_seconds must be a number >= 0, got {step_seconds!r}")
         start = _epoch(modified_from)
@@ -1045,7 +1066,8 @@ class BulkReads:
                     raise Problem("FIELD_NOT_SUPPORTED", f"the field {name} cannot be exported", api_name=name)
                 names.append(name)
         ordered = dict.fromkeys(name for name in ["id", *names])
-        return tuple(_column(module, self.account, api.account, name) for name in ordered)
+        base = seed_id_base(self.account, api.account, module.api_name)
+        return tuple(_column(module, self.account, api.account, name, base) for name in ordered)
 
     def _view(self, api: ReadApi, module: Module, cvid: Any) -> CustomView | None:
         """Return the custom view a query's ``cvid`` names (None without one), or refuse it."""
@@ -1092,7 +1114,7 @@ class BulkReads:
         with self.lock:
             seeds = self._seeds.get((api.account, module.api_name), _Seeds())
         written = sorted(self.account.records(api.account, module.api_name).items(), key=lambda item: int(item[0]))
-        return _Snapshot(module, seeds.blocks, tuple(written))
+        return _Snapshot(module, seeds.blocks, tuple(written), seed_id_base(self.account, api.account, module.api_name))
 
     async def _call_back(self, api: ReadApi, spec: JobSpec, url: str) -> None:
         """POST the job's details to its loopback callback URL once its status GETs reach COMPLETED or FAILURE.

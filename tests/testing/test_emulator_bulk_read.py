@@ -19,13 +19,16 @@ import pytest
 import requests
 
 from airflow_provider_zoho.testing import Fault, ZohoEmulator
+from airflow_provider_zoho.testing.bulk_read import seed_id_base
 from airflow_provider_zoho.testing.bulk_write import CRM_MODULES_ADMIN_PATH, ORG_ZGID
+from airflow_provider_zoho.testing.crm_account import Account
 from airflow_provider_zoho.testing.server import ADMIN_PREFIX
 from tests.testing.emulator_calls import token_call
 
 CRM_READ = "/crm/bulk/v8/read"
 BIGIN_READ = "/bigin/bulk/v2/read"
-SEED_FIRST_ID = 4_150_867_000_000_000_000  # the emulator's seeded ids start here (its docs say so)
+# The id of the first record seeded in Contacts (seed_id_base's docs say how seeded ids are given).
+SEED_FIRST_ID = seed_id_base(Account(), "crm", "Contacts")
 PER_PAGE = 200_000
 
 
@@ -486,6 +489,8 @@ def test_the_admin_api_scripts_reads_and_seeds_records(reader: Reader) -> None:
     job, rows = reader.rows({"query": {"module": {"api_name": "Leads"}, "fields": ["Modified_Time"]}})
     assert job["result"]["count"] == 30
     assert rows[30][1] == "2026-02-02T05:00:00+00:00"
+    assert rows[1][0] == str(seed_id_base(Account(), "crm", "Leads"))  # ids unique in the org: not Contacts' ones
+    assert int(rows[1][0]) != SEED_FIRST_ID
     bad = reader.session.post(
         reader.url(f"{ADMIN_PREFIX}/crm_records"), json={"module": "Nope", "count": 1}, timeout=10
     )
