@@ -56,7 +56,4 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(str|int|float|bool|bytes|dict|list|tuple|set|frozenset|object|None|Any|Exception)"),
     # Airflow's exceptions, named bare in ``:raises:`` fields (AirflowFailException, AirflowSensorTimeout...).
     (r"py:exc", r"Airflow\w+"),
-    # The exports' internal "result expired" signal (operators.extract.ResultGone), named bare in the
-    # ``:raises:`` of ``fetch_result``; it never leaves the operator and is not part of the public API.
-    (r"py:exc", r"ResultGone"),
 ]

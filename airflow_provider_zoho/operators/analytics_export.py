@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_zoho.compat import AirflowFailException
+from airflow_provider_zoho.exceptions import ZohoError
 from airflow_provider_zoho.hooks.exchange import analytics_export_request, read_analytics_job_id
 from airflow_provider_zoho.jobs import ANALYTICS_EXPORT
-from airflow_provider_zoho.operators.extract import Result, ZohoExtractOperator, known
+from airflow_provider_zoho.operators.extract import Result, ResultGone, ZohoExtractOperator, known
 from airflow_provider_zoho.operators.extract_files import StagedPage
 from airflow_provider_zoho.products import ANALYTICS
 
@@ -25,6 +26,8 @@ SQL_EXPORT_ROWS = ANALYTICS.limits["sql_export_rows"]
 # Zoho's codes on the create ("5 exports running") and on the download ("queued", "running"): asked again.
 _BUSY = ("8132",)
 _NOT_READY = ("8121", "8122")
+# The download's "job not found, or its result expired": the export is created anew (once per try).
+_GONE = "8120"
 
 
 class ZohoAnalyticsExportOperator(ZohoExtractOperator):
@@ -41,6 +44,7 @@ class ZohoAnalyticsExportOperator(ZohoExtractOperator):
         they are; templated. ``responseFormat`` and ``sqlQuery`` come from the arguments above.
     :param org_id: the ``ZANALYTICS-ORGID`` header; default the connection's ``analytics_org_id``.
     :param allow_truncated: a SQL export of exactly 800,000 rows only warns instead of failing.
+    :param max_records: see ``ZohoExtractOperator``.
     :param max_download_bytes: see ``ZohoExtractOperator``.
 
     See ``ZohoExtractOperator`` for the connection, waiting, deadlines and what a retry does.
@@ -103,11 +107,19 @@ class ZohoAnalyticsExportOperator(ZohoExtractOperator):
 
     @property
     def result_is_csv(self) -> bool:
-        """Tell whether the export is a CSV (its rows are counted).
+        """Tell whether the export is a CSV whose rows can be counted: comma-separated, with its header.
 
-        :return: True for ``response_format="csv"``.
+        ``config``'s ``includeHeader: false`` or another ``delimiter`` is exported as asked and written as it
+        is, without a row count (``records`` None).
+
+        :return: True for ``response_format="csv"`` with Zoho's default header and delimiter.
         """
-        return self.response_format == "csv"
+        config = self.config or {}
+        return (
+            self.response_format == "csv"
+            and config.get("includeHeader", True) not in (False, "false")
+            and str(config.get("delimiter", 0)) == "0"
+        )
 
     def _org_id(self) -> str:
         org_id = self.org_id or self.hook.config.analytics_org_id
@@ -182,7 +194,12 @@ class ZohoAnalyticsExportOperator(ZohoExtractOperator):
                     service=ANALYTICS.service,
                 )
 
-            self.until_ready(download, _NOT_READY, f"{self.job_kind.label} {job['job_id']}: result")
+            try:
+                self.until_ready(download, _NOT_READY, f"{self.job_kind.label} {job['job_id']}: result")
+            except ZohoError as error:
+                if error.code == _GONE:
+                    raise ResultGone(f"Zoho no longer has its result ({error.code})") from None
+                raise
         return Result(target, zipped=False)
 
     def check_page(self, page: StagedPage, request: Mapping[str, Any]) -> None:
@@ -192,7 +209,8 @@ class ZohoAnalyticsExportOperator(ZohoExtractOperator):
         :param request: unused.
         :raises AirflowFailException: unless ``allow_truncated``, which only warns.
         """
-        if not self.sql_query or page.rows != SQL_EXPORT_ROWS:
+        asked_for_less = self.max_records is not None and self.max_records <= SQL_EXPORT_ROWS
+        if not self.sql_query or page.rows != SQL_EXPORT_ROWS or asked_for_less:
             return
         message = (
             f"{self.task_id}: the SQL export has exactly {SQL_EXPORT_ROWS:,} rows, where Zoho cuts a SQL export "

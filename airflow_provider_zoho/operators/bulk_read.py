@@ -134,6 +134,8 @@ class ZohoBulkReadOperator(ZohoExtractOperator):
         :param request: the page (``{"page": n}`` or ``{"page_token": ...}``; never both, as Zoho asks).
         :return: the query.
         """
+        # Zoho's CRM v8 pages take the module as an object; Bigin's samples show a plain string too (unverified
+        # which Bigin's create accepts): the object, as its OpenAPI-documented sibling CRM takes it, is sent.
         query: dict[str, Any] = {"module": {"api_name": self.module}}
         if self.fields:
             query["fields"] = list(self.fields)
@@ -175,6 +177,7 @@ class ZohoBulkReadOperator(ZohoExtractOperator):
         :return: the zip.
         :raises ~airflow_provider_zoho.operators.extract.ResultGone: Zoho answered 404 (the result is no longer kept).
         """
+        # Unverified: how long Zoho keeps a bulk read's result; a 404 on the download means it is gone.
         hook = self.hook
         result = _result(job)
         link = result.get("download_url")
@@ -197,6 +200,15 @@ class ZohoBulkReadOperator(ZohoExtractOperator):
                     raise ResultGone(f"Zoho no longer has its result ({error.code})") from None
                 raise
         return Result(target, zipped=True)
+
+    def request_expired(self, error: ZohoError, request: Mapping[str, Any]) -> bool:
+        """Tell whether Zoho refused a ``page_token``, which it keeps a limited time (unverified how long).
+
+        :param error: Zoho's refusal.
+        :param request: the page's request.
+        :return: True for a refused token (``INVALID_DATA``, unverified: Zoho documents no code for it).
+        """
+        return "page_token" in request and error.code == "INVALID_DATA"
 
     def next_request(self, job: Mapping[str, Any]) -> dict[str, Any] | None:
         """Return the next page's request while the result says ``more_records``.

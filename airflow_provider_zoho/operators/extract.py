@@ -127,6 +127,7 @@ class ZohoExtractOperator(BaseOperator):
         self.timeout = timeout
         self.reattach_on_retry = reattach_on_retry
         self._end_time = 0.0
+        self._restarted = False  # started again from the first page in this try (an expired cursor)
         problems = [*self._base_problems(rendered=False), *self.argument_problems(rendered=False)]
         if problems:
             raise ValueError(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
@@ -223,6 +224,30 @@ class ZohoExtractOperator(BaseOperator):
         """
         return None
 
+    def request_expired(self, error: ZohoError, request: Mapping[str, Any]) -> bool:
+        """Tell whether Zoho refused a next page's request because what it carries expired (a cursor, a token).
+
+        The export then starts again from the first page, once per try: the pages staged so far cannot be
+        continued. False by default.
+
+        :param error: Zoho's refusal of the create.
+        :param request: the page's request.
+        :return: True when the request's cursor or token is what Zoho refused.
+        """
+        return False
+
+    def _restart(self, context: Context, pages: list[dict[str, Any]], error: ZohoError) -> None:
+        self.log.warning(
+            "%s: Zoho refused the next page's %s (%s), most likely expired: exporting again from the first page",
+            self.task_id,
+            sorted(pages[-1]["request"]),
+            error,
+        )
+        self._restarted = True
+        self._out.clean()
+        pages[:] = [_new_page(self.first_request())]
+        self._remember(context, pages)
+
     def check_page(self, page: StagedPage, request: Mapping[str, Any]) -> None:
         """Fail on a staged page that cannot be right (Analytics: a SQL export Zoho cut); nothing by default.
 
@@ -290,7 +315,13 @@ class ZohoExtractOperator(BaseOperator):
             page = pages[-1]
             if page["staged"] is None:
                 if page["job_id"] is None:
-                    page["job_id"] = self.create_job(page["request"])
+                    try:
+                        page["job_id"] = self.create_job(page["request"])
+                    except ZohoError as error:
+                        if len(pages) == 1 or self._restarted or not self.request_expired(error, page["request"]):
+                            raise
+                        self._restart(context, pages, error)
+                        continue
                     url = self.zoho_url()
                     self.log.info(
                         "Created %s %s for page %d (%s)%s",
@@ -367,7 +398,16 @@ class ZohoExtractOperator(BaseOperator):
     def _stage_result(self, number: int, job: Mapping[str, Any], rows_left: int | None) -> StagedPage:
         """Download one page's result to local disk, check it and put it in the staging directory."""
         with tempfile.TemporaryDirectory(prefix="zoho-export-") as work:
-            result = self.fetch_result(job, Path(work))
+            try:
+                result = self.fetch_result(job, Path(work))
+            except ZohoError as error:
+                if error.code != "INVALID_RESPONSE":
+                    raise  # trouble on the way: waited out until the deadline already, or no retry can fix it
+                raise AirflowFailException(
+                    f"{self.task_id}: {self.job_kind.label} {job.get('job_id')}: its result cannot be trusted "
+                    f"({error.message}; max_download_bytes={self.max_download_bytes:,}); nothing was written at "
+                    f"{self.destination}"
+                ) from None
             local = Path(work) / f"page-{number:05d}.csv"
             try:
                 with local.open("wb") as sink:

@@ -134,7 +134,6 @@ def test_a_result_not_ready_yet_is_asked_for_again(
     ("code", "meaning"),
     [
         ("8123", "the export job failed"),
-        ("8120", "export job not found, or its result expired"),
         ("8124", "only the export job's creator may download its result"),
     ],
 )
@@ -173,3 +172,24 @@ def test_five_running_exports_are_waited_out_until_the_deadline(zoho_conn: ZohoE
     with captured_log() as lines, pytest.raises(AirflowException, match="still answered 8132 at the task's deadline"):
         run(make(tmp_path / "sales.csv", timeout=1.5, poll_interval=0.3), context())
     assert any("Zoho answered 8132" in line for line in lines)
+
+
+def test_a_result_zoho_no_longer_has_is_exported_again_once(
+    zoho_emulator: ZohoEmulator, proxy: ForgingProxy, tmp_path: Path
+) -> None:
+    zoho_emulator.analytics_exports.account.seed_rows(WORKSPACE, VIEW, SALES, replace=True)
+    proxy.forge("GET", "/exportjobs/", refusing_downloads(refusal("8120"), times=1))
+    with captured_log() as lines:
+        summary = run(make(tmp_path / "sales.csv"), context())
+    assert summary["records"] == 3
+    assert any("creating the page's job anew" in line for line in lines)
+    assert len([r for r in zoho_emulator.received_requests() if r.path.endswith(f"/views/{VIEW}/data")]) == 2
+
+
+def test_a_csv_in_another_shape_is_written_as_asked_without_a_row_count(
+    zoho_conn: ZohoEmulator, tmp_path: Path
+) -> None:
+    zoho_conn.analytics_exports.account.seed_rows(WORKSPACE, VIEW, SALES, replace=True)
+    summary = run(make(tmp_path / "sales.tsv", config={"delimiter": 1, "includeHeader": False}), context())
+    assert summary["records"] is None
+    assert (tmp_path / "sales.tsv").read_text().count("\t") == 3 * 8

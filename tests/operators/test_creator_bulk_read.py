@@ -12,7 +12,8 @@ import pytest
 from airflow_provider_zoho.compat import AirflowException
 from airflow_provider_zoho.operators import ZohoCreatorBulkReadOperator
 from airflow_provider_zoho.testing import ZohoEmulator
-from tests.helpers import APP, MODES, OWNER, StateStore, context, run
+from tests.forging_proxy import Forged, ForgingProxy
+from tests.helpers import APP, MODES, OWNER, StateStore, captured_log, context, run
 
 REPORT = "All_Orders"
 READS = f"/creator/v2.1/bulk/{OWNER}/{APP}/report/{REPORT}/read"
@@ -97,3 +98,25 @@ def test_a_failed_batch_fails_the_task_and_a_retry_goes_on_from_it(zoho_conn: Zo
     bodies = creates(zoho_conn)
     assert len(bodies) == 3
     assert bodies[1] == bodies[2]
+
+
+def test_a_retry_after_the_cursor_expired_exports_again_from_the_first_batch(
+    zoho_emulator: ZohoEmulator, proxy: ForgingProxy, tmp_path: Path
+) -> None:
+    zoho_emulator.creator_bulk_reads.seed_records(OWNER, APP, "Orders", count=250_000, replace=True)
+    store = StateStore()
+    destination = tmp_path / "orders.csv"
+    zoho_emulator.creator_bulk_reads.script_next(["In-progress", "Completed"])
+    zoho_emulator.creator_bulk_reads.script_next(["In-progress", "Failed"], "the report's data changed")
+    with pytest.raises(AirflowException, match="Failed"):
+        run(make(destination), context(store))
+    # The retry comes after the cursor's 15 minutes: Zoho refuses the create that carries it.
+    expired = {"code": 11000, "message": "The record_cursor has expired: it is valid for 15 minutes."}
+    proxy.forge("POST", READS, lambda _h, _s, _b: Forged(400, json.dumps(expired).encode()), times=1, forward=False)
+
+    with captured_log() as lines:
+        summary = run(make(destination), context(store))
+    assert (summary["records"], summary["pages"]) == (250_000, 2)
+    assert any("exporting again from the first page" in line for line in lines)
+    with destination.open(newline="") as handle:
+        assert sum(1 for _ in csv.reader(handle)) == 250_001  # batch 1 once, not twice

@@ -126,4 +126,3 @@ def test_modified_since_and_criteria_go_together_into_one_group() -> None:
         },
         "page": 1,
     }
-
