@@ -100,7 +100,8 @@ admin HTTP API (JSON bodies; jobs, clients and grant_codes take an object or a l
   POST {ADMIN_PREFIX}/crm_bulk_read CRM and Bigin bulk reads created from now on: {{"script": ["QUEUED",
                                    "FAILURE"], "once"?: true (the next one only), "reset_downloads"?: true,
                                    "page_token_ttl"?: 86400, "custom_views"?: [{{"module", "cvid",
-                                   "criteria"?, "exportable"?: true}}]}}; answers the counters (downloads...)
+                                   "criteria"?, "exportable"?: true}}], "expire"?: "<job id>"}}; answers the
+                                   counters (downloads...)
   POST {ADMIN_PREFIX}/clients       {{"client_id", "client_secret", "refresh_token"}}
   POST {ADMIN_PREFIX}/grant_codes   {{"code", "client_id", "refresh_token", "expires_in", "offline"}}
                                    (all but "code" optional): a grant code for

@@ -39,7 +39,8 @@ Zoho's rules, each with its source:
 token (kept 24 hours), a token sent with another module, fields or criteria than its first page's, more than
 1,000 fields, a file_type other than csv/ics (ics beside a module other than Events), an unknown key, a ``cvid``
 the module has no view of; PAGE_RANGE_EXCEEDED for a page past the last record;
-INVALID_REQUEST (HTTP 400) for a result asked for before the job completed; ``Retry-After`` on the 429; the
+INVALID_REQUEST (HTTP 400) for a result asked for before the job completed; RESOURCE_NOT_FOUND (404) for one past
+its retention (24 hours from the create); ``Retry-After`` on the 429; the
 modules bulk read refuses (MODULE_NOT_SUPPORTED); the comparators each field type takes, and INVALID_CRITERIA for
 one it does not (crm-oas v8.0 lists six comparators, create-job.html fourteen: the emulator takes the fourteen);
 the 25 counted as conditions across all groups; text compared without regard to case; the CSV's line ends (a bare
@@ -114,6 +115,8 @@ DOWNLOADS_PER_MINUTE = 10
 DOWNLOAD_WINDOW_SECONDS = 60.0
 #: *unverified*: how long a next_page_token stays valid.
 PAGE_TOKEN_TTL = 24 * 3600.0
+#: *unverified*: how long a result stays downloadable after the job's create (then RESOURCE_NOT_FOUND, 404).
+RESULT_KEPT_SECONDS = 24 * 3600.0
 #: *unverified*: modules Zoho's bulk read refuses (create-job.html lists the modules it takes).
 MODULES_NOT_SUPPORTED = frozenset({"Emails", "Attachments", "Visits", "Actions_Performed"})
 #: limitations.html: subforms, multi-select lookups and file/image uploads cannot be exported (FIELD_NOT_SUPPORTED).
@@ -599,6 +602,7 @@ class CreatedRead:
     :param next_page_token: the token of the next page, when more remain.
     :param selection: the records it exports from, its columns and criteria.
     :param positions: its records' positions in the selection's snapshot, ascending.
+    :param created_clock: when it was created, by :attr:`BulkReads.clock` (its result's retention counts from it).
     """
 
     kind: str
@@ -610,6 +614,7 @@ class CreatedRead:
     next_page_token: str | None
     selection: _Selection
     positions: Sequence[int]
+    created_clock: float = 0.0
 
     @property
     def header(self) -> list[str]:
@@ -680,9 +685,13 @@ class BulkReads:
         self._views: dict[tuple[str, str], CustomView] = {}  # (product, cvid) -> view
         self._cursors: dict[str, _Cursor] = {}
         self._downloads: collections.deque[float] = collections.deque()
+        self._expired: set[str] = set()
+        #: Seconds a result stays downloadable after the create (*unverified*); then RESOURCE_NOT_FOUND.
+        self.result_kept_seconds = RESULT_KEPT_SECONDS
         self.downloads = 0  # results served
         self.downloads_refused = 0  # 429s
-        #: The clock of the download throttle and of page tokens' expiry (seconds); a test may set its own.
+        #: The clock of the download throttle, of page tokens' and results' expiry (seconds); a test may set its own
+        #: (before it creates the jobs it times).
         self.clock: Callable[[], float] = time.monotonic
         #: Seconds a next_page_token stays valid (*unverified*); 0 plays an expired one.
         self.page_token_ttl = PAGE_TOKEN_TTL
@@ -709,6 +718,17 @@ class BulkReads:
         steps = _checked(script)
         with self.lock:
             self._next.append(steps)
+
+    def expire(self, job_id: str) -> None:
+        """Play a job's result running out: its download answers RESOURCE_NOT_FOUND (404) from now on.
+
+        :param job_id: the job's id.
+        :raises ValueError: no bulk read of that id was created.
+        """
+        with self.lock:
+            if job_id not in self.created:
+                raise ValueError(f"no bulk read job {job_id!r} was created")
+            self._expired.add(job_id)
 
     def reset_downloads(self) -> None:
         """Forget the downloads of the last minute, so the next 10 are served (no waiting out the throttle)."""
@@ -804,13 +824,13 @@ class BulkReads:
         ``{"script"?: [...], "once"?: true, "reset_downloads"?: true, "page_token_ttl"?: seconds, "custom_views"?:
         [{"product"?: "crm", "module", "cvid", "criteria"?, "exportable"?}]}``: the states of every read from now
         on, or (``once``) of the next one only; forget the last minute's downloads; how long page tokens stay
-        valid; declare custom views (:meth:`add_custom_view`).
+        valid; declare custom views (:meth:`add_custom_view`); ``"expire": "<job id>"`` plays its result running out.
 
         :param payload: the decoded JSON object.
         :return: :meth:`stats`.
         :raises ValueError: an unknown key or a bad state.
         """
-        known = {"script", "once", "reset_downloads", "page_token_ttl", "custom_views"}
+        known = {"script", "once", "reset_downloads", "page_token_ttl", "custom_views", "expire"}
         if unknown := set(payload) - known:
             raise ValueError(f"crm bulk read admin takes {sorted(known)}; not {sorted(unknown)}")
         for view in payload.get("custom_views") or ():
@@ -832,6 +852,8 @@ class BulkReads:
             self.page_token_ttl = float(payload["page_token_ttl"])
         if payload.get("reset_downloads"):
             self.reset_downloads()
+        if payload.get("expire") is not None:
+            self.expire(str(payload["expire"]))
         return self.stats()
 
     def seed_from_json(self, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -929,7 +951,7 @@ class BulkReads:
             cursor = _Cursor(selection, following, page + 1, self.clock() + self.page_token_ttl)
         job_id = str(4_150_868_000_004_717_000 + next(self._ids))
         created = CreatedRead(
-            api.kind, job_id, body, page, len(positions), token is not None, token, selection, positions
+            api.kind, job_id, body, page, len(positions), token is not None, token, selection, positions, self.clock()
         )
         details: dict[str, Any] = {
             "query": body["query"],
@@ -1155,15 +1177,22 @@ class BulkReads:
         :param api: the product's endpoints.
         :param request: the GET of the status' ``download_url``.
         :return: the zip (``Content-Disposition: attachment; filename={id}.zip``); RESOURCE_NOT_FOUND (404) for a job
-            this product did not create; INVALID_REQUEST (400, *unverified*) before it completed; TOO_MANY_REQUESTS
+            this product did not create or whose result is past its retention or expired; INVALID_REQUEST (400, *unverified*) before it completed; TOO_MANY_REQUESTS
             (429) past 10 downloads a minute (limitations.html).
         """
         job_id = request.match_info["job_id"]
         with self.lock:
             created = self.created.get(job_id)
-        if created is None or created.kind != api.kind:
-            return _json(api.product.error("RESOURCE_NOT_FOUND"))
         now = self.clock()
+        with self.lock:
+            gone = job_id in self._expired
+        if (
+            created is None
+            or created.kind != api.kind
+            or gone
+            or now - created.created_clock >= self.result_kept_seconds
+        ):
+            return _json(api.product.error("RESOURCE_NOT_FOUND"))
         with self.lock:
             self._expire_downloads(now)
             if len(self._downloads) >= DOWNLOADS_PER_MINUTE:

@@ -167,6 +167,23 @@ def test_an_unknown_job_is_resource_not_found(reader: Reader) -> None:
     assert refusal(gone, 404)["code"] == "RESOURCE_NOT_FOUND"
 
 
+def test_a_result_past_its_retention_or_expired_by_a_test_is_resource_not_found(
+    reader: Reader, zoho_emulator: ZohoEmulator
+) -> None:
+    reads = zoho_emulator.reads
+    now = [5000.0]
+    reads.clock = lambda: now[0]
+    job = reader.until_done(reader.job_id(contacts(fields=["Email"])))
+    assert reader.download(job).status_code == 200
+    now[0] += reads.result_kept_seconds
+    assert refusal(reader.download(job), 404)["code"] == "RESOURCE_NOT_FOUND"
+    other = reader.until_done(reader.job_id(contacts(fields=["Email"])))
+    expire = reader.session.post(reader.url(f"{ADMIN_PREFIX}/crm_bulk_read"), json={"expire": other["id"]}, timeout=10)
+    assert expire.status_code == 200
+    assert refusal(reader.download(other), 404)["code"] == "RESOURCE_NOT_FOUND"
+    assert reader.status(other["id"]).json()["data"][0]["state"] == "COMPLETED"  # the job's details remain
+
+
 def test_without_fields_every_field_of_the_module_is_exported_id_first(reader: Reader) -> None:
     _job, rows = reader.rows(contacts())
     header = rows[0]
