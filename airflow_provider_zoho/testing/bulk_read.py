@@ -394,8 +394,8 @@ def _typed(one: Field, value: Any, comparator: str) -> Any:
         except ValueError:
             raise bad from None
     if kind in ("integer", "bigint", "double", "currency", "decimal", "percent"):
-        try:
-            return float(text)
+        try:  # whole numbers exactly (ids have 19 digits, more than a float holds)
+            return int(text) if kind in ("integer", "bigint") else float(text)
         except ValueError:
             raise bad from None
     return text.casefold()
@@ -409,7 +409,9 @@ def _cell(one: Field, text: str) -> Any:
     try:
         if one.api_name in TIMESTAMPS or kind == "datetime":
             return dt.datetime.fromisoformat(text).timestamp()
-        if kind in ("integer", "bigint", "double", "currency", "decimal", "percent"):
+        if kind in ("integer", "bigint"):
+            return int(text)
+        if kind in ("double", "currency", "decimal", "percent"):
             return float(text)
     except ValueError:
         return None

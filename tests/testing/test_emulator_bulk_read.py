@@ -228,6 +228,9 @@ def test_criteria_between_less_than_and_text_equal(reader: Reader) -> None:
     job, rows = reader.rows(contacts(fields=["Last_Name"], criteria=either))
     assert job["result"]["count"] == 6
     assert rows[-1] == [str(SEED_FIRST_ID + 42), "Last Name 42"]
+    one = {"field": {"api_name": "id"}, "comparator": "equal", "value": str(SEED_FIRST_ID + 7)}
+    _job, rows = reader.rows(contacts(fields=["Last_Name"], criteria=one))
+    assert rows[1:] == [[str(SEED_FIRST_ID + 7), "Last Name 7"]]  # 19-digit ids compared exactly
 
 
 # -- pages --------------------------------------------------------------------------------------------------
