@@ -132,7 +132,12 @@ class StateStore:
         return self.values.get(key, default)
 
     def set(self, key: str, value: Any, **_: Any) -> None:
+        if value is None:  # as Airflow's own accessor refuses it
+            raise ValueError("Cannot set value as None")
         self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
 
 
 def context(store: StateStore | None = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ new jobs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -50,6 +51,7 @@ from airflow_provider_zoho.jobs import (
     job_id_problem,
     normalize_state,
 )
+from airflow_provider_zoho.lineage import file_dataset, operator_lineage, zoho_dataset
 from airflow_provider_zoho.links import ZohoLink, job_link, push_link
 from airflow_provider_zoho.operators.results import FailedRows, summary_jobs
 from airflow_provider_zoho.triggers.job import ZohoJobTrigger
@@ -138,6 +140,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         self._waiting_on: list[str] = []  # the jobs of this try still running, for ``on_kill``
         # The state and job summaries while their results are read, so a "not ready yet" wait can defer.
         self._summarising: tuple[Mapping[str, Any], list[dict[str, Any]]] | None = None
+        self._last_summary: dict[str, Any] | None = None  # what this try returned, for OpenLineage
 
     @cached_property
     def _zoho_hook(self) -> ZohoHook:
@@ -657,7 +660,38 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
             )
             self.log.error("%s", message)
             raise AirflowFailException(message)
+        self._last_summary = summary
+        self._tell_outlets(context, {"job_ids": summary["job_ids"], "counts": summary["counts"]})
         return summary
+
+    def _tell_outlets(self, context: Context, extra: dict[str, Any]) -> None:
+        """Put what landed into the asset event of each of the task's outlets, for DAGs scheduled on them."""
+        tell_outlets(self, context, extra)
+
+    # -- lineage ------------------------------------------------------------------------------------------------
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Return the task's lineage for Airflow's OpenLineage listener: the file in, the Zoho side out.
+
+        :param task_instance: the finished task instance (unused: the operator kept what it wrote).
+        :return: an ``OperatorLineage``, the output with the records that landed.
+        """
+        return self._lineage(self._last_summary)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """Return the task's lineage when it failed: the same datasets, without statistics.
+
+        :param task_instance: the failed task instance (unused).
+        :return: an ``OperatorLineage``.
+        """
+        return self._lineage(None)
+
+    def _lineage(self, summary: Mapping[str, Any] | None) -> Any:
+        counts = (summary or {}).get("counts") or {}
+        landed = sum(counts.get(name, 0) for name in self.job_kind.landed_counts) if summary else None
+        zoho = zoho_dataset(self.job_kind.name, self.hook.config, self.link_parts())
+        source = getattr(self, "file", None)
+        output = None if zoho is None else dataclasses.replace(zoho, rows=landed)
+        return operator_lineage([file_dataset(source) if isinstance(source, str) else None], [output])
 
     def summary_counts(self, counts: dict[str, int]) -> dict[str, int]:
         """Return the summed counts as the summary shows them (a subclass may derive more).
@@ -737,6 +771,23 @@ def _corrupt_state(why: str) -> AirflowFailException:
         f"{JOB_IDS_KEY} stored by an earlier try is corrupt ({why}); no job was created or polled. Clear the "
         "task's stored state (or the task instance) once you know what became of the jobs it named"
     )
+
+
+def tell_outlets(operator: Any, context: Context, extra: dict[str, Any]) -> None:
+    """Put ``extra`` into the asset event of each of an operator's outlets (``outlet_events``), for its consumers.
+
+    :param operator: the task's operator (its ``outlets`` and ``log``).
+    :param context: the task's context.
+    :param extra: what arrived, JSON-safe.
+    """
+    events = context.get("outlet_events")
+    if events is None:
+        return
+    for outlet in operator.outlets or []:
+        try:
+            events[outlet].extra.update(extra)
+        except (KeyError, TypeError, AttributeError) as error:  # not an asset (Airflow refuses it), or no event
+            operator.log.warning("No asset event for outlet %r: %s", outlet, error)
 
 
 def poll_job(hook: ZohoHook, kind: JobKind, coordinates: dict[str, str | None], log: Any) -> JobStatus:

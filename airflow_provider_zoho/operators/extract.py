@@ -19,7 +19,7 @@ import datetime as dt
 import tempfile
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -40,8 +40,15 @@ from airflow_provider_zoho.jobs import (
     is_template,
     job_id_problem,
 )
+from airflow_provider_zoho.lineage import file_dataset, operator_lineage, zoho_dataset
 from airflow_provider_zoho.links import ZohoLink, job_link, push_link
-from airflow_provider_zoho.operators.base import JOB_IDS_KEY, job_trigger, permanent_errors_fail_at_once, poll_job
+from airflow_provider_zoho.operators.base import (
+    JOB_IDS_KEY,
+    job_trigger,
+    permanent_errors_fail_at_once,
+    poll_job,
+    tell_outlets,
+)
 from airflow_provider_zoho.operators.extract_files import (
     Destination,
     ExportProblem,
@@ -128,6 +135,7 @@ class ZohoExtractOperator(BaseOperator):
         self.reattach_on_retry = reattach_on_retry
         self._end_time = 0.0
         self._restarted = False  # started again from the first page in this try (an expired cursor)
+        self._last_summary: dict[str, Any] | None = None  # what this try returned, for OpenLineage
         problems = [*self._base_problems(rendered=False), *self.argument_problems(rendered=False)]
         if problems:
             raise ValueError(f"{self.task_id} ({type(self).__name__}): " + "; ".join(problems))
@@ -484,18 +492,35 @@ class ZohoExtractOperator(BaseOperator):
         )
         self._store(context, None)
         self._tell_outlets(context, {key: summary[key] for key in ("records", "job_ids", "watermark")})
+        self._last_summary = summary
         return summary
 
     def _tell_outlets(self, context: Context, extra: dict[str, Any]) -> None:
         """Put what arrived into the asset event of each of the task's outlets, for DAGs scheduled on them."""
-        events = context.get("outlet_events")
-        if events is None:
-            return
-        for outlet in self.outlets or []:
-            try:
-                events[outlet].extra.update(extra)
-            except (KeyError, TypeError, AttributeError) as error:  # not an asset (Airflow refuses it), or no event
-                self.log.warning("No asset event for outlet %r: %s", outlet, error)
+        tell_outlets(self, context, extra)
+
+    # -- lineage ------------------------------------------------------------------------------------------------
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Return the task's lineage for Airflow's OpenLineage listener: the Zoho side in, the file out.
+
+        :param task_instance: the finished task instance (unused: the operator kept what it wrote).
+        :return: an ``OperatorLineage``, the output with the rows, bytes and columns written.
+        """
+        return self._lineage(self._last_summary)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """Return the task's lineage when it failed: the same datasets, without statistics.
+
+        :param task_instance: the failed task instance (unused).
+        :return: an ``OperatorLineage``.
+        """
+        return self._lineage(None)
+
+    def _lineage(self, summary: Mapping[str, Any] | None) -> Any:
+        written = file_dataset(str(summary["destination"] if summary else self.destination))
+        if summary:
+            written = replace(written, rows=summary["records"], size=summary["bytes"], columns=summary["columns"])
+        return operator_lineage([zoho_dataset(self.job_kind.name, self.hook.config, self.link_parts())], [written])
 
     # -- what a retry finds ----------------------------------------------------------------------------------
     def _remember(self, context: Context, pages: list[dict[str, Any]]) -> None:
@@ -509,7 +534,11 @@ class ZohoExtractOperator(BaseOperator):
         store = context.get("task_state_store")
         if store is None or not self.reattach_on_retry:
             return
-        store.set(JOB_IDS_KEY, None if pages is None else [page["job_id"] for page in pages])
+        if pages is None:  # the export is written: nothing left for a retry to go on from
+            store.delete(JOB_IDS_KEY)
+            store.delete(EXPORT_PAGES_KEY)
+            return
+        store.set(JOB_IDS_KEY, [page["job_id"] for page in pages])
         store.set(EXPORT_PAGES_KEY, pages)  # type: ignore[arg-type]  # JSON: ids, texts, numbers and booleans
 
     def _stored_pages(self, context: Context) -> list[dict[str, Any]] | None:
