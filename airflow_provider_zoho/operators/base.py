@@ -274,27 +274,12 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         :param what: what the call does, for the log and the error.
         :return: what ``call()`` returned.
         """
-        while True:
-            try:
-                return call()
-            except ZohoError as error:
-                if error.code not in codes:
-                    raise
-                if time.time() >= self._end_time:
-                    raise AirflowException(
-                        f"{what}: Zoho still answered {error.code} at the task's deadline ({error.message}); "
-                        "a retry tries again"
-                    ) from None
-                self.log.info(
-                    "%s: Zoho answered %s (%s); trying again in %ss",
-                    what,
-                    error.code,
-                    error.message,
-                    self.poll_interval,
-                )
-                if self.deferrable and self._summarising is not None:
-                    self._defer_summary(*self._summarising)
-                time.sleep(max(0.0, min(self.poll_interval, self._end_time - time.time())))
+
+        def before_waiting() -> None:
+            if self.deferrable and self._summarising is not None:
+                self._defer_summary(*self._summarising)
+
+        return repeat_while_busy(call, codes, what, self._end_time, self.poll_interval, self.log, before_waiting)
 
     def _defer_summary(self, state: Mapping[str, Any], jobs: list[dict[str, Any]]) -> NoReturn:
         wait = max(0.0, min(self.poll_interval, self._end_time - time.time()))
@@ -771,6 +756,44 @@ def _corrupt_state(why: str) -> AirflowFailException:
         f"{JOB_IDS_KEY} stored by an earlier try is corrupt ({why}); no job was created or polled. Clear the "
         "task's stored state (or the task instance) once you know what became of the jobs it named"
     )
+
+
+def repeat_while_busy(
+    call: Callable[[], _T],
+    codes: Collection[str],
+    what: str,
+    end_time: float,
+    poll_interval: float,
+    log: Any,
+    before_waiting: Callable[[], None] | None = None,
+) -> _T:
+    """Make ``call()``, again every ``poll_interval`` while Zoho answers one of ``codes``, until ``end_time``.
+
+    :param call: the request.
+    :param codes: Zoho's codes that mean "busy" or "not ready yet, try later".
+    :param what: what the call does, for the log and the error.
+    :param end_time: the task's absolute deadline; a busy answer still coming then fails the task (retryable).
+    :param poll_interval: the seconds between two calls.
+    :param log: the task's logger.
+    :param before_waiting: called before each wait (a deferrable task defers there instead of sleeping).
+    :return: what ``call()`` returned.
+    :raises AirflowException: still busy at the deadline; any other error is raised as it is.
+    """
+    while True:
+        try:
+            return call()
+        except ZohoError as error:
+            if error.code not in codes:
+                raise
+            if time.time() >= end_time:
+                raise AirflowException(
+                    f"{what}: Zoho still answered {error.code} at the task's deadline ({error.message}); a retry "
+                    "tries again"
+                ) from None
+            log.info("%s: Zoho answered %s (%s); trying again in %ss", what, error.code, error.message, poll_interval)
+            if before_waiting is not None:
+                before_waiting()
+            time.sleep(max(0.0, min(poll_interval, end_time - time.time())))
 
 
 def tell_outlets(operator: Any, context: Context, extra: dict[str, Any]) -> None:

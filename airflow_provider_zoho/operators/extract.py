@@ -47,6 +47,7 @@ from airflow_provider_zoho.operators.base import (
     job_trigger,
     permanent_errors_fail_at_once,
     poll_job,
+    repeat_while_busy,
     tell_outlets,
 )
 from airflow_provider_zoho.operators.extract_files import (
@@ -573,25 +574,7 @@ class ZohoExtractOperator(BaseOperator):
         :param what: what the call does, for the log.
         :return: what ``call()`` returned.
         """
-        while True:
-            try:
-                return call()
-            except ZohoError as error:
-                if error.code not in codes:
-                    raise
-                if time.time() >= self._end_time:
-                    raise AirflowException(
-                        f"{what}: Zoho still answered {error.code} at the task's deadline ({error.message}); a retry "
-                        "tries again"
-                    ) from None
-                self.log.info(
-                    "%s: Zoho answered %s (%s); asking again in %ss",
-                    what,
-                    error.code,
-                    error.message,
-                    self.poll_interval,
-                )
-                time.sleep(max(0.0, min(self.poll_interval, self._end_time - time.time())))
+        return repeat_while_busy(call, codes, what, self._end_time, self.poll_interval, self.log)
 
 
 def known(value: Any, rendered: bool) -> bool:
