@@ -2,9 +2,11 @@
 
 It starts ``python -m airflow_provider_zoho.testing`` on a free loopback port, points the ``zoho_default``
 connection at it (``AIRFLOW_CONN_ZOHO_DEFAULT``), and runs each scenario with ``airflow dags test`` (deferred
-tasks run their trigger inline there). Every example loads a contacts CSV the demo writes; before each run
-the emulator's admin API scripts what Zoho does with the job the run creates: which rows it skips or
-refuses (and with which of Zoho's codes) and which states the job walks through. Then it reads every
+tasks run their trigger inline there). The load examples load a contacts CSV the demo writes, the export
+examples write under the demo's data folder; before each run the scenario's calls to the emulator's admin API
+give Zoho the data an export reads (CRM records, an Analytics workspace and its rows) and script what Zoho does
+with the job the run creates: which rows it skips or refuses (and with which of Zoho's codes) and which states
+the job walks through. Then it reads every
 task's final state and XCom from the metadata database and prints one table: DAG, task, expected state,
 actual state, and a short summary. It exits 1 if a task ended in another state than its scenario expects,
 needed a retry, or if a run's log says an aiohttp session or connector was left unclosed.
@@ -21,6 +23,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -49,81 +52,177 @@ UNCLOSED = ("Unclosed client session", "Unclosed connector")
 # Task states that make ``airflow dags test`` exit non-zero.
 FAILED_STATES = frozenset({"failed", "upstream_failed"})
 SUMMARY_WIDTH = 80
-# The emulator's admin endpoints that script the jobs an operator creates, per product (POST {ADMIN_PREFIX}/...).
-OUTCOME_ENDPOINTS = frozenset({"bulk_write", "analytics_import", "creator_insert"})
+# The emulator's admin endpoints that script the jobs an operator creates, per product (POST {ADMIN_PREFIX}/...):
+# a scenario's ``outcomes`` are the bodies it posts to these.
+OUTCOME_ENDPOINTS = frozenset(
+    {"bulk_write", "analytics_import", "creator_insert", "crm_bulk_read", "analytics_export", "creator_bulk_read"}
+)
+# The admin endpoints that give the emulator data: what an export reads.
+DATA_ENDPOINTS = frozenset({"crm_records", "analytics_rows", "analytics_workspaces", "creator_records", "crm_modules"})
+ADMIN_ENDPOINTS = OUTCOME_ENDPOINTS | DATA_ENDPOINTS
+
+
+@dataclass(frozen=True)
+class AdminCall:
+    """One ``POST {ADMIN_PREFIX}/{endpoint}`` of the emulator's admin API, made before a scenario's run."""
+
+    endpoint: str
+    body: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
 class Scenario:
     """One run of an example DAG, what Zoho (the emulator) does during it, and the task states that must follow.
 
-    ``outcomes`` is the body posted to the emulator's admin endpoint ``endpoint`` before the run: how the
-    job the run's operator creates treats the CSV's rows (by line, the header being line 1) and the states
-    it walks through. The run's conf is ``{"file": <the demo's contacts CSV>}``.
+    ``setup`` is the emulator's admin calls made before the run, in order: the data an export reads (records,
+    rows, a workspace's tables) and how the job the run's operator creates treats the CSV's rows (by line, the
+    header being line 1) and the states it walks through. ``params`` is the run's conf, each value a template
+    filled by :meth:`conf` (``{csv}``: the demo's contacts CSV, ``{data}``: the demo's data folder).
+    ``logical_date`` is the run's (``airflow dags test``'s argument); None: now. ``says``: words a task's
+    summary must hold (a failure for the scripted reason, not another; an export's record count).
     """
 
     name: str
     dag_id: str
     story: str
     expected: Mapping[str, str]
-    endpoint: str
-    outcomes: Mapping[str, Any]
+    setup: tuple[AdminCall, ...]
+    params: Mapping[str, str] = field(default_factory=lambda: {"file": "{csv}"})
+    logical_date: str | None = None
+    says: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.endpoint not in OUTCOME_ENDPOINTS:
-            raise ValueError(f"scenario {self.name}: endpoint must be one of {sorted(OUTCOME_ENDPOINTS)}")
+        if unknown := {call.endpoint for call in self.setup} - ADMIN_ENDPOINTS:
+            raise ValueError(f"scenario {self.name}: {sorted(unknown)} not among {sorted(ADMIN_ENDPOINTS)}")
 
-    @staticmethod
-    def conf(csv_path: Path) -> dict[str, str]:
-        return {"file": str(csv_path)}
+    @property
+    def outcomes(self) -> dict[str, Any]:
+        """The bodies of the calls that script the run's jobs, merged (what the job does with the CSV's rows)."""
+        merged: dict[str, Any] = {}
+        for call in self.setup:
+            if call.endpoint in OUTCOME_ENDPOINTS:
+                merged.update(call.body)
+        return merged
+
+    def conf(self, csv_path: Path) -> dict[str, str]:
+        """The run's conf: ``params`` with ``{csv}`` the contacts CSV and ``{data}`` the folder holding it."""
+        return {key: value.format(csv=csv_path, data=csv_path.parent) for key, value in self.params.items()}
+
+
+def outcomes(endpoint: str, body: Mapping[str, Any]) -> tuple[AdminCall, ...]:
+    return (AdminCall(endpoint, body),)
 
 
 SCRIPT_COMPLETED = ["ADDED", "IN PROGRESS", "COMPLETED"]
 ANALYTICS_SKIPPED = (5, 9, 12)  # rows that do not fit the table
 CREATOR_REFUSED = range(30, 37)  # 7 records whose Email Creator refuses
+# The CRM export's run: its data interval starts on EXPORT_DATE; CONTACTS_BEFORE contacts were last modified the
+# day before (not exported), CONTACTS_SINCE from 06:00 that day on, a minute apart (exported).
+EXPORT_DATE = "2026-03-01"
+CONTACTS_BEFORE = 50
+CONTACTS_SINCE = 250
+# The Analytics export's workspace (declared by the demo, in the demo's org) and its Sales table.
+SALES_WORKSPACE = "35130000009000001"
+SALES_VIEW = "35130000009000002"
+SALES_ROWS = [["East", "1200"], ["West", "850.50"], ["North", "430"], ["South", "975"]]
+SALES_SYNTHETIC = 996
 
 SCENARIOS = (
+    Scenario(
+        name="crm-export",
+        dag_id="example_zoho_crm_export",
+        story=f"export the contacts modified since the run's data interval start ({EXPORT_DATE}): "
+        f"{CONTACTS_SINCE} of {CONTACTS_BEFORE + CONTACTS_SINCE}, deferred, one page",
+        expected={"export_contacts": "success", "report": "success"},
+        setup=(
+            AdminCall(
+                "crm_records",
+                {"module": "Contacts", "count": CONTACTS_BEFORE, "modified_from": "2026-02-28T00:00:00+00:00"},
+            ),
+            AdminCall(
+                "crm_records",
+                {"module": "Contacts", "count": CONTACTS_SINCE, "modified_from": f"{EXPORT_DATE}T06:00:00+00:00"},
+            ),
+            AdminCall("crm_bulk_read", {"script": ["QUEUED", "IN PROGRESS", "COMPLETED"]}),
+        ),
+        params={"destination": "{data}/exports"},
+        logical_date=EXPORT_DATE,
+        says={"export_contacts": f"COMPLETED: {CONTACTS_SINCE} records", "report": str(CONTACTS_SINCE)},
+    ),
+    Scenario(
+        name="analytics-export",
+        dag_id="example_zoho_analytics_export",
+        story=f'export SELECT "Region", "Amount" FROM "Sales" ({len(SALES_ROWS) + SALES_SYNTHETIC} rows), deferred',
+        expected={"export_sales": "success", "report": "success"},
+        setup=(
+            AdminCall(
+                "analytics_workspaces",
+                {
+                    "workspace_id": SALES_WORKSPACE,
+                    "name": "Demo Sales",
+                    "org_id": ORG_ID,
+                    "tables": [
+                        {
+                            "name": "Sales",
+                            "view_id": SALES_VIEW,
+                            "columns": ["Region", {"name": "Amount", "type": "Currency"}],
+                        }
+                    ],
+                },
+            ),
+            AdminCall(
+                "analytics_rows",
+                {"workspace_id": SALES_WORKSPACE, "view_id": SALES_VIEW, "rows": SALES_ROWS, "count": SALES_SYNTHETIC},
+            ),
+            AdminCall("analytics_export", {"script": ["1001", "1002", "1004"]}),
+        ),
+        params={"destination": "{data}/exports", "workspace_id": SALES_WORKSPACE, "org_id": ORG_ID},
+        says={"export_sales": f"COMPLETED: {len(SALES_ROWS) + SALES_SYNTHETIC} records"},
+    ),
     Scenario(
         name="analytics",
         dag_id="example_zoho_analytics_load",
         story=f"import {CSV_ROWS} contacts with on_error=SKIPROW; {len(ANALYTICS_SKIPPED)} rows do not fit the "
         "table, within max_failed_records=10: success, Zoho's import errors in the summary",
         expected={"load_contacts": "success", "report": "success"},
-        endpoint="analytics_import",
-        outcomes={"skipped": list(ANALYTICS_SKIPPED), "script": ["1001", "1002", "1004"]},
+        setup=outcomes("analytics_import", {"skipped": list(ANALYTICS_SKIPPED), "script": ["1001", "1002", "1004"]}),
     ),
     Scenario(
         name="crm",
         dag_id="example_zoho_crm_load",
         story=f"upsert {CSV_ROWS} contacts; 4 do not land, within max_failed_records=10: success, failed rows kept",
         expected={"load_contacts": "success", "report": "success"},
-        endpoint="bulk_write",
-        outcomes={
-            "skipped": {"5": "DUPLICATE_DATA-Email", "9": "INVALID_DATA-Email"},
-            "unprocessed": [12],
-            "mandatory": ["Last_Name"],
-            "script": SCRIPT_COMPLETED,
-        },
+        setup=outcomes(
+            "bulk_write",
+            {
+                "skipped": {"5": "DUPLICATE_DATA-Email", "9": "INVALID_DATA-Email"},
+                "unprocessed": [12],
+                "mandatory": ["Last_Name"],
+                "script": SCRIPT_COMPLETED,
+            },
+        ),
     ),
     Scenario(
         name="crm-threshold",
         dag_id="example_zoho_crm_load",
         story="the same file again; 12 records are refused, more than max_failed_records=10: the load fails",
         expected={"load_contacts": "failed", "report": "upstream_failed"},
-        endpoint="bulk_write",
-        outcomes={
-            "skipped": {str(line): "INVALID_DATA-Email" for line in range(20, 31)},
-            "mandatory": ["Last_Name"],
-            "script": SCRIPT_COMPLETED,
-        },
+        says={"load_contacts": "12 record(s) did not land, more than max_failed_records=10"},
+        setup=outcomes(
+            "bulk_write",
+            {
+                "skipped": {str(line): "INVALID_DATA-Email" for line in range(20, 31)},
+                "mandatory": ["Last_Name"],
+                "script": SCRIPT_COMPLETED,
+            },
+        ),
     ),
     Scenario(
         name="bigin",
         dag_id="example_zoho_bigin_load",
         story="the operator creates the job and returns; it FAILS, and the soft_fail sensor is skipped",
         expected={"load_contacts": "success", "job_ids": "success", "wait_for_job": "skipped", "report": "skipped"},
-        endpoint="bulk_write",
-        outcomes={"script": ["ADDED", "IN PROGRESS", "FAILED"]},
+        setup=outcomes("bulk_write", {"script": ["ADDED", "IN PROGRESS", "FAILED"]}),
     ),
     Scenario(
         name="creator",
@@ -131,11 +230,14 @@ SCENARIOS = (
         story=f"insert {CSV_ROWS} contacts; {len(CREATOR_REFUSED)} are refused, more than max_failed_records=5: "
         "the load fails with the failure file's reasons, report is not run, alert runs",
         expected={"load_contacts": "failed", "report": "upstream_failed", "alert": "success"},
-        endpoint="creator_insert",
-        outcomes={
-            "failed": {str(line): "Invalid value in the Email field" for line in CREATOR_REFUSED},
-            "script": ["In-progress", "Completed"],
-        },
+        says={"load_contacts": "7 record(s) did not land, more than max_failed_records=5"},
+        setup=outcomes(
+            "creator_insert",
+            {
+                "failed": {str(line): "Invalid value in the Email field" for line in CREATOR_REFUSED},
+                "script": ["In-progress", "Completed"],
+            },
+        ),
     ),
 )
 
@@ -202,10 +304,11 @@ def start_emulator(log_file: Path) -> tuple[subprocess.Popen[str], str]:
 
 
 def script_jobs(url: str, scenario: Scenario) -> None:
-    """How the jobs the scenario's operator creates from now on treat their rows (the emulator's admin API)."""
-    answer = requests.post(f"{url}{ADMIN_PREFIX}/{scenario.endpoint}", json=dict(scenario.outcomes), timeout=30)
-    if answer.status_code >= 400:
-        raise SystemExit(f"The emulator refused the {scenario.name} outcomes {dict(scenario.outcomes)}: {answer.text}")
+    """The scenario's admin calls: the data its export reads, how the jobs its operator creates go."""
+    for call in scenario.setup:
+        answer = requests.post(f"{url}{ADMIN_PREFIX}/{call.endpoint}", json=dict(call.body), timeout=30)
+        if answer.status_code >= 400:
+            raise SystemExit(f"The emulator refused {scenario.name}'s {call.endpoint} {dict(call.body)}: {answer.text}")
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -285,6 +388,9 @@ def describe_value(value: Any) -> str:
         if errors := value.get("import_errors"):
             text += "; Zoho: " + re.sub(r"<[^>]*>", "", str(errors))  # Analytics marks its text up in HTML
         return text
+    if isinstance(value, dict) and "records" in value and "pages" in value:  # an export's summary
+        where = Path(str(value.get("destination"))).name
+        return f"{value.get('state')}: {value['records']} records in {value['pages']} page(s), {value.get('bytes')} bytes to …/{where}"
     if isinstance(value, dict) and value.get("state") is None and isinstance(value.get("job_ids"), list):
         return "created job " + ", ".join(map(str, value["job_ids"]))  # wait_for_completion=False
     if isinstance(value, dict) and all(isinstance(item, int) for item in value.values()):
@@ -339,10 +445,18 @@ def problems_of(
     return problems
 
 
+def clear_outputs(csv_path: Path) -> None:
+    """Remove what earlier runs wrote beside the CSV: the operators refuse to overwrite a file without overwrite=True."""
+    Path(f"{csv_path}.failed.csv").unlink(missing_ok=True)
+    shutil.rmtree(csv_path.parent / "exports", ignore_errors=True)
+
+
 def run_scenario(scenario: Scenario, env: Mapping[str, str], url: str, csv_path: Path, logs: Path) -> Outcome:
     script_jobs(url, scenario)
+    clear_outputs(csv_path)
     log_file = logs / f"{scenario.name}.log"
-    args = ["dags", "test", scenario.dag_id, "--conf", json.dumps(scenario.conf(csv_path))]
+    logical_date = [scenario.logical_date] if scenario.logical_date else []
+    args = ["dags", "test", scenario.dag_id, *logical_date, "--conf", json.dumps(scenario.conf(csv_path))]
     begun = time.monotonic()
     code = run_airflow(args, env, log_file)
     seconds = time.monotonic() - begun
@@ -352,7 +466,13 @@ def run_scenario(scenario: Scenario, env: Mapping[str, str], url: str, csv_path:
         task_id: summarize(state, tries.get(task_id, 0), xcoms.get((task_id, "return_value")), log_text)
         for task_id, state in states.items()
     }
-    return Outcome(scenario, states, summaries, seconds, problems_of(scenario, code, states, tries, log_text))
+    problems = problems_of(scenario, code, states, tries, log_text)
+    problems += [
+        f"task {task_id}'s summary does not say {words!r}"
+        for task_id, words in scenario.says.items()
+        if words not in summaries.get(task_id, "")
+    ]
+    return Outcome(scenario, states, summaries, seconds, problems)
 
 
 def print_table(outcomes: Sequence[Outcome], logs: Path) -> None:

@@ -172,14 +172,31 @@ def demo() -> ModuleType:
 
 
 def test_demo_runs_every_example_with_its_params(dagbag: Any, demo: ModuleType, tmp_path: Path) -> None:
-    """Every example loads the demo's CSV (its only param), after the emulator is told what to do with it."""
+    """Every example runs with its params in the conf (a load the demo's CSV, an export a destination folder and
+    the ids the demo declared), after the emulator is given its data and told what to do with the job."""
     assert {scenario.dag_id for scenario in demo.SCENARIOS} == set(EXPECTED)
     assert len({scenario.name for scenario in demo.SCENARIOS}) == len(demo.SCENARIOS)
+    csv_path = tmp_path / "c.csv"
     for scenario in demo.SCENARIOS:
         dag = dagbag.dags[scenario.dag_id]
-        assert set(scenario.conf(tmp_path / "c.csv")) == set(dag.params) == {"file"}, scenario.name
+        conf = scenario.conf(csv_path)
+        assert set(conf) == set(dag.params), scenario.name
+        assert "{" not in "".join(conf.values()), scenario.name
         assert set(scenario.expected) == EXPECTED[scenario.dag_id].tasks, scenario.name
-        assert scenario.endpoint in demo.OUTCOME_ENDPOINTS, scenario.name
+        assert scenario.setup, scenario.name
+        assert {call.endpoint for call in scenario.setup} & demo.OUTCOME_ENDPOINTS, scenario.name
+        assert conf.get("file", str(csv_path)) == str(csv_path), scenario.name
+    # The Analytics export reads the workspace and org the demo declares, not the example's defaults.
+    [sales] = [s for s in demo.SCENARIOS if s.dag_id == "example_zoho_analytics_export"]
+    declared = [call.body for call in sales.setup if call.endpoint == "analytics_workspaces"]
+    assert [(body["workspace_id"], body["org_id"]) for body in declared] == [
+        (sales.conf(csv_path)["workspace_id"], sales.conf(csv_path)["org_id"])
+    ]
+    # The CRM export's records: some modified after its run's data interval start, so that some are exported.
+    [contacts] = [s for s in demo.SCENARIOS if s.dag_id == "example_zoho_crm_export"]
+    assert contacts.logical_date is not None
+    seeded = [call.body for call in contacts.setup if call.endpoint == "crm_records"]
+    assert any(body["modified_from"] > contacts.logical_date and body["count"] > 0 for body in seeded)
 
 
 def test_demo_scenarios_are_what_the_emulator_accepts(demo: ModuleType, zoho_emulator: Any) -> None:

@@ -25,11 +25,13 @@ import pytest
 import requests
 
 from airflow_provider_zoho.testing import ZohoEmulator
+from airflow_provider_zoho.testing.bulk_write import ORG_ZGID
 
 REPO = Path(__file__).resolve().parents[2]
 E2E_DAGS = Path(__file__).resolve().parent / "dags"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 ORG_ID = "60012345678"
+CRM_ORG_ID = ORG_ZGID
 COMPONENTS = {
     "api-server": ["api-server", "--host", "127.0.0.1", "--port", "{port}", "--workers", "1"],
     "scheduler": ["scheduler", "--skip-serve-logs"],
@@ -81,7 +83,8 @@ def airflow_env(home: Path, api_port: int, emulator: ZohoEmulator) -> dict[str, 
         "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW_CONN_ZOHO_DEFAULT": emulator.airflow_connection(analytics_org_id=ORG_ID),
+        # crm_org_id: the emulator's org, so CRM tasks can link to their module in Zoho's UI (issue 20).
+        "AIRFLOW_CONN_ZOHO_DEFAULT": emulator.airflow_connection(analytics_org_id=ORG_ID, crm_org_id=CRM_ORG_ID),
         "ZOHO_EXAMPLE_POLL_INTERVAL": str(POLL_INTERVAL),
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",

@@ -17,7 +17,7 @@ from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.testing.bulk_write import Outcomes
 from airflow_provider_zoho.testing.creator_insert import InsertOutcomes
 
-from .conftest import POLL_INTERVAL
+from .conftest import CRM_ORG_ID, POLL_INTERVAL
 
 if TYPE_CHECKING:
     from .conftest import AirflowDeployment
@@ -32,6 +32,8 @@ TRIGGER_CLASSPATH = "airflow_provider_zoho.triggers.job.ZohoJobTrigger"
 # The Creator example's form (example_dags/example_zoho_creator.py): the requests of its load go under it.
 CREATOR_INSERT = "/creator/v2.1/bulk/jason18/zylker-store/form/Contacts/insert"
 RUN_TIMEOUT = 180.0
+# The CRM export (tests/e2e/dags/e2e_crm_export.py): the Leads records seeded for it, all exported.
+EXPORTED_LEADS = 1500
 SENSOR = "wait_for_job"
 # Airflow 3.3.2 can fail a deferred task whose trigger fires within seconds of the deferral: the executor's
 # late "success" for the try that deferred arrives after the trigger re-queued the task (apache/airflow
@@ -114,6 +116,11 @@ def test_deferred_tasks_finish_in_the_triggerer(
         failed={4: "Invalid value in the Email field"},
         script=(*["In-progress"] * (PENDING_POLLS + 1), "Completed"),
     )
+    # The CRM export reads the Leads seeded here; its bulk read job stays IN PROGRESS for DEFERRED_SECONDS. Every
+    # bulk read's: the scheduler also starts example_zoho_crm_export's daily run (unpaused, catchup=False).
+    emulator.reads.seed_records("crm", "Leads", EXPORTED_LEADS)
+    emulator.reads.set_script(["QUEUED", *["IN PROGRESS"] * PENDING_POLLS, "COMPLETED"])
+    exports = tmp_path / "exports"
     counts = {"added_count": 41, "updated_count": 7, "skipped_count": 2, "total_count": 50}
     runs = [
         Run(
@@ -137,6 +144,9 @@ def test_deferred_tasks_finish_in_the_triggerer(
             {"wait_ok": "success", "wait_fail": "failed", "check": "success"},
             sensor="wait_ok",
             conf={"ok_job_id": "700000000000000303", "failing_job_id": "700000000000000304"},
+        ),
+        Run(
+            "e2e_crm_export", "", {"export_leads": "success"}, sensor="export_leads", conf={"destination": str(exports)}
         ),
     ]
     emulator.add_job(
@@ -162,11 +172,13 @@ def test_deferred_tasks_finish_in_the_triggerer(
 
     # The operator uploaded the file once and created one job: no retry, no second try of the upload.
     [upload] = emulator.uploads()
-    [created] = emulator.created_jobs()
+    [created] = [job for job in emulator.created_jobs() if job.kind == "crm_bulk_write"]
     assert (upload.kind, created.kind) == ("crm_bulk_write", "crm_bulk_write")
     assert created.body["resource"][0]["file_id"] == upload.file_id
     assert created.body["operation"] == "upsert"
-    load, creator_load, ended_by_trigger = runs
+    load, creator_load, ended_by_trigger, export = runs
+    [read_job] = [job for job in emulator.reads.created.values() if job.body["query"]["module"]["api_name"] == "Leads"]
+    export.job_id = read_job.job_id
     load.job_id = created.job_id
     # The Creator operator created one job, uploaded the file to it and started it, once each (no abort).
     [inserted] = emulator.creator_inserts.created.values()
@@ -261,3 +273,20 @@ def test_deferred_tasks_finish_in_the_triggerer(
     # downloads the result), the two sensors' task processes (their first poke), and the triggerer, whose
     # four triggers shared one.
     assert emulator.token_requests() <= 7
+
+    # The CRM export: one bulk read job, deferred to the triggerer (checked above), its file written whole.
+    export_summary = export.xcom(deployment, "export_leads")
+    assert {key: export_summary[key] for key in ("kind", "job_ids", "state", "records", "pages")} == {
+        "kind": "crm_bulk_read",
+        "job_ids": [read_job.job_id],
+        "state": "COMPLETED",
+        "records": EXPORTED_LEADS,
+        "pages": 1,
+    }
+    exported = (exports / "leads.csv").read_text().splitlines()
+    assert len(exported) == EXPORTED_LEADS + 1  # the header, then a line per record
+    assert {"Last_Name", "Company", "Email"} <= set(exported[0].split(","))  # Zoho puts the record's id first
+    # Issue 20: the finished task's "Zoho" extra link, as the UI asks Airflow's REST API for it.
+    links = deployment.api("GET", f"/dags/{export.dag_id}/dagRuns/{export.run_id}/taskInstances/export_leads/links")
+    assert links["extra_links"]["Zoho"].startswith("https://crm.zoho.")
+    assert links["extra_links"]["Zoho"].endswith(f"/crm/org{CRM_ORG_ID}/tab/Leads")
