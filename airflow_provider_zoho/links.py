@@ -15,33 +15,22 @@ the CRM list view ``/crm/org{org}/tab/{module}``, the Analytics ``/workspace/{ws
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_zoho.compat import BaseOperatorLink, XCom
 from airflow_provider_zoho.data_centers import DataCenter
+from airflow_provider_zoho.products import PRODUCTS, ZohoProduct
 
 #: The XCom key the link's URL is pushed under.
 LINK_KEY = "zoho_link"
 
-# Each product's UI host stem ({stem}.zoho.{tld}, {stem}.zohocloud.ca in Canada) and its path patterns.
-_UI_STEMS = {"crm": "crm", "bigin": "bigin", "analytics": "analytics", "creator": "creatorapp"}
-_PATTERNS: Mapping[str, tuple[tuple[str, ...], str]] = {
-    # target: (the parts it needs, the path)
-    "crm_module": (("org_id", "module"), "/crm/org{org_id}/tab/{module}"),
-    "crm_org": (("org_id",), "/crm/org{org_id}"),
-    "bigin_org": (("org_id",), "/bigin/org{org_id}"),
-    "analytics_view": (("workspace_id", "view_id"), "/workspace/{workspace_id}/view/{view_id}"),
-    "analytics_workspace": (("workspace_id",), "/workspace/{workspace_id}"),
-    "creator_form": (
-        ("account_owner_name", "app_link_name", "form_link_name"),
-        "/{account_owner_name}/{app_link_name}/#Form:{form_link_name}",
-    ),
-    "creator_report": (
-        ("account_owner_name", "app_link_name", "report_link_name"),
-        "/{account_owner_name}/{app_link_name}/#Report:{report_link_name}",
-    ),
+# Each target's product: its record (``products.py``) holds the UI host and the path, with the parts as
+# placeholders.
+_TARGET_PRODUCTS: Mapping[str, ZohoProduct] = {
+    target: product for product in PRODUCTS.values() for target in product.ui_paths
 }
 
 
@@ -55,7 +44,7 @@ def ui_host(product: str, data_center: DataCenter) -> str:
     :return: the host name.
     """
     domain = data_center.accounts_host.removeprefix("accounts.")
-    return f"{_UI_STEMS[product]}.{domain}"
+    return f"{PRODUCTS[product].ui_host_stem}.{domain}"
 
 
 def zoho_link(target: str, data_center: DataCenter, parts: Mapping[str, Any]) -> str | None:
@@ -67,13 +56,14 @@ def zoho_link(target: str, data_center: DataCenter, parts: Mapping[str, Any]) ->
     :param parts: the values of the target's parts (``org_id``, ``module``...); each is quoted into one segment.
     :return: the URL, or None.
     """
-    needed, path = _PATTERNS[target]
+    product = _TARGET_PRODUCTS[target]
+    path = product.ui_paths[target]
+    needed = [name for _, name, _, _ in string.Formatter().parse(path) if name]
     values = {name: parts.get(name) for name in needed}
     if any(value in (None, "") for value in values.values()):
         return None
-    product = target.split("_", 1)[0]
     quoted = {name: quote(str(value), safe="") for name, value in values.items()}
-    return f"https://{ui_host(product, data_center)}{path.format(**quoted)}"
+    return f"https://{ui_host(product.name, data_center)}{path.format(**quoted)}"
 
 
 # Where each kind's jobs are shown, most precise first: the first target whose parts are all known wins.

@@ -59,6 +59,9 @@ class ZohoProduct:
     :param limits: the product's documented limits, by name.
     :param choices: the values a coordinate may take, by coordinate.
     :param refused_modules: modules its bulk write refuses.
+    :param ui_host_stem: its web UI's host under the data center's domain (``crm`` for ``crm.zoho.eu``).
+    :param ui_paths: the paths of its web UI a task links to, by target (``links.py``), with the parts they
+        need as placeholders. *Unverified*: Zoho documents no deep links (see ``links.py`` for the sources).
     """
 
     name: str
@@ -73,6 +76,8 @@ class ZohoProduct:
     limits: Mapping[str, int] = field(default_factory=dict)
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     refused_modules: frozenset[str] = frozenset()
+    ui_host_stem: str = ""
+    ui_paths: Mapping[str, str] = field(default_factory=dict)
 
     def path(self, call: str, **values: object) -> str:
         """Return the path of ``call`` with each value quoted into one segment.
@@ -136,6 +141,8 @@ CRM = ZohoProduct(
         "fields": ("ZohoCRM.settings.fields.READ",),
     },
     limits={"records_per_job": 25_000, "zip_bytes": 25 * 1024 * 1024, **_READ_LIMITS},
+    ui_host_stem="crm",
+    ui_paths={"crm_module": "/crm/org{org_id}/tab/{module}", "crm_org": "/crm/org{org_id}"},
 )
 
 # Bigin's bulk write API is CRM's under other paths and scopes, with modules it refuses.
@@ -172,6 +179,8 @@ BIGIN = ZohoProduct(
     # Bigin's bulk write page says these modules are not supported
     # (https://www.bigin.com/developer/docs/apis/v2/bulk-write/overview.html; docs/zoho-api.md, "Creating jobs").
     refused_modules=frozenset({"Users", "Notes", "Tasks", "Events", "Calls", "Attachments"}),
+    ui_host_stem="bigin",
+    ui_paths={"bigin_org": "/bigin/org{org_id}"},
 )
 
 _WORKSPACE = "/restapi/v2/bulk/workspaces/{workspace_id}"
@@ -217,6 +226,11 @@ ANALYTICS = ZohoProduct(
     # One file (and one batch of a batch import) is at most 100 MB; a batch import takes at most 100 batches.
     # A SQL export is cut at 800,000 rows while its job still reports success (Zoho's export page, "Limits").
     limits={"file_bytes": 100 * 1024 * 1024, "batches": 100, "sql_export_rows": 800_000},
+    ui_host_stem="analytics",
+    ui_paths={
+        "analytics_view": "/workspace/{workspace_id}/view/{view_id}",
+        "analytics_workspace": "/workspace/{workspace_id}",
+    },
 )
 
 _CREATOR_INSERT = "/creator/v2.1/bulk/{account_owner_name}/{app_link_name}/form/{form_link_name}/insert"
@@ -256,6 +270,11 @@ CREATOR = ZohoProduct(
     # (https://www.zoho.com/creator/help/api/creator-known-issues-and-limitations.html).
     limits={"file_bytes": 100 * 1024 * 1024, "records_per_read_job": 200_000, "cursor_seconds": 15 * 60},
     choices={"environment": ("development", "stage")},
+    ui_host_stem="creatorapp",
+    ui_paths={
+        "creator_form": "/{account_owner_name}/{app_link_name}/#Form:{form_link_name}",
+        "creator_report": "/{account_owner_name}/{app_link_name}/#Report:{report_link_name}",
+    },
 )
 
 PRODUCTS: Mapping[str, ZohoProduct] = {product.name: product for product in (CRM, BIGIN, ANALYTICS, CREATOR)}

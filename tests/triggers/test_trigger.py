@@ -148,7 +148,7 @@ def test_a_row_from_a_newer_version_runs_ignoring_the_arguments_it_does_not_know
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
-        ("crm_bulk_read", "Unknown Zoho job kind 'crm_bulk_read'"),
+        ("crm_bulk_delete", "Unknown Zoho job kind 'crm_bulk_delete'"),
         ("airflow_provider_zoho.jobs:JobKind", "names a class, not a JobKind"),
     ],
 )
