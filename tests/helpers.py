@@ -72,9 +72,15 @@ class _Lines(logging.Handler):
     def __init__(self, lines: list[str]) -> None:
         super().__init__(logging.DEBUG)
         self.lines = lines
+        # Whether ``airflow.task`` propagates to the root logger depends on which Airflow configured logging
+        # first in the process, so a record may reach this handler through both loggers: count it once (the
+        # records are kept so that no id is reused while the block runs).
+        self.seen: dict[int, logging.LogRecord] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
+        if id(record) not in self.seen:
+            self.seen[id(record)] = record
+            self.lines.append(record.getMessage())
 
 
 @contextlib.contextmanager
