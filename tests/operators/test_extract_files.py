@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import zipfile
 from pathlib import Path
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from airflow_provider_zoho.operators.extract_files import (
     Destination,
     ExportProblem,
+    _later,
     copy_bounded,
     csv_member,
     stage_csv,
@@ -114,22 +116,64 @@ def test_a_file_that_is_not_csv_is_copied_bounded() -> None:
 
 
 cells = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+plain_cells = st.text(alphabet=st.characters(codec="ascii", exclude_characters=',"\r\n'), max_size=12)
+moments = st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2100, 1, 1))
+offsets = st.sampled_from(["+00:00", "+05:30", "-04:00", "-05:00", "Z", ""])
+modified_times = st.builds(
+    lambda moment, offset: moment.strftime("%Y-%m-%dT%H:%M:%S") + offset, moments, offsets
+) | st.sampled_from(["", "2026-13-01T00:00:00+00:00", "9999-99-99T99:99:99+00:00", "soon", "2026-01-01 10:00:00"])
 
 
-@settings(max_examples=60, deadline=None)
+def latest_by_csv_module(rows: list[list[str]]) -> str | None:
+    """The watermark read the plain way: each row's Modified_Time (the last column) compared as a moment."""
+    latest = None
+    for row in rows:
+        if _later(row[-1], latest):
+            latest = row[-1]
+    return latest
+
+
+@settings(max_examples=150, deadline=None)
 @given(
-    rows=st.lists(st.lists(cells, min_size=2, max_size=2), max_size=12),
-    limit=st.none() | st.integers(min_value=1, max_value=14),
+    rows=st.lists(st.tuples(cells | plain_cells, plain_cells, modified_times), max_size=14),
+    limit=st.none() | st.integers(min_value=0, max_value=16),
+    block_bytes=st.integers(min_value=1, max_value=96),
+    line_end=st.sampled_from(["\n", "\r\n"]),
 )
-def test_staging_keeps_exactly_the_records_the_csv_module_reads(rows: list[list[str]], limit: int | None) -> None:
-    """Whatever the cells hold (quotes, commas, line breaks), the count and the cut are the csv module's."""
-    data = csv_bytes([["id", "Note"], *rows])
+def test_staging_keeps_exactly_the_records_the_csv_module_reads(
+    rows: list[tuple[str, str, str]], limit: int | None, block_bytes: int, line_end: str
+) -> None:
+    """Whatever the cells hold (quotes, commas, line breaks) and wherever the blocks end, the count, the cut and
+    the watermark are what the csv module reads."""
+    records = [list(row) for row in rows]
+    text = io.StringIO()
+    csv.writer(text, lineterminator=line_end).writerows([["id", "Note", "Modified_Time"], *records])
+    data = text.getvalue().encode()
     sink = io.BytesIO()
-    page = stage_csv(io.BytesIO(data), sink, max_bytes=len(data), max_rows=limit)
-    kept = rows if limit is None else rows[:limit]
-    assert list(csv.reader(io.StringIO(sink.getvalue().decode(), newline=""))) == [["id", "Note"], *kept]
-    assert page.rows == len(kept)
-    assert page.cut == (limit is not None and len(rows) > limit)
+    page = stage_csv(io.BytesIO(data), sink, max_bytes=len(data), max_rows=limit, block_bytes=block_bytes)
+    kept = records if limit is None else records[:limit]
+    assert list(csv.reader(io.StringIO(sink.getvalue().decode(), newline=""))) == [
+        ["id", "Note", "Modified_Time"],
+        *kept,
+    ]
+    assert (page.rows, page.size) == (len(kept), len(sink.getvalue()))
+    assert page.cut == (limit is not None and len(records) > limit)
+    assert page.watermark == latest_by_csv_module(kept)
+
+
+def test_a_block_of_one_offset_finds_the_latest_by_text_and_mixed_offsets_by_moment() -> None:
+    lines = [
+        "id,Modified_Time",
+        "1,2026-03-08T01:30:00-05:00",  # 06:30Z
+        "2,2026-03-08T03:10:00-04:00",  # 07:10Z: the latest, though not the largest text
+        "3,2026-03-08T03:05:00-04:00",
+    ]
+    data = "\n".join(lines).encode() + b"\n"
+    page = stage_csv(io.BytesIO(data), io.BytesIO(), max_bytes=len(data), max_rows=None, block_bytes=40)
+    assert (page.rows, page.watermark) == (3, "2026-03-08T03:10:00-04:00")
+    one_offset = "\n".join(lines[:1] + [f"{n},2026-0{n}-01T00:00:00+05:30" for n in (3, 9, 1)]).encode() + b"\n"
+    page = stage_csv(io.BytesIO(one_offset), io.BytesIO(), max_bytes=len(one_offset), max_rows=None, block_bytes=30)
+    assert page.watermark == "2026-09-01T00:00:00+05:30"
 
 
 def test_the_destination_is_written_once_from_its_pages_the_header_once(tmp_path: Path) -> None:
