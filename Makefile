@@ -56,7 +56,7 @@ help:
 	@echo "make test-wheel       install the built wheel with Airflow 3.3 into a fresh $(VENV_WHEEL) and check Airflow sees it"
 	@echo "make docs             the docs site (Sphinx, warnings as errors, every internal reference checked) into $(DOCS_OUT)/"
 	@echo "make docs-linkcheck   check every external link of the docs (needs the internet; not run in CI)"
-	@echo "make bench            every triggerer benchmark, each with its bars (python -m benchmarks; a few minutes)"
+	@echo "make bench            the six benchmark sections (triggerers, polling, cap, growth, cluster tokens, CRM export) and their bars (about 18 min)"
 	@echo "make clean            remove virtualenvs, AIRFLOW_HOME and caches"
 
 uv:
