@@ -124,12 +124,12 @@ modified_times = st.builds(
 ) | st.sampled_from(["", "2026-13-01T00:00:00+00:00", "9999-99-99T99:99:99+00:00", "soon", "2026-01-01 10:00:00"])
 
 
-def latest_by_csv_module(rows: list[list[str]]) -> str | None:
-    """The watermark read the plain way: each row's Modified_Time (the last column) compared as a moment."""
+def latest_by_csv_module(rows: list[list[str]], column: int) -> str | None:
+    """The watermark read the plain way: each row's Modified_Time compared as a moment."""
     latest = None
     for row in rows:
-        if _later(row[-1], latest):
-            latest = row[-1]
+        if _later(row[column], latest):
+            latest = row[column]
     return latest
 
 
@@ -139,26 +139,29 @@ def latest_by_csv_module(rows: list[list[str]]) -> str | None:
     limit=st.none() | st.integers(min_value=0, max_value=16),
     block_bytes=st.integers(min_value=1, max_value=96),
     line_end=st.sampled_from(["\n", "\r\n"]),
+    modified_first=st.booleans(),
 )
 def test_staging_keeps_exactly_the_records_the_csv_module_reads(
-    rows: list[tuple[str, str, str]], limit: int | None, block_bytes: int, line_end: str
+    rows: list[tuple[str, str, str]], limit: int | None, block_bytes: int, line_end: str, modified_first: bool
 ) -> None:
-    """Whatever the cells hold (quotes, commas, line breaks) and wherever the blocks end, the count, the cut and
-    the watermark are what the csv module reads."""
-    records = [list(row) for row in rows]
+    """Whatever the cells hold (quotes, commas, line breaks), wherever the blocks end and whichever end of a line
+    Modified_Time is nearer, the count, the cut and the watermark are what the csv module reads."""
+    # csv.writer quotes a carriage return only when the line terminator holds one; unquoted, the csv module reads
+    # it as a line break, so with "\n" lines the cells go without one.
+    records = [[cell if line_end == "\r\n" else cell.replace("\r", "") for cell in row] for row in rows]
+    header = ["id", "Note", "Modified_Time"]
+    if modified_first:  # split off from the line's start, not its end
+        header, records = header[::-1], [record[::-1] for record in records]
     text = io.StringIO()
-    csv.writer(text, lineterminator=line_end).writerows([["id", "Note", "Modified_Time"], *records])
+    csv.writer(text, lineterminator=line_end).writerows([header, *records])
     data = text.getvalue().encode()
     sink = io.BytesIO()
     page = stage_csv(io.BytesIO(data), sink, max_bytes=len(data), max_rows=limit, block_bytes=block_bytes)
     kept = records if limit is None else records[:limit]
-    assert list(csv.reader(io.StringIO(sink.getvalue().decode(), newline=""))) == [
-        ["id", "Note", "Modified_Time"],
-        *kept,
-    ]
+    assert list(csv.reader(io.StringIO(sink.getvalue().decode(), newline=""))) == [header, *kept]
     assert (page.rows, page.size) == (len(kept), len(sink.getvalue()))
     assert page.cut == (limit is not None and len(records) > limit)
-    assert page.watermark == latest_by_csv_module(kept)
+    assert page.watermark == latest_by_csv_module(kept, header.index("Modified_Time"))
 
 
 def test_a_block_of_one_offset_finds_the_latest_by_text_and_mixed_offsets_by_moment() -> None:
