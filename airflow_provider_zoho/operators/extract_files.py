@@ -267,10 +267,12 @@ class _Scan:
         :return: the bytes of the block to keep, from its start.
         """
         text = block.decode("utf-8", errors="replace")  # read as text; the bytes are kept as Zoho sent them
+        if "\r" in text and '"' not in text and text.count("\r") == text.count("\r\n"):
+            text = text.replace("\r\n", "\n")  # CRLF lines, read as LF ones: as many lines, the same fields
+        unquoted = '"' not in text and "\r" not in text  # then every line is a record, its fields split at commas
         lines = text.split("\n")
         if lines[-1] == "":
             lines.pop()
-        unquoted = '"' not in text and "\r" not in text  # then every line is a record, its fields split at commas
         past_cut = self.max_rows is not None and self.rows + len(lines) > self.max_rows
         if self.columns is None or not unquoted or past_cut:
             return self._take_parsed(block, text)
@@ -282,23 +284,19 @@ class _Scan:
     def _take_parsed(self, block: bytes, text: str) -> int:
         """``take`` through the csv module: for the header, quotes, or the cut."""
         reader = csv.reader(io.StringIO(text, newline="\n"))  # lines end at \n only, as the blocks do
-        values: list[str] = []
-        kept_lines = 0
-        for record in reader:
-            if self.columns is None:
-                self.columns = [record[0].removeprefix("\ufeff"), *record[1:]] if record else []
-                if WATERMARK_COLUMN in self.columns:
-                    self.watermark_at = self.columns.index(WATERMARK_COLUMN)
-                self.header_size = _line_end(block, reader.line_num)
-            elif self.max_rows is not None and self.rows >= self.max_rows:
-                self.cut = True
-                break
-            else:
-                self.rows += 1
-                if self.watermark_at is not None and self.watermark_at < len(record):
-                    values.append(record[self.watermark_at])
-            kept_lines = reader.line_num
-        self.watermark = _latest(values, self.watermark)
+        if self.columns is None:
+            header = next(reader, [])
+            self.columns = [header[0].removeprefix("\ufeff"), *header[1:]] if header else []
+            if WATERMARK_COLUMN in self.columns:
+                self.watermark_at = self.columns.index(WATERMARK_COLUMN)
+            self.header_size = _line_end(block, reader.line_num)
+        room = None if self.max_rows is None else self.max_rows - self.rows
+        records = list(reader if room is None else itertools.islice(reader, room))
+        kept_lines = reader.line_num
+        self.cut = room is not None and next(reader, None) is not None  # read, not kept
+        self.rows += len(records)
+        if (at := self.watermark_at) is not None:
+            self.watermark = _latest([record[at] for record in records if at < len(record)], self.watermark)
         return _line_end(block, kept_lines) if self.cut else len(block)
 
 
