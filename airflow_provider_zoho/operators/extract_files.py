@@ -165,7 +165,9 @@ def _record_end(data: bytes) -> int:
     end = data.rfind(b"\n") + 1
     quotes = data.count(b'"', 0, end)
     while end and quotes % 2:
-        previous = data.rfind(b"\n", 0, end - 1) + 1
+        # The last quote before an odd break opens the field the break is in: the record began before it.
+        opening = data.rfind(b'"', 0, end)
+        previous = data.rfind(b"\n", 0, opening) + 1
         quotes -= data.count(b'"', previous, end)
         end = previous
     return end

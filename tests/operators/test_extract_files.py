@@ -108,6 +108,12 @@ def test_a_line_without_end_is_refused_before_it_is_held_whole() -> None:
         stage_csv(endless, io.BytesIO(), max_bytes=20 * 2**20, max_rows=None)
 
 
+def test_a_quote_never_closed_is_refused_before_the_record_is_held_whole() -> None:
+    unclosed = io.BytesIO(b'id,Note\n1,"' + b"line\n" * (2 * 1024 * 1024))  # 10 MiB of lines inside one field
+    with pytest.raises(ExportProblem, match="or a quoted field never closed"):
+        stage_csv(unclosed, io.BytesIO(), max_bytes=20 * 2**20, max_rows=None)
+
+
 def test_a_file_that_is_not_csv_is_copied_bounded() -> None:
     sink = io.BytesIO()
     assert copy_bounded(io.BytesIO(b'{"rows": []}'), sink, 100) == 12
