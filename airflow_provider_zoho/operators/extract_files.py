@@ -123,11 +123,11 @@ def _later(candidate: str, current: str | None) -> bool:
 def stage_csv(
     source: IO[bytes], sink: IO[bytes], *, max_bytes: int, max_rows: int | None, block_bytes: int = COPY_CHUNK_BYTES
 ) -> StagedPage:
-    """Copy a CSV from ``source`` to ``sink`` in blocks of whole records, counting and checking as it goes.
+    """Copy a CSV from ``source`` to ``sink`` in blocks of whole lines, counting and checking as it goes.
 
     Read per block, not per line: a block without quotes is counted by its line breaks and its watermark found
     with string methods, so its cost per MB stays near a plain copy's; a block with quotes (or the header, or
-    the cut at ``max_rows``) is read by the csv module.
+    the cut at ``max_rows``) is read by the csv module, which also says where its last whole record ends.
 
     :param source: the CSV (a zip member, or an Analytics body on disk).
     :param sink: where the page is staged.
@@ -138,15 +138,29 @@ def stage_csv(
     :raises ExportProblem: a CSV past a bound, or without a header.
     """
     scan = _Scan(max_rows)
-    written = 0
+    written, size, pending = 0, 0, b""
     previous_limit = csv.field_size_limit(MAX_FIELD_CHARS)
     try:
-        for block in _record_blocks(source, max_bytes, block_bytes):
-            kept = scan.take(block)
-            sink.write(block[:kept])
-            written += kept
-            if scan.cut:
+        while not scan.cut:
+            chunk = source.read(min(block_bytes, max_bytes + 1 - size))  # one byte past the bound says it is
+            size += len(chunk)
+            over = size > max_bytes
+            pending += chunk[: len(chunk) - 1] if over else chunk
+            final = not chunk
+            end = len(pending) if final else pending.rfind(b"\n") + 1
+            if end:
+                consumed, kept = scan.take(pending[:end], final=final)
+                sink.write(pending[:kept])
+                written += kept
+                pending = pending[consumed:]
+            if over and not scan.cut:  # a cut within the bound is a page, as Zoho's first rows are
+                raise ExportProblem(f"the result inflates past max_download_bytes={max_bytes:,}")
+            if final:
                 break
+            if len(pending) > MAX_RECORD_CHARS:
+                raise ExportProblem(
+                    f"a record longer than {MAX_RECORD_CHARS:,} bytes (a line without end, or a quote never closed)"
+                )
     except csv.Error as error:
         raise ExportProblem(f"the result is not readable CSV ({error})") from None
     finally:
@@ -156,50 +170,10 @@ def stage_csv(
     return StagedPage(scan.rows, written, scan.header_size, scan.columns, scan.watermark, scan.cut)
 
 
-def _record_end(data: bytes) -> int:
-    """Return where the last whole record of ``data`` ends (just after its line break), 0 if none does.
-
-    ``data`` starts a record, so a line break ends one where the quotes before it are even: an odd count means
-    the break is inside a quoted field (RFC 4180 doubles a quote inside one, which keeps the count even).
-    """
-    end = data.rfind(b"\n") + 1
-    quotes = data.count(b'"', 0, end)
-    while end and quotes % 2:
-        # The last quote before an odd break opens the field the break is in: the record began before it.
-        opening = data.rfind(b'"', 0, end)
-        previous = data.rfind(b"\n", 0, opening) + 1
-        quotes -= data.count(b'"', previous, end)
-        end = previous
-    return end
-
-
-def _record_blocks(source: IO[bytes], max_bytes: int, block_bytes: int) -> Iterator[bytes]:
-    """Yield ``source`` in blocks of whole records (about ``block_bytes`` each; the last may lack a line break).
-
-    Bounded: ``max_bytes`` in all, and a record may not run past ``MAX_RECORD_CHARS`` without ending, so a line
-    without end (or a quote never closed) fails before it is held whole.
-    """
-    pending, size = b"", 0
-    while chunk := source.read(block_bytes):
-        size += len(chunk)
-        if size > max_bytes:
-            raise ExportProblem(f"the result inflates past max_download_bytes={max_bytes:,}")
-        pending += chunk
-        if end := _record_end(pending):
-            yield pending[:end]
-            pending = pending[end:]
-        if len(pending) > MAX_RECORD_CHARS:
-            raise ExportProblem(f"a line longer than {MAX_RECORD_CHARS:,} bytes (or a quoted field never closed)")
-    if pending:
-        yield pending
-
-
 def _line_end(block: bytes, lines: int) -> int:
     """Return where the first ``lines`` lines of ``block`` end (its end, if it has fewer)."""
-    end = 0
-    for _ in range(lines):
-        end = block.find(b"\n", end) + 1 or len(block)
-    return end
+    parts = block.split(b"\n", lines)  # in C, not a find per line
+    return len(block) - len(parts[-1]) if len(parts) > lines else len(block)
 
 
 # Modified_Time as Zoho writes it (ISO 8601 to the second, then its offset): of two with the same offset, the
@@ -248,7 +222,7 @@ def _column(lines: Sequence[str], index: int, width: int) -> list[str]:
 class _Scan:
     """What a CSV's records read so far hold: its header, its rows (up to ``max_rows``), its latest Modified_Time.
 
-    Fed block by block (see ``_record_blocks``); each block's kept bytes are returned.
+    Fed block by block; each block's whole records are read, the rest is fed again with the next block.
 
     :param max_rows: the most data rows to keep; None: all of them.
     """
@@ -262,44 +236,68 @@ class _Scan:
         self.watermark_at: int | None = None
         self.cut = False  # a record past ``max_rows`` was read: nothing more is
 
-    def take(self, block: bytes) -> int:
-        """Read a block's records; return how many of its bytes are kept (all but those past ``max_rows``).
+    def take(self, block: bytes, *, final: bool) -> tuple[int, int]:
+        """Read a block's whole records.
 
-        :param block: whole records, as ``_record_blocks`` yields them.
-        :return: the bytes of the block to keep, from its start.
+        :param block: whole lines (the CSV's end, when ``final``), starting a record.
+        :param final: the block ends the CSV: a record it leaves open ends there, as the csv module reads it.
+        :return: the bytes read (up to the end of the block's last whole record) and the bytes kept (as many,
+            or fewer where ``max_rows`` cuts).
         """
+        if len(block) > MAX_RECORD_CHARS and max(map(len, block.split(b"\n"))) > MAX_RECORD_CHARS:
+            raise ExportProblem(f"a line longer than {MAX_RECORD_CHARS:,} bytes")
         text = block.decode("utf-8", errors="replace")  # read as text; the bytes are kept as Zoho sent them
-        if "\r" in text and '"' not in text and text.count("\r") == text.count("\r\n"):
+        if '"' not in text and "\r" in text and text.count("\r") == text.count("\r\n"):
             text = text.replace("\r\n", "\n")  # CRLF lines, read as LF ones: as many lines, the same fields
-        unquoted = '"' not in text and "\r" not in text  # then every line is a record, its fields split at commas
-        lines = text.split("\n")
+        if self.columns is None or '"' in text or "\r" in text:
+            return self._take_parsed(block, text, final)
+        lines = text.split("\n")  # no quoting: every line is a record, its fields split at commas
         if lines[-1] == "":
             lines.pop()
         past_cut = self.max_rows is not None and self.rows + len(lines) > self.max_rows
-        if self.columns is None or not unquoted or past_cut:
-            return self._take_parsed(block, text)
+        if past_cut or max(map(len, lines), default=0) > MAX_FIELD_CHARS:  # the csv module checks the field
+            return self._take_parsed(block, text, final)
         self.rows += len(lines)
         if self.watermark_at is not None:
             self.watermark = _latest(_column(lines, self.watermark_at, len(self.columns)), self.watermark)
-        return len(block)
+        return len(block), len(block)
 
-    def _take_parsed(self, block: bytes, text: str) -> int:
+    def _take_parsed(self, block: bytes, text: str, final: bool) -> tuple[int, int]:
         """``take`` through the csv module: for the header, quotes, or the cut."""
-        reader = csv.reader(io.StringIO(text, newline="\n"))  # lines end at \n only, as the blocks do
-        if self.columns is None:
-            header = next(reader, [])
+        # A line holding one quote, after the block: it starts a record (if the block's last one is whole) or
+        # closes the quoted field left open. Either way a record that reads into it is not whole: the records
+        # before it end where the block's whole records do, as the csv module reads them (stray quotes too).
+        reader = csv.reader(io.StringIO(text if final else text + '"\n', newline="\n"))  # lines end at \n only
+        # Past the cut only one record is read, as the csv module would stop there: what follows is never parsed.
+        wanted = None if self.max_rows is None else self.max_rows - self.rows + 1 + (self.columns is None)
+        records: list[list[str]] = []
+        ends: list[int] = []  # the lines read by the end of each record
+        for record in reader:
+            records.append(record)
+            ends.append(reader.line_num)
+            if len(records) == wanted:
+                break
+        if not final and reader.line_num > text.count("\n"):  # the last record read ran into the added line
+            records.pop()
+            ends.pop()
+        consumed = _line_end(block, ends[-1]) if ends else 0
+        header_end = 0  # of the header, where this block holds it
+        if self.columns is None and records:
+            header = records.pop(0)
             self.columns = [header[0].removeprefix("\ufeff"), *header[1:]] if header else []
             if WATERMARK_COLUMN in self.columns:
                 self.watermark_at = self.columns.index(WATERMARK_COLUMN)
-            self.header_size = _line_end(block, reader.line_num)
-        room = None if self.max_rows is None else self.max_rows - self.rows
-        records = list(reader if room is None else itertools.islice(reader, room))
-        kept_lines = reader.line_num
-        self.cut = room is not None and next(reader, None) is not None  # read, not kept
+            header_end = self.header_size = _line_end(block, ends.pop(0))
+        kept = consumed
+        if self.max_rows is not None and self.rows + len(records) > self.max_rows:
+            room = self.max_rows - self.rows
+            self.cut = True  # record ``room`` + 1 was read, not kept
+            kept = _line_end(block, ends[room - 1]) if room else header_end
+            del records[room:]
         self.rows += len(records)
         if (at := self.watermark_at) is not None:
             self.watermark = _latest([record[at] for record in records if at < len(record)], self.watermark)
-        return _line_end(block, kept_lines) if self.cut else len(block)
+        return consumed, kept
 
 
 def copy_bounded(source: IO[bytes], sink: IO[bytes], max_bytes: int) -> int:
