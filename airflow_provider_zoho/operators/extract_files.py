@@ -189,6 +189,7 @@ def _latest(values: Sequence[str], current: str | None) -> str | None:
     :param values: a block's values, in any order.
     :param current: the latest so far, or None.
     """
+    values = list(filter(None, values))  # an empty value is never the latest, nor a reason to read each one
     if not values:
         return current
     offset = values[0][_SECONDS_CHARS:]
