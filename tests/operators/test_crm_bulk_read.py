@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_zoho.compat import AirflowException, AirflowFailException
 from airflow_provider_zoho.operators import ZohoBiginBulkReadOperator, ZohoCRMBulkReadOperator
@@ -23,7 +25,7 @@ from airflow_provider_zoho.operators.extract import EXPORT_PAGES_KEY
 from airflow_provider_zoho.testing import ZohoEmulator
 from airflow_provider_zoho.testing.emulator import airflow_connection_json
 from tests.forging_proxy import Forged, ForgingProxy, json_rewrite
-from tests.helpers import MODES, StateStore, captured_log, context, run
+from tests.helpers import MODES, StateStore, TaskInstance, captured_log, context, first_event, rebuild, run
 
 READS = "/crm/bulk/v8/read"
 REPO = Path(__file__).resolve().parents[2]
@@ -83,6 +85,24 @@ def test_three_pages_go_into_one_file_header_once_in_zohos_order(
     assert all("page_token" in body["query"] for body in bodies[1:])
     assert [value for key, value in ctx["ti"].pushed if key == "zoho_job_ids"][-1] == summary["job_ids"]
     assert not (tmp_path / "lake" / "contacts.csv.parts").exists()
+
+
+@pytest.mark.parametrize("store", [StateStore(), None], ids=["task_state_store", "no task_state_store"])
+def test_a_resume_with_the_event_alone_finds_its_pages(
+    zoho_emulator: ZohoEmulator, zoho_conn: ZohoEmulator, tmp_path: Path, store: StateStore | None
+) -> None:
+    """``airflow dags test`` resumes with the trigger's event and drops the other kwargs: the pages come back from
+    ``task_state_store`` (Airflow 3.3) or, where there is none (Airflow 2.11), from this try's XCom."""
+    zoho_emulator.reads.seed_records("crm", "Contacts", 30, replace=True)
+    ctx: dict[str, Any] = {"ti": TaskInstance(), **({"task_state_store": store} if store is not None else {})}
+    operator = make(tmp_path / "contacts.csv", deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(ctx)
+    event = asyncio.run(first_event(rebuild(deferred.value.trigger)))
+    summary = getattr(operator, deferred.value.method_name)(ctx, event=event)  # no pages, no end_time
+    assert (summary["state"], summary["records"], summary["pages"]) == ("COMPLETED", 30, 1)
+    assert len(creates(zoho_conn)) == 1  # nothing exported twice
+    assert len(rows_of(tmp_path / "contacts.csv")) == 31
 
 
 def test_modified_since_and_criteria_are_in_the_create_body_and_the_watermark_in_the_summary(
