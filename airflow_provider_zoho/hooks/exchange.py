@@ -457,14 +457,14 @@ def read_optional_job_id(body: Any) -> str | None:
     return None if _field(body, "data", "jobId") in (None, "") else _required_job_id(body, "data", "jobId")
 
 
-# -- creating jobs: Creator bulk insert --------------------------------------------------------------------
+# -- creating jobs: Creator bulk insert and bulk read ------------------------------------------------------
 
 # The two ways Zoho's sources start (and abort) a job: (method, body) per action. The docs' Start/Abort page
 # sends PATCH {"data": {"action": "Start"}}; Zoho's Creator OpenAPI file sends PUT {"action": "start"}.
 CREATOR_DOCS_STYLE, CREATOR_OPENAPI_STYLE = "docs", "openapi"
 
 
-def creator_insert_request(
+def creator_bulk_request(
     config: ZohoConnectionConfig,
     call: str,
     names: Mapping[str, str],
@@ -472,12 +472,13 @@ def creator_insert_request(
     environment: str | None,
     query: Mapping[str, str] | None = None,
 ) -> ApiRequest:
-    """Build a request to one of Creator's bulk insert paths, with the ``environment`` header when one is set.
+    """Build a request to one of Creator's bulk insert or bulk read paths, with the ``environment`` header when set.
 
     :param config: the connection.
-    :param call: the path in Creator's record (``bulk_insert``, ``bulk_insert_job``, ``bulk_insert_result``).
-    :param names: the path's placeholders: the owner, app and form link names, and the job id where the call
-        takes one.
+    :param call: the path in Creator's record (``bulk_insert``, ``bulk_insert_job``, ``bulk_insert_result``;
+        ``bulk_read``, ``bulk_read_job``, ``bulk_read_result``).
+    :param names: the path's placeholders: the owner and app link names, the form's (insert) or report's (read),
+        and the job id where the call takes one.
     :param environment: Creator's environment (``development``, ``stage``); None for production.
     :param query: the query string's parameters.
     :return: the request.

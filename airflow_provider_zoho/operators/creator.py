@@ -30,7 +30,7 @@ from airflow_provider_zoho.hooks.exchange import (
     CREATOR_UPLOAD_FORMS,
     ApiRequest,
     creator_action,
-    creator_insert_request,
+    creator_bulk_request,
     read_creator_job_id,
 )
 from airflow_provider_zoho.jobs import CREATOR_BULK_INSERT, coordinate_problems, is_template
@@ -163,7 +163,7 @@ class ZohoCreatorBulkInsertOperator(ZohoJobOperator):
             **({"job_id": job_id} if job_id else {}),
         }
         environment = self.environment or self.hook.config.creator_environment
-        return creator_insert_request(self.hook.config, call, names, environment=environment, query=query)
+        return creator_bulk_request(self.hook.config, call, names, environment=environment, query=query)
 
     def preflight_problems(self, context: Context) -> list[str]:
         """Check the app, the form and the CSV's header against Creator's metadata APIs.

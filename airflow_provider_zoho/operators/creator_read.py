@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_zoho.exceptions import ZohoError
-from airflow_provider_zoho.hooks.exchange import ApiRequest, creator_insert_request, read_creator_read_job_id
+from airflow_provider_zoho.hooks.exchange import ApiRequest, creator_bulk_request, read_creator_read_job_id
 from airflow_provider_zoho.jobs import CREATOR_BULK_READ, coordinate_problems
 from airflow_provider_zoho.operators.extract import Result, ResultGone, ZohoExtractOperator, known
 from airflow_provider_zoho.products import CREATOR
@@ -125,7 +125,7 @@ class ZohoCreatorBulkReadOperator(ZohoExtractOperator):
             **({"job_id": job_id} if job_id else {}),
         }
         environment = self.environment or self.hook.config.creator_environment
-        return creator_insert_request(self.hook.config, call, names, environment=environment)
+        return creator_bulk_request(self.hook.config, call, names, environment=environment)
 
     def create_job(self, request: Mapping[str, Any]) -> str:
         """Create the bulk read job of one batch: the query for the first, the cursor alone for the next ones.
