@@ -1,15 +1,16 @@
 """The file side of an export: checking a result before trusting it, staging its pages, writing the destination once.
 
 Pure of Zoho I/O (the operator downloads; this module reads what was downloaded) and streaming throughout: a
-result is read in blocks of whole records (about 1 MiB) from its zip member (or the Analytics body) into a
-staged page, each record bounded, so memory never grows with the export's size. A page is checked as it is staged: exactly one CSV
-member in a zip, no path in its name, never more than ``max_bytes`` inflated; its rows are counted, its header
-kept, the largest ``Modified_Time`` noted, and it is cut after the rows ``max_records`` still allows.
+result is read in blocks of whole lines (about 1 MiB) from its zip member (or the Analytics body) into a staged
+page, each record bounded, so memory never grows with the export's size. A page is checked as it is staged:
+exactly one CSV member in a zip, no path in its name, never more than ``max_bytes`` inflated; its rows are
+counted, its header kept, the largest ``Modified_Time`` noted, and it is cut after the rows ``max_records``
+still allows.
 
 The destination is written once: the pages are joined into a file beside it (in ``<destination>.parts/``; a
-single page is that file already), which is then moved over it, so a failed or killed run leaves nothing at the destination itself. The staged
-pages stay in ``<destination>.parts/`` until the run succeeds, where a retry (on any worker that sees the
-destination's storage) finds them.
+single page is that file already), which is then moved over it, so a failed or killed run leaves nothing at the
+destination itself. The staged pages stay in ``<destination>.parts/`` until the run succeeds, where a retry (on
+any worker that sees the destination's storage) finds them.
 """
 
 from __future__ import annotations
