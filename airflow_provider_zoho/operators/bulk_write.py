@@ -34,6 +34,7 @@ from airflow_provider_zoho.operators.csv_parts import (
     as_text,
     check_csv,
     check_source_file,
+    is_local,
     open_text,
     source_path,
     split_csv,
@@ -384,7 +385,7 @@ def _target_problem(path: str, overwrite: bool) -> str | None:
     """Return why ``failed_records_path`` may not be written: a symlink (a local path), or a file there already."""
     target = source_path(path)
     where = f"failed_records_path {path!r}"
-    if isinstance(target, Path) and target.is_symlink():
+    if is_local(target) and target.is_symlink():
         return f"{where} is a symlink; it is not followed: name the file itself"
     if not overwrite and target.exists():
         return f"{where} exists; pass overwrite=True to replace it"
@@ -401,7 +402,7 @@ def _open_target(path: str, overwrite: bool) -> Iterator[IO[bytes]]:
     if problem := _target_problem(path, overwrite):
         raise AirflowFailException(problem)
     target = source_path(path)
-    if not isinstance(target, Path):
+    if not is_local(target):
         with target.open("wb") as raw:
             yield raw
         return

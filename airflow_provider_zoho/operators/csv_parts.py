@@ -66,6 +66,18 @@ def source_path(file: str) -> Path | Any:
     return ObjectStoragePath(file) if "://" in file else Path(file)
 
 
+def is_local(path: Any) -> bool:
+    """Tell whether ``source_path`` gave a local path (not an ``ObjectStoragePath``).
+
+    Not ``isinstance(path, Path)``: on Airflow 2.11 an ``ObjectStoragePath`` is a ``pathlib.Path`` too
+    (universal_pathlib's shim), and ``os`` calls on it would take its URI for a file name.
+
+    :param path: what ``source_path`` returned.
+    :return: True for a local path.
+    """
+    return isinstance(path, Path) and not isinstance(path, ObjectStoragePath)
+
+
 def check_source_file(task_id: str, file: str, parameter: str = "file") -> int:
     """Fail (``AirflowFailException``) unless ``file`` is a regular file that can be read; return its size.
 
@@ -82,7 +94,7 @@ def check_source_file(task_id: str, file: str, parameter: str = "file") -> int:
     where = f"{task_id}: {parameter} {file!r}"
     path = source_path(file)
     try:
-        if not isinstance(path, Path):
+        if not is_local(path):
             if not path.exists():
                 raise AirflowFailException(f"{where} does not exist")
             if not path.is_file():

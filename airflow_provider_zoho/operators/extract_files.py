@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from airflow_provider_zoho.operators.csv_parts import MAX_FIELD_CHARS, MAX_RECORD_CHARS, source_path
+from airflow_provider_zoho.operators.csv_parts import MAX_FIELD_CHARS, MAX_RECORD_CHARS, is_local, source_path
 
 # Bytes copied at a time between files: large enough that the copy costs no more than the disk does.
 COPY_CHUNK_BYTES = 1024 * 1024
@@ -331,7 +331,7 @@ class Destination:
         self.uri = uri
         self.path: Any = source_path(uri)
         self.staging: Any = source_path(uri + STAGING_SUFFIX)
-        self.is_local = isinstance(self.path, Path)
+        self.is_local = is_local(self.path)
 
     def page(self, number: int) -> Any:
         """Return where page ``number`` (from 1) is staged.

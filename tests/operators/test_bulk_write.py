@@ -145,6 +145,21 @@ def test_failed_rows_in_xcom_log_and_file_under_the_threshold(zoho_conn: ZohoEmu
     assert [int(r["row"]) for r in written] == [2, 3, 5, 6]
 
 
+def test_a_file_and_a_failed_records_path_given_as_uris_go_through_object_storage(
+    zoho_conn: ZohoEmulator, tmp_path: Path
+) -> None:
+    """``file://`` URIs are ObjectStoragePaths (on Airflow 2.11 a ``pathlib.Path`` too): read and written through
+    their file system, never handed to ``os`` as a file name."""
+    failing_outcomes(zoho_conn)
+    source = write_csv(tmp_path / "c.csv", 6, blank_every=4)
+    failed_path = tmp_path / "failed.csv"
+    summary = run(make(file=source.as_uri(), max_failed_records=4, failed_records_path=failed_path.as_uri()), context())
+    assert summary["counts"]["total"] == 6
+    assert [int(r["row"]) for r in csv.DictReader(failed_path.open())] == [2, 3, 5, 6]
+    with pytest.raises(AirflowFailException, match="does not exist"):
+        run(make(file=(tmp_path / "missing.csv").as_uri()), context())
+
+
 def test_never_fails_on_records_with_none(zoho_conn: ZohoEmulator, tmp_path: Path) -> None:
     failing_outcomes(zoho_conn)
     summary = run(make(file=str(write_csv(tmp_path / "c.csv", 6, blank_every=4)), max_failed_records=None), context())

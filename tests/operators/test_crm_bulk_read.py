@@ -31,7 +31,7 @@ READS = "/crm/bulk/v8/read"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def make(destination: Path, cls: type[ZohoBulkReadOperator] = ZohoCRMBulkReadOperator, **kwargs: Any) -> Any:
+def make(destination: Path | str, cls: type[ZohoBulkReadOperator] = ZohoCRMBulkReadOperator, **kwargs: Any) -> Any:
     options: dict[str, Any] = {
         "task_id": "export",
         "module": "Contacts",
@@ -103,6 +103,17 @@ def test_a_resume_with_the_event_alone_finds_its_pages(
     assert (summary["state"], summary["records"], summary["pages"]) == ("COMPLETED", 30, 1)
     assert len(creates(zoho_conn)) == 1  # nothing exported twice
     assert len(rows_of(tmp_path / "contacts.csv")) == 31
+
+
+def test_a_destination_given_as_a_uri_is_written_through_object_storage(
+    zoho_emulator: ZohoEmulator, zoho_conn: ZohoEmulator, tmp_path: Path
+) -> None:
+    zoho_emulator.reads.seed_records("crm", "Contacts", 30, replace=True)
+    destination = tmp_path / "lake" / "contacts.csv"
+    summary = run(make(destination.as_uri()), context())
+    assert (summary["records"], summary["destination"]) == (30, destination.as_uri())
+    assert len(rows_of(destination)) == 31
+    assert not (tmp_path / "lake" / "contacts.csv.parts").exists()
 
 
 def test_modified_since_and_criteria_are_in_the_create_body_and_the_watermark_in_the_summary(

@@ -236,8 +236,19 @@ def test_a_block_of_one_offset_finds_the_latest_by_text_and_mixed_offsets_by_mom
     assert page.watermark == "2026-09-01T00:00:00+05:30"
 
 
-def test_the_destination_is_written_once_from_its_pages_the_header_once(tmp_path: Path) -> None:
-    out = Destination(str(tmp_path / "out" / "contacts.csv"))
+# A local path, and a URI: an ObjectStoragePath, written through its file system (copied, moved with fs.mv).
+DESTINATIONS = pytest.mark.parametrize("uri", [False, True], ids=["local path", "ObjectStoragePath URI"])
+
+
+def destination_of(tmp_path: Path, uri: bool, *parts: str) -> Destination:
+    path = tmp_path.joinpath(*parts)
+    return Destination(path.as_uri() if uri else str(path))
+
+
+@DESTINATIONS
+def test_the_destination_is_written_once_from_its_pages_the_header_once(tmp_path: Path, uri: bool) -> None:
+    out = destination_of(tmp_path, uri, "out", "contacts.csv")
+    assert out.is_local is not uri
     header = b"id,Name\n"
     for number, body in ((1, b"1,a\n2,b\n"), (2, b"3,c\n")):
         local = tmp_path / f"local-{number}.csv"
@@ -249,6 +260,18 @@ def test_the_destination_is_written_once_from_its_pages_the_header_once(tmp_path
     assert size == len(out.path.read_bytes())
     out.clean()
     assert not out.staging.exists()
+
+
+@DESTINATIONS
+def test_a_single_page_is_moved_to_the_destination_not_copied(tmp_path: Path, uri: bool) -> None:
+    out = destination_of(tmp_path, uri, "out", "contacts.csv")
+    local = tmp_path / "local.csv"
+    local.write_bytes(b"id,Name\n1,a\n")
+    out.stage(local, 1)
+    assert out.write([(out.page(1), 0)]) == 12
+    assert out.path.read_bytes() == b"id,Name\n1,a\n"
+    assert not out.page(1).exists()  # it became the destination
+    assert not (out.staging / "joined.partial").exists()
 
 
 def test_a_write_that_fails_leaves_nothing_at_the_destination(tmp_path: Path) -> None:
