@@ -396,8 +396,7 @@ class ZohoJobOperator(ResumableJobMixin, BaseOperator):  # type: ignore[misc]
         test`` on Airflow 2.11). Each part's first input line is not among them: failed rows of a split file
         are then numbered within their part.
         """
-        ti = context.get("ti")
-        ids = ti.xcom_pull(task_ids=self.task_id, key=JOB_IDS_KEY, map_indexes=ti.map_index) if ti else None
+        ids = own_xcom(context, self.task_id, JOB_IDS_KEY)
         return _as_state(ids) if ids else None
 
     def _stored_state(self, context: Context) -> dict[str, Any] | None:
@@ -756,6 +755,18 @@ def _corrupt_state(why: str) -> AirflowFailException:
         f"{JOB_IDS_KEY} stored by an earlier try is corrupt ({why}); no job was created or polled. Clear the "
         "task's stored state (or the task instance) once you know what became of the jobs it named"
     )
+
+
+def own_xcom(context: Context, task_id: str, key: str) -> Any:
+    """Return what this task (this map index) pushed under ``key`` during this try, or None.
+
+    :param context: the task's context.
+    :param task_id: the task's id.
+    :param key: the XCom key.
+    :return: the value, or None without a task instance or a push.
+    """
+    ti = context.get("ti")
+    return ti.xcom_pull(task_ids=task_id, key=key, map_indexes=ti.map_index) if ti else None
 
 
 def repeat_while_busy(

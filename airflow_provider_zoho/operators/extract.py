@@ -45,6 +45,7 @@ from airflow_provider_zoho.links import ZohoLink, job_link, push_link
 from airflow_provider_zoho.operators.base import (
     JOB_IDS_KEY,
     job_trigger,
+    own_xcom,
     permanent_errors_fail_at_once,
     poll_job,
     repeat_while_busy,
@@ -291,7 +292,8 @@ class ZohoExtractOperator(BaseOperator):
 
         :param context: the task's context.
         :param event: the trigger's event (``jobs.JobEvent``).
-        :param pages: the export's pages, as the deferral passed them (else read from ``task_state_store``).
+        :param pages: the export's pages, as the deferral passed them (else from ``task_state_store`` or this
+            try's XCom).
         :param end_time: the task's absolute deadline.
         :return: the summary, once every page is written.
         """
@@ -530,15 +532,19 @@ class ZohoExtractOperator(BaseOperator):
         self._store(context, pages)
         if (ti := context.get("ti")) is not None:
             ti.xcom_push(key=JOB_IDS_KEY, value=[page["job_id"] for page in pages if page["job_id"]])
-            if context.get("task_state_store") is None:
-                # Where a resume that lost the deferral's kwargs finds them without a task_state_store:
-                # ``airflow dags test`` on Airflow 2.11 resumes with the trigger's event alone.
+            if self._state_store(context) is None:
+                # Where a resume that lost the deferral's kwargs finds the pages when no task_state_store holds
+                # them: ``airflow dags test`` resumes with the trigger's event alone (2.11 has no store at all).
                 ti.xcom_push(key=EXPORT_PAGES_KEY, value=pages)
         push_link(context, self.zoho_url())
 
+    def _state_store(self, context: Context) -> Any:
+        """Return the ``task_state_store`` the pages are kept in, or None (none exists, or no reattaching)."""
+        return context.get("task_state_store") if self.reattach_on_retry else None
+
     def _store(self, context: Context, pages: list[dict[str, Any]] | None) -> None:
-        store = context.get("task_state_store")
-        if store is None or not self.reattach_on_retry:
+        store = self._state_store(context)
+        if store is None:
             return
         if pages is None:  # the export is written: nothing left for a retry to go on from
             store.delete(JOB_IDS_KEY)
@@ -548,16 +554,13 @@ class ZohoExtractOperator(BaseOperator):
         store.set(EXPORT_PAGES_KEY, pages)  # type: ignore[arg-type]  # JSON: ids, texts, numbers and booleans
 
     def _stored_pages(self, context: Context) -> list[dict[str, Any]] | None:
-        store = context.get("task_state_store")
-        if store is None or not self.reattach_on_retry:
-            return None
-        stored = store.get(EXPORT_PAGES_KEY)
+        store = self._state_store(context)
+        stored = store.get(EXPORT_PAGES_KEY) if store is not None else None
         return checked_pages(stored) if stored else None
 
     def _pages_from_xcom(self, context: Context) -> list[dict[str, Any]] | None:
-        """Return the pages this try pushed to XCom where no ``task_state_store`` exists, or None."""
-        ti = context.get("ti")
-        pushed = ti.xcom_pull(task_ids=self.task_id, key=EXPORT_PAGES_KEY, map_indexes=ti.map_index) if ti else None
+        """Return the pages this try pushed to XCom where no ``task_state_store`` keeps them, or None."""
+        pushed = own_xcom(context, self.task_id, EXPORT_PAGES_KEY)
         return checked_pages(pushed) if pushed else None
 
     def _reattach(self, pages: list[dict[str, Any]]) -> None:
