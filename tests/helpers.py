@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -66,6 +67,13 @@ def run_sensor(sensor: ZohoJobSensor) -> Any:
 
 # A missing constructor argument: Airflow 3 raises TypeError; Airflow 2's operator metaclass, AirflowException.
 MISSING_ARGUMENT_ERRORS: tuple[type[Exception], ...] = (TypeError, AirflowException)
+
+
+def wait_until(happened: Callable[[], object], seconds: float = 30) -> None:
+    """Wait until ``happened()`` is true, at most ``seconds`` (a busy machine only makes the wait longer)."""
+    deadline = time.monotonic() + seconds
+    while not happened() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 class _Lines(logging.Handler):

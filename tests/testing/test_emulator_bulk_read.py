@@ -23,6 +23,7 @@ from airflow_provider_zoho.testing.bulk_read import seed_id_base
 from airflow_provider_zoho.testing.bulk_write import CRM_MODULES_ADMIN_PATH, ORG_ZGID
 from airflow_provider_zoho.testing.crm_account import Account
 from airflow_provider_zoho.testing.server import ADMIN_PREFIX
+from tests.helpers import wait_until
 from tests.testing.emulator_calls import token_call
 
 CRM_READ = "/crm/bulk/v8/read"
@@ -447,9 +448,7 @@ def test_a_loopback_callback_gets_the_job_s_details_once_it_completes(
         url = f"{second.base_url}/zoho/read-done"
         job_id = reader.job_id({**contacts(), "callback": {"url": url, "method": "post"}})
         assert reader.until_done(job_id)["state"] == "COMPLETED"
-        deadline = time.monotonic() + 30  # a busy machine: the wait ends when it arrives
-        while not zoho_emulator.reads.callbacks_sent and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: zoho_emulator.reads.callbacks_sent)
         [(sent_to, body, _status)] = zoho_emulator.reads.callbacks_sent
         assert sent_to == url
         assert body["data"][0]["id"] == job_id

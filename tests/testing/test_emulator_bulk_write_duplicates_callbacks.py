@@ -20,6 +20,7 @@ import requests
 from aiohttp import web
 
 from airflow_provider_zoho.testing import ZohoEmulator
+from tests.helpers import wait_until
 from tests.loopback import LoopbackServer
 from tests.testing.test_emulator_crm_rules import BIGIN, CONTACTS, Zoho, refusal
 
@@ -169,9 +170,7 @@ def test_a_loopback_callback_is_posted_the_job_details_when_the_job_ends(zoho: Z
         assert zoho.status(job_id)["status"] == "COMPLETED"
         assert receiver.arrived.wait(30)
         # The emulator notes the callback once the receiver's answer is back, just after the receiver saw it.
-        deadline = time.monotonic() + 30
-        while not zoho.emulator.writes.callbacks_sent and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: zoho.emulator.writes.callbacks_sent)
     [(method, path, body)] = receiver.received
     assert (method, path) == ("POST", "/zoho/done")
     assert body["id"] == job_id
